@@ -1,0 +1,401 @@
+package room
+
+import (
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// PacketWriter sends RTP to one subscriber. pion's TrackLocalWriter satisfies it.
+// WriteRTP must not keep header or payload after it returns.
+type PacketWriter interface {
+	WriteRTP(header *rtp.Header, payload []byte) (int, error)
+}
+
+// Binding is what negotiation decided for one subscriber's copy of a track.
+type Binding struct {
+	Writer          PacketWriter
+	SSRC            uint32
+	PayloadType     uint8
+	AudioLevelExtID uint8 // the subscriber's id for RFC 6464, 0 if not negotiated
+}
+
+// DownTrackStats are one subscriber's counters for one track.
+type DownTrackStats struct {
+	Packets, Bytes uint64
+	Layer          int     // layer being forwarded, -1 before the first keyframe
+	TargetLayer    int     // layer the allocator chose
+	FractionLost   float64 // from the subscriber's last receiver report
+}
+
+const (
+	historySize = 512 // sent packets remembered for NACKs; power of two
+	noLayer     = -1
+	staleWindow = 4096 // packets older than this, or than the last switch, are not forwarded
+)
+
+// historyEntry maps one sent sequence number back to the source packet.
+type historyEntry struct {
+	outSeq   uint16
+	srcSeq   uint16
+	layer    uint8
+	valid    bool
+	tsOffset uint32
+}
+
+// munger keeps the subscriber's sequence numbers and timestamps continuous across layer
+// switches and source changes.
+type munger struct {
+	started     bool
+	seqOffset   uint16
+	tsOffset    uint32
+	switchSeq   uint16 // first source sequence number of the current layer
+	lastSeq     uint16 // highest sequence number sent
+	lastTS      uint32 // its timestamp
+	lastArrival int64  // its arrival time, unix nanoseconds
+}
+
+// DownTrack is one subscriber's copy of one UpTrack.
+type DownTrack struct {
+	track      *UpTrack
+	subscriber ParticipantSID
+	stats      *Stats
+	clockRate  uint32
+
+	bind     atomic.Pointer[Binding]
+	paused   atomic.Bool
+	closed   atomic.Bool
+	maxLayer atomic.Int32 // the subscriber's preference
+	target   atomic.Int32 // chosen by allocation; written under mu
+	current  atomic.Int32 // being forwarded; written under mu
+	packets  atomic.Uint64
+	bytes    atomic.Uint64
+	lost     atomic.Uint32 // fraction lost × 256 from the last receiver report
+
+	mu   sync.Mutex // guards m and hist
+	m    munger
+	hist [historySize]historyEntry
+
+	// hdrs[i] and levels[i] are used only by layer i's reader goroutine.
+	hdrs   [MaxLayers]rtp.Header
+	levels [MaxLayers][1]byte
+
+	// Used only by the goroutine that calls HandleRTCP.
+	rtxBuf   [maxPacketSize]byte
+	rtxHdr   rtp.Header
+	rtxLevel [1]byte
+}
+
+func newDownTrack(t *UpTrack, subscriber ParticipantSID, stats *Stats) *DownTrack {
+	d := &DownTrack{track: t, subscriber: subscriber, stats: stats, clockRate: t.info.Codec.ClockRate}
+	d.maxLayer.Store(MaxLayers - 1)
+	d.target.Store(0)
+	d.current.Store(noLayer)
+	d.m.lastSeq = uint16(rand.Uint32())
+	d.m.lastTS = rand.Uint32()
+	return d
+}
+
+// Track returns the published track this is a copy of.
+func (d *DownTrack) Track() *UpTrack { return d.track }
+
+// TrackID returns the published track's id (the msid track id the subscriber sees).
+func (d *DownTrack) TrackID() TrackID { return d.track.info.ID }
+
+// StreamID returns the publisher's participant sid (the msid stream id the subscriber sees).
+func (d *DownTrack) StreamID() string { return string(d.track.info.Participant) }
+
+// Kind returns audio or video.
+func (d *DownTrack) Kind() Kind { return d.track.info.Kind }
+
+// Codec returns the codec the subscriber must accept: the publisher's.
+func (d *DownTrack) Codec() CodecParams { return d.track.info.Codec }
+
+// Bind starts forwarding to the subscriber once negotiation has decided SSRC and payload type.
+func (d *DownTrack) Bind(b Binding) {
+	d.bind.Store(&b)
+	d.track.RequestKeyframe(int(d.target.Load()))
+}
+
+// Unbind stops writing; packets are dropped until the next Bind.
+func (d *DownTrack) Unbind() { d.bind.Store(nil) }
+
+// SSRC returns the SSRC the subscriber receives, or 0 before negotiation.
+func (d *DownTrack) SSRC() uint32 {
+	if b := d.bind.Load(); b != nil {
+		return b.SSRC
+	}
+	return 0
+}
+
+// SetPaused pauses or resumes forwarding. Resuming waits for a keyframe.
+func (d *DownTrack) SetPaused(paused bool) {
+	if d.paused.Swap(paused) == paused || paused {
+		return
+	}
+	d.mu.Lock()
+	d.current.Store(noLayer)
+	d.mu.Unlock()
+	d.track.RequestKeyframe(int(d.target.Load()))
+}
+
+// Paused reports whether the subscriber paused the track.
+func (d *DownTrack) Paused() bool { return d.paused.Load() }
+
+// SetMaxLayer records the subscriber's preferred highest layer.
+func (d *DownTrack) SetMaxLayer(q Quality) { d.maxLayer.Store(int32(q)) }
+
+// MaxLayer returns the subscriber's preferred highest layer.
+func (d *DownTrack) MaxLayer() Quality { return Quality(d.maxLayer.Load()) }
+
+// SetTargetLayer chooses the layer to forward. The switch happens at the next keyframe of that
+// layer, which is requested now.
+func (d *DownTrack) SetTargetLayer(layer int) {
+	if layer < 0 || layer >= MaxLayers {
+		return
+	}
+	d.mu.Lock()
+	changed := int(d.target.Load()) != layer
+	d.target.Store(int32(layer))
+	d.mu.Unlock()
+	if changed {
+		d.track.RequestKeyframe(layer)
+	}
+}
+
+// Stats returns the down track's counters.
+func (d *DownTrack) Stats() DownTrackStats {
+	return DownTrackStats{
+		Packets:      d.packets.Load(),
+		Bytes:        d.bytes.Load(),
+		Layer:        int(d.current.Load()),
+		TargetLayer:  int(d.target.Load()),
+		FractionLost: float64(d.lost.Load()) / 256,
+	}
+}
+
+// ContinueFrom makes d carry on prev's sequence numbers and timestamps, so that a subscriber
+// whose sender switches from prev's track to d's (e.g. a WHEP slot fed by the next publisher)
+// sees one unbroken stream.
+func (d *DownTrack) ContinueFrom(prev *DownTrack) {
+	prev.mu.Lock()
+	m := prev.m
+	prev.mu.Unlock()
+	d.mu.Lock()
+	d.m = munger{started: m.started, lastSeq: m.lastSeq, lastTS: m.lastTS, lastArrival: m.lastArrival}
+	d.mu.Unlock()
+}
+
+func (d *DownTrack) close() {
+	d.closed.Store(true)
+	d.track.removeDownTrack(d)
+}
+
+// forward sends one packet of layer p.layer if it is the layer being forwarded, or the first
+// keyframe of the target layer. It runs on that layer's reader goroutine and never blocks on
+// another subscriber.
+func (d *DownTrack) forward(p *packet) {
+	layer := int32(p.layer)
+	if layer != d.current.Load() && layer != d.target.Load() {
+		return // another simulcast layer
+	}
+	b := d.bind.Load()
+	if b == nil {
+		d.stats.Drop(DropUnbound)
+		return
+	}
+	if d.paused.Load() {
+		d.stats.Drop(DropPaused)
+		return
+	}
+	h := &d.hdrs[p.layer]
+	d.mu.Lock()
+	reason, ok := d.rewrite(p, h)
+	d.mu.Unlock()
+	if !ok {
+		if reason == DropWaitKeyframe {
+			d.track.RequestKeyframe(p.layer)
+		}
+		if reason != dropNone {
+			d.stats.Drop(reason)
+		}
+		return
+	}
+	d.write(b, h, p.hdr.Marker, p.payload, p.level, p.hasLevel, &d.levels[p.layer])
+}
+
+// dropNone marks a packet that is skipped without being a drop (the old layer's packets while a
+// switch waits for its keyframe go on being forwarded; the new layer's are just not used yet).
+const dropNone DropReason = 255
+
+// rewrite decides whether p is forwarded and sets h's sequence number and timestamp. d.mu held.
+func (d *DownTrack) rewrite(p *packet, h *rtp.Header) (DropReason, bool) {
+	layer := int32(p.layer)
+	cur, tgt := d.current.Load(), d.target.Load()
+	if layer != cur {
+		if layer != tgt {
+			return dropNone, false
+		}
+		if !p.keyframe {
+			if cur == noLayer {
+				return DropWaitKeyframe, false
+			}
+			return dropNone, false
+		}
+		d.startLayer(p)
+		d.current.Store(layer)
+		if cur != noLayer {
+			d.stats.LayerSwitches.Add(1)
+		}
+	}
+	seq := p.hdr.SequenceNumber
+	since := int16(seq - d.m.switchSeq)
+	if since < 0 {
+		return DropStale, false
+	}
+	if since > staleWindow {
+		// Keep the reference close behind, so that the comparison stays valid forever and a
+		// packet more than staleWindow older than the newest is treated as stale.
+		d.m.switchSeq = seq - staleWindow
+	}
+	outSeq := seq + d.m.seqOffset
+	outTS := p.hdr.Timestamp + d.m.tsOffset
+	if int16(outSeq-d.m.lastSeq) > 0 {
+		d.m.lastSeq, d.m.lastTS, d.m.lastArrival = outSeq, outTS, p.arrival
+	}
+	d.hist[outSeq&(historySize-1)] = historyEntry{
+		outSeq: outSeq, srcSeq: seq, layer: uint8(p.layer), valid: true, tsOffset: d.m.tsOffset,
+	}
+	h.SequenceNumber, h.Timestamp = outSeq, outTS
+	return 0, true
+}
+
+// startLayer sets the offsets so that p, a keyframe, follows the last packet sent.
+func (d *DownTrack) startLayer(p *packet) {
+	m := &d.m
+	delta := uint32(1)
+	if m.started && d.clockRate > 0 && p.arrival > m.lastArrival {
+		elapsed := time.Duration(p.arrival - m.lastArrival)
+		if ticks := uint64(elapsed) * uint64(d.clockRate) / uint64(time.Second); ticks > 1 {
+			delta = uint32(ticks)
+		}
+	}
+	m.seqOffset = m.lastSeq + 1 - p.hdr.SequenceNumber
+	m.tsOffset = m.lastTS + delta - p.hdr.Timestamp
+	m.switchSeq = p.hdr.SequenceNumber
+	m.started = true
+}
+
+// write fills in the subscriber's header fields and sends. h carries the rewritten sequence
+// number and timestamp.
+func (d *DownTrack) write(b *Binding, h *rtp.Header, marker bool, payload []byte, level uint8, hasLevel bool, levelBuf *[1]byte) {
+	h.Version = 2
+	h.Padding = false
+	h.Marker = marker
+	h.PayloadType = b.PayloadType
+	h.SSRC = b.SSRC
+	h.CSRC = h.CSRC[:0]
+	h.Extension = false
+	h.ExtensionProfile = 0
+	h.Extensions = h.Extensions[:0]
+	if hasLevel && b.AudioLevelExtID != 0 {
+		levelBuf[0] = level
+		_ = h.SetExtension(b.AudioLevelExtID, levelBuf[:])
+	}
+	n, err := b.Writer.WriteRTP(h, payload)
+	if err != nil {
+		d.stats.Drop(DropWriteError)
+		return
+	}
+	d.packets.Add(1)
+	d.bytes.Add(uint64(n))
+	d.stats.PacketsOut.Add(1)
+	d.stats.BytesOut.Add(uint64(n))
+}
+
+// HandleRTCP processes RTCP from the subscriber: NACKs are answered from the publisher's packet
+// cache, PLI/FIR become (throttled) keyframe requests, receiver reports update loss. It must be
+// called from one goroutine at a time.
+func (d *DownTrack) HandleRTCP(pkts []rtcp.Packet) {
+	for _, pkt := range pkts {
+		switch p := pkt.(type) {
+		case *rtcp.TransportLayerNack:
+			for _, pair := range p.Nacks {
+				pair.Range(func(seq uint16) bool {
+					d.stats.NACKsReceived.Add(1)
+					d.retransmit(seq)
+					return true
+				})
+			}
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			d.stats.PLIsReceived.Add(1)
+			if cur := d.current.Load(); cur != noLayer {
+				d.track.RequestKeyframe(int(cur))
+			} else {
+				d.track.RequestKeyframe(int(d.target.Load()))
+			}
+		case *rtcp.ReceiverReport:
+			d.handleReports(p.Reports)
+		}
+	}
+}
+
+func (d *DownTrack) handleReports(reports []rtcp.ReceptionReport) {
+	ssrc := d.SSRC()
+	for _, r := range reports {
+		if r.SSRC == ssrc {
+			d.lost.Store(uint32(r.FractionLost))
+		}
+	}
+}
+
+// retransmit resends the packet the subscriber knows as outSeq, if the cache still has it.
+func (d *DownTrack) retransmit(outSeq uint16) {
+	b := d.bind.Load()
+	if b == nil {
+		return
+	}
+	d.mu.Lock()
+	e := d.hist[outSeq&(historySize-1)]
+	d.mu.Unlock()
+	if !e.valid || e.outSeq != outSeq {
+		d.stats.RetransmitMisses.Add(1)
+		return
+	}
+	l := d.track.layer(int(e.layer))
+	if l == nil {
+		d.stats.RetransmitMisses.Add(1)
+		return
+	}
+	n, ok := l.cache.Get(e.srcSeq, d.rtxBuf[:])
+	if !ok {
+		d.stats.RetransmitMisses.Add(1)
+		return
+	}
+	h := &d.rtxHdr
+	hl, err := h.Unmarshal(d.rtxBuf[:n])
+	if err != nil {
+		d.stats.RetransmitMisses.Add(1)
+		return
+	}
+	payload, ok := stripPadding(h, d.rtxBuf[hl:n])
+	if !ok {
+		d.stats.RetransmitMisses.Add(1)
+		return
+	}
+	var level uint8
+	var hasLevel bool
+	if id := d.track.info.AudioLevelExtID; id != 0 {
+		if ext := h.GetExtension(id); len(ext) > 0 {
+			level, hasLevel = ext[0]&0x7f, true
+		}
+	}
+	h.SequenceNumber = outSeq
+	h.Timestamp += e.tsOffset
+	d.stats.Retransmits.Add(1)
+	d.write(b, h, h.Marker, payload, level, hasLevel, &d.rtxLevel)
+}

@@ -1,0 +1,396 @@
+package room
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Config tunes rooms. Zero fields take DefaultConfig's values.
+type Config struct {
+	// MaxParticipants is the room capacity, counted per identity (a reconnect does not need a
+	// free place). Hidden participants (WHEP viewers) count too.
+	MaxParticipants int
+	// KeyframeInterval is the least time between two keyframe requests to a publisher's layer,
+	// however many subscribers ask.
+	KeyframeInterval time.Duration
+	// SpeakerInterval is how often active speakers are evaluated.
+	SpeakerInterval time.Duration
+	// AllocateInterval is how often subscribers' layers are fitted to their bandwidth.
+	AllocateInterval time.Duration
+	Logger           *slog.Logger
+	Stats            *Stats
+}
+
+// DefaultConfig returns the production defaults.
+func DefaultConfig() Config {
+	return Config{
+		MaxParticipants:  100,
+		KeyframeInterval: 500 * time.Millisecond,
+		SpeakerInterval:  300 * time.Millisecond,
+		AllocateInterval: time.Second,
+		Logger:           slog.New(slog.DiscardHandler),
+		Stats:            &Stats{},
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.MaxParticipants <= 0 {
+		c.MaxParticipants = d.MaxParticipants
+	}
+	if c.KeyframeInterval <= 0 {
+		c.KeyframeInterval = d.KeyframeInterval
+	}
+	if c.SpeakerInterval <= 0 {
+		c.SpeakerInterval = d.SpeakerInterval
+	}
+	if c.AllocateInterval <= 0 {
+		c.AllocateInterval = d.AllocateInterval
+	}
+	if c.Logger == nil {
+		c.Logger = d.Logger
+	}
+	if c.Stats == nil {
+		c.Stats = d.Stats
+	}
+	return c
+}
+
+// Room is one room on this node: its participants, their tracks, and the order of its events.
+type Room struct {
+	name    Name
+	cfg     Config
+	stats   *Stats
+	log     *slog.Logger
+	onEmpty func(*Room) // the manager's hook; called without locks
+
+	// eventMu orders every event of the room: whoever holds it may deliver, and every sink sees
+	// events in the same order. Taken before mu.
+	eventMu sync.Mutex
+	seq     uint64 // data message sequence; guarded by eventMu
+
+	mu           sync.Mutex // guards the fields below
+	participants map[ParticipantSID]*Participant
+	byIdentity   map[Identity]*Participant
+	tracks       map[TrackID]*UpTrack
+	closed       bool
+
+	ended    chan *UpTrack // tracks whose sources ended, for the room goroutine
+	closing  chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	speakers []ParticipantSID // last announced; room goroutine only
+}
+
+func newRoom(name Name, cfg Config, onEmpty func(*Room)) *Room {
+	r := &Room{
+		name:         name,
+		cfg:          cfg,
+		stats:        cfg.Stats,
+		log:          cfg.Logger.With("room", name),
+		onEmpty:      onEmpty,
+		participants: map[ParticipantSID]*Participant{},
+		byIdentity:   map[Identity]*Participant{},
+		tracks:       map[TrackID]*UpTrack{},
+		ended:        make(chan *UpTrack),
+		closing:      make(chan struct{}),
+		done:         make(chan struct{}),
+	}
+	go r.run()
+	return r
+}
+
+// Name returns the room's name.
+func (r *Room) Name() Name { return r.name }
+
+// run is the room's goroutine: it retires ended tracks, detects active speakers and fits
+// subscribers' layers to their bandwidth.
+func (r *Room) run() {
+	defer close(r.done)
+	speak := time.NewTicker(r.cfg.SpeakerInterval)
+	defer speak.Stop()
+	alloc := time.NewTicker(r.cfg.AllocateInterval)
+	defer alloc.Stop()
+	for {
+		select {
+		case <-r.closing:
+			return
+		case t := <-r.ended:
+			r.unpublish(t)
+		case <-speak.C:
+			r.updateSpeakers()
+		case <-alloc.C:
+			for _, p := range r.Participants() {
+				p.allocate()
+			}
+		}
+	}
+}
+
+// trackEnded is the UpTrack's onEnded hook, called from its last reader goroutine.
+func (r *Room) trackEnded(t *UpTrack) {
+	select {
+	case r.ended <- t:
+	case <-r.closing:
+	}
+}
+
+// stop ends the room goroutine and waits for it. Called once the room is empty and closed.
+func (r *Room) stop() {
+	r.stopOnce.Do(func() { close(r.closing) })
+	<-r.done
+}
+
+// Participants returns everyone in the room, hidden participants included.
+func (r *Room) Participants() []*Participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Tracks returns every published track in the room.
+func (r *Room) Tracks() []*UpTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*UpTrack, 0, len(r.tracks))
+	for _, t := range r.tracks {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (r *Room) participantByIdentity(id Identity) *Participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byIdentity[id]
+}
+
+// join adds a participant. A participant with the same identity is replaced: it leaves with
+// ReasonReplaced and its later cleanup cannot touch the new one.
+func (r *Room) join(jp JoinParams) (*Participant, error) {
+	p := &Participant{
+		sid:       ParticipantSID(NewID("PA")),
+		identity:  jp.Identity,
+		name:      jp.Name,
+		session:   jp.Session,
+		perms:     jp.Permissions,
+		hidden:    jp.Hidden,
+		sink:      jp.Sink,
+		transport: jp.Transport,
+		room:      r,
+		tracks:    map[TrackID]*UpTrack{},
+		subs:      map[TrackID]*DownTrack{},
+	}
+	p.log = r.log.With("participant", p.sid, "identity", p.identity)
+
+	r.eventMu.Lock()
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		r.eventMu.Unlock()
+		return nil, ErrRoomClosed
+	}
+	old := r.byIdentity[jp.Identity]
+	if old == nil && len(r.byIdentity) >= r.cfg.MaxParticipants {
+		r.mu.Unlock()
+		r.eventMu.Unlock()
+		return nil, ErrRoomFull
+	}
+	if old != nil {
+		delete(r.participants, old.sid)
+	}
+	r.participants[p.sid] = p
+	r.byIdentity[p.identity] = p
+	var others []ParticipantInfo
+	var audience []*Participant
+	for _, q := range r.participants {
+		if q == p {
+			continue
+		}
+		if !q.hidden {
+			others = append(others, q.Info())
+		}
+		if !q.hidden || q == old {
+			audience = append(audience, q)
+		}
+	}
+	tracks := make([]*UpTrack, 0, len(r.tracks))
+	for _, t := range r.tracks {
+		if old == nil || t.info.Participant != old.sid {
+			tracks = append(tracks, t)
+		}
+	}
+	r.mu.Unlock()
+	p.sink.Deliver(Joined{Self: p.Info(), Others: others})
+	if !p.hidden {
+		ev := ParticipantJoined{Participant: p.Info()}
+		for _, q := range audience {
+			if q != old {
+				q.sink.Deliver(ev)
+			}
+		}
+	}
+	r.eventMu.Unlock()
+
+	if old != nil {
+		r.finishLeave(old, ReasonReplaced)
+	}
+	for _, t := range tracks {
+		p.subscribe(t)
+	}
+	p.log.Info("joined", "replaced", old != nil)
+	return p, nil
+}
+
+// leave removes p if it is still the room's participant for its session. Idempotent.
+func (r *Room) leave(p *Participant, reason LeaveReason) {
+	r.mu.Lock()
+	if r.participants[p.sid] != p {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.participants, p.sid)
+	if r.byIdentity[p.identity] == p {
+		delete(r.byIdentity, p.identity)
+	}
+	empty := len(r.participants) == 0
+	r.mu.Unlock()
+	r.finishLeave(p, reason)
+	p.log.Info("left", "reason", reason)
+	if empty && r.onEmpty != nil {
+		r.onEmpty(r)
+	}
+}
+
+// finishLeave releases what p owned once it is out of the room's maps, and tells everyone.
+func (r *Room) finishLeave(p *Participant, reason LeaveReason) {
+	tracks, subs, first := p.markLeft()
+	if !first {
+		return
+	}
+	for _, d := range subs {
+		d.close()
+	}
+	for _, t := range tracks {
+		r.retire(t)
+	}
+	r.eventMu.Lock()
+	if !p.hidden {
+		r.deliverLocked(ParticipantLeft{SID: p.sid, Identity: p.identity, Reason: reason}, p)
+	}
+	p.sink.Deliver(SessionEnded{Reason: reason})
+	r.eventMu.Unlock()
+}
+
+// publish registers t and offers it to every subscriber in the room.
+func (r *Room) publish(p *Participant, t *UpTrack) error {
+	r.eventMu.Lock()
+	r.mu.Lock()
+	if r.closed || r.participants[p.sid] != p {
+		r.mu.Unlock()
+		r.eventMu.Unlock()
+		return ErrParticipantGone
+	}
+	r.tracks[t.info.ID] = t
+	r.mu.Unlock()
+	r.deliverLocked(TrackPublished{Track: t.Info()}, nil)
+	r.eventMu.Unlock()
+	for _, q := range r.Participants() {
+		q.subscribe(t)
+	}
+	p.log.Info("published", "track", t.info.ID, "kind", t.info.Kind, "codec", t.info.Codec.MimeType, "layers", len(t.info.RIDs))
+	return nil
+}
+
+// unpublish removes t from its owner and the room.
+func (r *Room) unpublish(t *UpTrack) {
+	r.mu.Lock()
+	owner := r.participants[t.info.Participant]
+	r.mu.Unlock()
+	if owner != nil && !owner.removeTrack(t) {
+		return // already retired by its owner's leave
+	}
+	r.retire(t)
+}
+
+// retire stops t, removes every subscriber's copy and tells the room.
+func (r *Room) retire(t *UpTrack) {
+	r.mu.Lock()
+	known := r.tracks[t.info.ID] == t
+	if known {
+		delete(r.tracks, t.info.ID)
+	}
+	r.mu.Unlock()
+	t.Close()
+	if !known {
+		return
+	}
+	for _, q := range r.Participants() {
+		q.unsubscribe(t.info.ID)
+	}
+	r.eventMu.Lock()
+	r.deliverLocked(TrackUnpublished{SID: t.info.Participant, Track: t.info.ID}, nil)
+	r.eventMu.Unlock()
+}
+
+func (r *Room) setMuted(owner ParticipantSID, id TrackID, muted bool) error {
+	r.mu.Lock()
+	t := r.tracks[id]
+	r.mu.Unlock()
+	if t == nil || t.info.Participant != owner {
+		return ErrTrackNotFound
+	}
+	if t.muted.Swap(muted) == muted {
+		return nil
+	}
+	r.eventMu.Lock()
+	r.deliverLocked(TrackMuted{SID: owner, Track: id, Muted: muted}, nil)
+	r.eventMu.Unlock()
+	return nil
+}
+
+// broadcastData numbers a data message in room order and delivers it to every visible
+// participant, the sender included.
+func (r *Room) broadcastData(from *Participant, msg DataMessage) error {
+	r.eventMu.Lock()
+	defer r.eventMu.Unlock()
+	r.mu.Lock()
+	present := r.participants[from.sid] == from
+	r.mu.Unlock()
+	if !present {
+		return ErrParticipantGone
+	}
+	r.seq++
+	msg.Seq = r.seq
+	msg.From, msg.Identity = from.sid, from.identity
+	msg.UnixMS = time.Now().UnixMilli()
+	r.deliverLocked(msg, nil)
+	return nil
+}
+
+// deliverLocked sends ev to every visible participant except skip. eventMu must be held.
+func (r *Room) deliverLocked(ev Event, skip *Participant) {
+	r.mu.Lock()
+	sinks := make([]EventSink, 0, len(r.participants))
+	for _, q := range r.participants {
+		if q != skip && !q.hidden {
+			sinks = append(sinks, q.sink)
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range sinks {
+		s.Deliver(ev)
+	}
+}
+
+// closeAll makes every participant leave with the given reason.
+func (r *Room) closeAll(reason LeaveReason) {
+	for _, p := range r.Participants() {
+		p.Leave(reason)
+	}
+}

@@ -1,0 +1,371 @@
+package room
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+
+	"github.com/cascade-sfu/cascade/pkg/rtputil"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestFanOutToTenSubscribersWithRewrittenStreams(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	pub, _, _ := join(t, m, "r", "pub")
+	var subs []*transport
+	for i := range 10 {
+		_, _, tr := join(t, m, "r", "sub"+string(rune('a'+i)))
+		subs = append(subs, tr)
+	}
+	track, err := pub.Publish(vp8Info())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newFakeSource()
+	if err := track.AddLayer("", src); err != nil {
+		t.Fatal(err)
+	}
+	// Delta frames before the first keyframe are not decodable and must not be sent.
+	src.ch <- vp8Packet(42, 100, 9000, false, 100)
+	for i := range 20 {
+		src.ch <- vp8Packet(42, uint16(101+i), uint32(9000+3000*(i+1)), i == 0, 100)
+	}
+	for n, tr := range subs {
+		w := tr.writer(track.ID())
+		got := w.waitN(t, 20)
+		if len(got) != 20 {
+			t.Fatalf("subscriber %d: %d packets, want 20 (the delta frame before the keyframe is dropped)", n, len(got))
+		}
+		ssrc := got[0].SSRC
+		for i := 1; i < len(got); i++ {
+			if got[i].SSRC != ssrc || got[i].SequenceNumber != got[i-1].SequenceNumber+1 {
+				t.Fatalf("subscriber %d packet %d: ssrc %d seq %d after %d", n, i, got[i].SSRC, got[i].SequenceNumber, got[i-1].SequenceNumber)
+			}
+			if got[i].Timestamp-got[i-1].Timestamp != 3000 {
+				t.Fatalf("timestamp step %d, want 3000", got[i].Timestamp-got[i-1].Timestamp)
+			}
+		}
+		if ssrc == 42 {
+			t.Fatalf("subscriber sees the publisher's SSRC")
+		}
+	}
+	if src.keyframeRequests() == 0 {
+		t.Fatal("no keyframe was requested for subscribers waiting to start")
+	}
+}
+
+func TestSimulcastSwitchKeepsSequenceContinuous(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	pub, _, _ := join(t, m, "r", "pub")
+	_, _, tr := join(t, m, "r", "sub")
+	info := vp8Info()
+	info.RIDs = []string{"q", "h", "f"}
+	track, err := pub.Publish(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, high := newFakeSource(), newFakeSource()
+	if err := track.AddLayer("q", low); err != nil {
+		t.Fatal(err)
+	}
+	if err := track.AddLayer("f", high); err != nil {
+		t.Fatal(err)
+	}
+	d := tr.track(track.ID())
+	d.SetTargetLayer(0)
+	for i := range 5 {
+		low.ch <- vp8Packet(1, uint16(500+i), uint32(1000+3000*i), i == 0, 50)
+	}
+	w := tr.writer(track.ID())
+	w.waitN(t, 5)
+	d.SetTargetLayer(2)
+	// The high layer's delta frames do not switch; the low layer goes on meanwhile.
+	high.ch <- vp8Packet(2, 7000, 50000, false, 500)
+	eventually(t, "high layer packet seen", func() bool { return len(high.ch) == 0 })
+	low.ch <- vp8Packet(1, 505, 16000, false, 50)
+	w.waitN(t, 6)
+	high.ch <- vp8Packet(2, 7001, 53000, true, 500)
+	high.ch <- vp8Packet(2, 7002, 56000, false, 500)
+	got := w.waitN(t, 8)
+	for i := 1; i < len(got); i++ {
+		if got[i].SequenceNumber != got[i-1].SequenceNumber+1 {
+			t.Fatalf("sequence broken at %d: %d after %d", i, got[i].SequenceNumber, got[i-1].SequenceNumber)
+		}
+		if int32(got[i].Timestamp-got[i-1].Timestamp) <= 0 {
+			t.Fatalf("timestamp went backwards at %d", i)
+		}
+	}
+	if len(got[6].Payload) != 500 {
+		t.Fatalf("packet after the switch is not from the high layer")
+	}
+	// Late low-layer packets after the switch are not forwarded.
+	low.ch <- vp8Packet(1, 506, 19000, false, 50)
+	high.ch <- vp8Packet(2, 7003, 59000, false, 500)
+	got = w.waitN(t, 9)
+	if len(got) != 9 || len(got[8].Payload) != 500 {
+		t.Fatalf("old layer leaked after switch: %d packets", len(got))
+	}
+	if m.Stats().LayerSwitches.Load() != 1 {
+		t.Fatalf("layer switches = %d", m.Stats().LayerSwitches.Load())
+	}
+}
+
+func TestNACKAnsweredFromCache(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	pub, _, _ := join(t, m, "r", "pub")
+	_, _, tr := join(t, m, "r", "sub")
+	track, _ := pub.Publish(vp8Info())
+	src := newFakeSource()
+	_ = track.AddLayer("", src)
+	for i := range 10 {
+		src.ch <- vp8Packet(9, uint16(65530+i), uint32(3000*i), i == 0, 60+i)
+	}
+	w := tr.writer(track.ID())
+	got := w.waitN(t, 10)
+	lost := got[7] // across the source's sequence wrap
+	d := tr.track(track.ID())
+	d.HandleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{
+		MediaSSRC: lost.SSRC,
+		Nacks:     []rtcp.NackPair{{PacketID: lost.SequenceNumber}},
+	}})
+	got = w.waitN(t, 11)
+	re := got[10]
+	if re.SequenceNumber != lost.SequenceNumber || re.Timestamp != lost.Timestamp || len(re.Payload) != len(lost.Payload) {
+		t.Fatalf("retransmission %+v does not match the original %+v", re.Header, lost.Header)
+	}
+	if m.Stats().Retransmits.Load() != 1 {
+		t.Fatalf("retransmits = %d", m.Stats().Retransmits.Load())
+	}
+}
+
+func TestPLIsFromManySubscribersAreThrottled(t *testing.T) {
+	cfg := testConfig()
+	cfg.KeyframeInterval = time.Hour
+	m := NewManager(cfg)
+	defer m.Close()
+	pub, _, _ := join(t, m, "r", "pub")
+	var trs []*transport
+	for i := range 5 {
+		_, _, tr := join(t, m, "r", "s"+string(rune('a'+i)))
+		trs = append(trs, tr)
+	}
+	track, _ := pub.Publish(vp8Info())
+	src := newFakeSource()
+	_ = track.AddLayer("", src)
+	src.ch <- vp8Packet(1, 1, 1, true, 10)
+	for _, tr := range trs {
+		tr.writer(track.ID()).waitN(t, 1)
+	}
+	before := src.keyframeRequests()
+	for _, tr := range trs {
+		tr.track(track.ID()).HandleRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{}})
+	}
+	if got := src.keyframeRequests() - before; got != 1 {
+		t.Fatalf("%d PLIs reached the publisher within one interval, want 1", got)
+	}
+	if m.Stats().PLIsReceived.Load() != 5 {
+		t.Fatalf("PLIs received = %d", m.Stats().PLIsReceived.Load())
+	}
+}
+
+func TestRefreshReplacesOldSessionAndOldCleanupIsHarmless(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	other, otherSink, _ := join(t, m, "r", "other")
+	_ = other
+	old, oldSink, _ := join(t, m, "r", "alice")
+	track, _ := old.Publish(vp8Info())
+	src := newFakeSource()
+	_ = track.AddLayer("", src)
+	neu, _, _ := join(t, m, "r", "alice")
+	ended := false
+	for _, ev := range oldSink.all() {
+		if e, ok := ev.(SessionEnded); ok && e.Reason == ReasonReplaced {
+			ended = true
+		}
+	}
+	if !ended {
+		t.Fatal("old session was not told it was replaced")
+	}
+	old.Leave(ReasonDisconnected) // the old socket's late cleanup
+	r := m.Room("r")
+	if r == nil || r.participantByIdentity("alice") != neu {
+		t.Fatal("the old session's cleanup removed the new session")
+	}
+	if len(r.Participants()) != 2 {
+		t.Fatalf("participants = %d, want 2", len(r.Participants()))
+	}
+	var unpublished bool
+	for _, ev := range otherSink.all() {
+		if e, ok := ev.(TrackUnpublished); ok && e.Track == track.ID() {
+			unpublished = true
+		}
+	}
+	if !unpublished {
+		t.Fatal("the replaced session's track was not unpublished")
+	}
+}
+
+func TestCapacityCountsIdentitiesNotSessions(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxParticipants = 2
+	m := NewManager(cfg)
+	defer m.Close()
+	join(t, m, "r", "a")
+	join(t, m, "r", "b")
+	join(t, m, "r", "b") // a refresh needs no free place
+	_, err := m.Join("r", JoinParams{Identity: "c", Sink: &sink{}})
+	if err != ErrRoomFull {
+		t.Fatalf("third identity: err = %v, want ErrRoomFull", err)
+	}
+}
+
+func TestDataMessagesHaveOneOrderForEveryone(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	a, as, _ := join(t, m, "r", "a")
+	b, bs, _ := join(t, m, "r", "b")
+	done := make(chan struct{})
+	go func() {
+		for i := range 50 {
+			_ = a.SendState("x", []byte(`{"i":`+string(rune('0'+i%10))+`}`))
+		}
+		close(done)
+	}()
+	for range 50 {
+		_ = b.SendChat("hi")
+	}
+	<-done
+	seqs := func(s *sink) []uint64 {
+		var out []uint64
+		for _, ev := range s.all() {
+			if d, ok := ev.(DataMessage); ok {
+				out = append(out, d.Seq)
+			}
+		}
+		return out
+	}
+	sa, sb := seqs(as), seqs(bs)
+	if len(sa) != 100 || len(sb) != 100 {
+		t.Fatalf("got %d and %d messages, want 100 each (sender included)", len(sa), len(sb))
+	}
+	for i := range sa {
+		if sa[i] != uint64(i+1) || sb[i] != uint64(i+1) {
+			t.Fatalf("message %d: seq %d / %d, want %d", i, sa[i], sb[i], i+1)
+		}
+	}
+}
+
+func TestNoDataWithoutGrant(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	p, err := m.Join("r", JoinParams{Identity: "viewer", Sink: &sink{}, Permissions: Permissions{Subscribe: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SendChat("x"); err != ErrNotAllowed {
+		t.Fatalf("chat without grant: %v", err)
+	}
+	if _, err := p.Publish(vp8Info()); err != ErrNotAllowed {
+		t.Fatalf("publish without grant: %v", err)
+	}
+}
+
+func TestLateJoinerAndLeaveRemoveTracks(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	pub, _, _ := join(t, m, "r", "pub")
+	track, _ := pub.Publish(vp8Info())
+	src := newFakeSource()
+	_ = track.AddLayer("", src)
+	src.ch <- vp8Packet(1, 1, 1, true, 10)
+	_, lateSink, late := join(t, m, "r", "late")
+	src.ch <- vp8Packet(1, 2, 2, true, 10)
+	late.writer(track.ID()).waitN(t, 1)
+	if j, ok := lateSink.all()[0].(Joined); !ok || len(j.Others) != 1 || len(j.Others[0].Tracks) != 1 {
+		t.Fatalf("late joiner's first event = %#v", lateSink.all()[0])
+	}
+	pub.Leave(ReasonLeft)
+	eventually(t, "track removed from late joiner", func() bool { return late.track(track.ID()) == nil })
+	// The source ended with the publisher.
+	select {
+	case <-src.done:
+	default:
+		t.Fatal("publisher's source not closed")
+	}
+}
+
+func TestSourceEndUnpublishes(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	pub, _, _ := join(t, m, "r", "pub")
+	_, s, sub := join(t, m, "r", "sub")
+	track, _ := pub.Publish(vp8Info())
+	src := newFakeSource()
+	_ = track.AddLayer("", src)
+	_ = src.Close()
+	eventually(t, "unpublish after the source ended", func() bool {
+		for _, ev := range s.all() {
+			if e, ok := ev.(TrackUnpublished); ok && e.Track == track.ID() {
+				return sub.track(track.ID()) == nil
+			}
+		}
+		return false
+	})
+	if pub.Track(track.ID()) != nil {
+		t.Fatal("publisher still lists the ended track")
+	}
+}
+
+func TestRoomClosesWhenEmpty(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	p, _, _ := join(t, m, "r", "a")
+	p.Leave(ReasonLeft)
+	p.Leave(ReasonLeft) // idempotent
+	if m.Room("r") != nil {
+		t.Fatal("empty room still open")
+	}
+	join(t, m, "r", "b")
+	if m.Room("r") == nil {
+		t.Fatal("room not recreated")
+	}
+}
+
+func TestLongStreamIsNeverMistakenForStale(t *testing.T) {
+	stats := &Stats{}
+	cfg := testConfig()
+	track := newUpTrack(vp8Info(), stats, cfg.Logger, cfg.KeyframeInterval, nil)
+	d := newDownTrack(track, "s", stats)
+	w := &countingWriter{}
+	d.Bind(Binding{Writer: w, SSRC: 5, PayloadType: 96})
+	_ = track.addDownTrack(d)
+	l := &upLayer{cache: newTestCache()}
+	var hdr rtp.Header
+	const n = 140000 // more than twice the sequence number space
+	for i := range n {
+		track.forward(l, vp8Packet(1, uint16(i), uint32(i*3000), i == 0, 20), &hdr)
+	}
+	if w.n != n {
+		t.Fatalf("forwarded %d of %d packets (stale drops: %d)", w.n, n, stats.Drops(DropStale))
+	}
+	// A packet far older than the newest is stale.
+	old := n - 5000
+	track.forward(l, vp8Packet(1, uint16(old), 0, false, 20), &hdr)
+	if stats.Drops(DropStale) != 1 || w.n != n {
+		t.Fatalf("old packet forwarded")
+	}
+}
+
+type countingWriter struct{ n int }
+
+func (w *countingWriter) WriteRTP(*rtp.Header, []byte) (int, error) { w.n++; return 0, nil }
+
+func newTestCache() *rtputil.PacketCache { return rtputil.NewPacketCache(64, maxPacketSize) }

@@ -1,0 +1,355 @@
+package room
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/cascade-sfu/cascade/pkg/rtputil"
+)
+
+// PacketSource delivers the RTP packets of one simulcast layer of a published track: a local
+// publisher's PeerConnection, or a relay link from another node.
+type PacketSource interface {
+	// ReadRTP reads one whole RTP packet into buf. An error ends the layer.
+	ReadRTP(buf []byte) (int, error)
+	// RequestKeyframe asks the origin of the layer for a keyframe (RTCP PLI).
+	RequestKeyframe() error
+	// Close ends the source; a blocked ReadRTP returns an error.
+	Close() error
+}
+
+// CodecParams describe a track's codec as negotiated with its publisher.
+type CodecParams struct {
+	MimeType    string // e.g. "video/VP8"
+	ClockRate   uint32
+	Channels    uint16
+	SDPFmtpLine string
+}
+
+// TrackInfo describes a published track. It is immutable once published, except Muted,
+// which TrackInfo() reports at the time of the call.
+type TrackInfo struct {
+	ID          TrackID
+	Participant ParticipantSID
+	Identity    Identity
+	Kind        Kind
+	Source      TrackSource
+	Name        string
+	Muted       bool
+	Codec       CodecParams
+	// RIDs are the simulcast layers' rids, lowest quality first; empty for one layer.
+	RIDs []string
+	// AudioLevelExtID is the publisher's id for the RFC 6464 audio level extension (0: none).
+	AudioLevelExtID uint8
+}
+
+const (
+	maxPacketSize     = 1500
+	videoCacheSlots   = 512
+	audioCacheSlots   = 128
+	layerActiveWindow = 2 * time.Second
+)
+
+// packet is one received RTP packet on its way to the down tracks. It lives on the reader
+// goroutine's stack frame and is only valid during forwarding.
+type packet struct {
+	hdr      *rtp.Header
+	payload  []byte
+	layer    int
+	keyframe bool
+	arrival  int64 // unix nanoseconds
+	level    uint8 // RFC 6464 level, valid if hasLevel
+	hasLevel bool
+}
+
+type upLayer struct {
+	index    int
+	rid      string
+	src      PacketSource
+	cache    *rtputil.PacketCache
+	meter    *rtputil.RateMeter
+	throttle *rtputil.KeyframeThrottle
+	lastRecv atomic.Int64 // unix nanoseconds of the last packet
+}
+
+// UpTrack is one published track with up to MaxLayers simulcast layers. Each layer is read by
+// one goroutine that fans packets out to the track's DownTracks.
+type UpTrack struct {
+	info     TrackInfo
+	codec    rtputil.Codec
+	stats    *Stats
+	log      *slog.Logger
+	kfEvery  time.Duration
+	onEnded  func(*UpTrack) // called once, from a reader goroutine, when every layer has ended
+	muted    atomic.Bool
+	subs     atomic.Pointer[[]*DownTrack] // copy-on-write; written under mu
+	layers   [MaxLayers]atomic.Pointer[upLayer]
+	levelSum atomic.Uint64 // sum of loudness (127 - level) of packets since the last speaker tick
+	levelN   atomic.Uint64
+
+	mu     sync.Mutex // guards the fields below
+	closed bool
+	live   int // layers whose reader is running
+	wg     sync.WaitGroup
+}
+
+func newUpTrack(info TrackInfo, stats *Stats, log *slog.Logger, kfEvery time.Duration, onEnded func(*UpTrack)) *UpTrack {
+	t := &UpTrack{
+		info:    info,
+		codec:   rtputil.CodecFromMime(info.Codec.MimeType),
+		stats:   stats,
+		log:     log.With("track", info.ID),
+		kfEvery: kfEvery,
+		onEnded: onEnded,
+	}
+	t.muted.Store(info.Muted)
+	empty := []*DownTrack{}
+	t.subs.Store(&empty)
+	return t
+}
+
+// ID returns the track's id.
+func (t *UpTrack) ID() TrackID { return t.info.ID }
+
+// Info returns the track's description, with its current mute state.
+func (t *UpTrack) Info() TrackInfo {
+	info := t.info
+	info.Muted = t.muted.Load()
+	info.RIDs = append([]string(nil), t.info.RIDs...)
+	return info
+}
+
+// Kind returns audio or video.
+func (t *UpTrack) Kind() Kind { return t.info.Kind }
+
+// layerIndex maps a rid to its layer index ("" is layer 0 of a single-layer track).
+func (t *UpTrack) layerIndex(rid string) (int, bool) {
+	if len(t.info.RIDs) == 0 {
+		return 0, rid == ""
+	}
+	for i, r := range t.info.RIDs {
+		if r == rid && i < MaxLayers {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// AddLayer starts forwarding the layer with the given rid ("" for a track without simulcast),
+// read from src. The track owns src from now on and closes it.
+func (t *UpTrack) AddLayer(rid string, src PacketSource) error {
+	idx, ok := t.layerIndex(rid)
+	if !ok {
+		return ErrTooManyLayers
+	}
+	slots := videoCacheSlots
+	if t.info.Kind == KindAudio {
+		slots = audioCacheSlots
+	}
+	l := &upLayer{
+		index:    idx,
+		rid:      rid,
+		src:      src,
+		cache:    rtputil.NewPacketCache(slots, maxPacketSize),
+		meter:    rtputil.NewRateMeter(time.Second, 10),
+		throttle: rtputil.NewKeyframeThrottle(t.kfEvery),
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return ErrTrackClosed
+	}
+	if !t.layers[idx].CompareAndSwap(nil, l) {
+		t.mu.Unlock()
+		return ErrLayerExists
+	}
+	t.live++
+	t.wg.Add(1)
+	t.mu.Unlock()
+	go t.readLoop(l)
+	return nil
+}
+
+func (t *UpTrack) readLoop(l *upLayer) {
+	defer t.layerEnded()
+	buf := make([]byte, maxPacketSize)
+	var hdr rtp.Header
+	for {
+		n, err := l.src.ReadRTP(buf)
+		if err != nil {
+			t.log.Debug("layer ended", "rid", l.rid, "err", err)
+			return
+		}
+		t.forward(l, buf[:n], &hdr)
+	}
+}
+
+// forward handles one packet read from layer l. It runs on l's reader goroutine only.
+func (t *UpTrack) forward(l *upLayer, raw []byte, hdr *rtp.Header) {
+	now := time.Now()
+	t.stats.PacketsIn.Add(1)
+	t.stats.BytesIn.Add(uint64(len(raw)))
+	if len(raw) >= maxPacketSize {
+		t.stats.Drop(DropTooLarge)
+		return
+	}
+	hl, err := hdr.Unmarshal(raw)
+	if err != nil || hl > len(raw) {
+		t.stats.Drop(DropMalformed)
+		return
+	}
+	payload, ok := stripPadding(hdr, raw[hl:])
+	if !ok {
+		t.stats.Drop(DropMalformed)
+		return
+	}
+	if l.meter != nil {
+		l.meter.Add(now, len(raw))
+	}
+	l.lastRecv.Store(now.UnixNano())
+	l.cache.Put(hdr.SequenceNumber, raw)
+	if len(payload) == 0 {
+		t.stats.Drop(DropPadding)
+		return
+	}
+	p := packet{hdr: hdr, payload: payload, layer: l.index, arrival: now.UnixNano()}
+	p.keyframe = t.codec.IsKeyframe(payload)
+	if id := t.info.AudioLevelExtID; id != 0 {
+		if lvl, _, ok := rtputil.AudioLevel(hdr.GetExtension(id)); ok {
+			p.level, p.hasLevel = lvl, true
+			t.levelSum.Add(uint64(127 - lvl))
+			t.levelN.Add(1)
+		}
+	}
+	for _, d := range *t.subs.Load() {
+		d.forward(&p)
+	}
+}
+
+// stripPadding returns the payload without RTP padding; ok is false if the padding is invalid.
+func stripPadding(hdr *rtp.Header, payload []byte) ([]byte, bool) {
+	if !hdr.Padding {
+		return payload, true
+	}
+	if len(payload) == 0 {
+		return nil, false
+	}
+	pad := int(payload[len(payload)-1])
+	if pad == 0 || pad > len(payload) {
+		return nil, false
+	}
+	return payload[:len(payload)-pad], true
+}
+
+func (t *UpTrack) layerEnded() {
+	t.mu.Lock()
+	t.live--
+	notify := t.live == 0 && !t.closed && t.onEnded != nil
+	t.mu.Unlock()
+	t.wg.Done()
+	if notify {
+		t.onEnded(t)
+	}
+}
+
+// addDownTrack attaches d so that it receives the track's packets.
+func (t *UpTrack) addDownTrack(d *DownTrack) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrTrackClosed
+	}
+	old := *t.subs.Load()
+	next := make([]*DownTrack, 0, len(old)+1)
+	next = append(next, old...)
+	next = append(next, d)
+	t.subs.Store(&next)
+	return nil
+}
+
+// removeDownTrack detaches d; the next packet no longer reaches it.
+func (t *UpTrack) removeDownTrack(d *DownTrack) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.subs.Load()
+	next := make([]*DownTrack, 0, len(old))
+	for _, x := range old {
+		if x != d {
+			next = append(next, x)
+		}
+	}
+	t.subs.Store(&next)
+}
+
+// Subscribers returns the number of attached down tracks.
+func (t *UpTrack) Subscribers() int { return len(*t.subs.Load()) }
+
+// layer returns layer i, or nil.
+func (t *UpTrack) layer(i int) *upLayer {
+	if i < 0 || i >= MaxLayers {
+		return nil
+	}
+	return t.layers[i].Load()
+}
+
+// LayerBitrate returns the measured bitrate of layer i in bits per second.
+func (t *UpTrack) LayerBitrate(i int, now time.Time) uint64 {
+	if l := t.layer(i); l != nil {
+		return l.meter.Rate(now)
+	}
+	return 0
+}
+
+// layerActive reports whether layer i has carried a packet recently.
+func (t *UpTrack) layerActive(i int, now time.Time) bool {
+	l := t.layer(i)
+	return l != nil && now.UnixNano()-l.lastRecv.Load() < int64(layerActiveWindow)
+}
+
+// RequestKeyframe asks the publisher for a keyframe on layer i. Requests from all subscribers
+// are collapsed to at most one per layer per keyframe interval.
+func (t *UpTrack) RequestKeyframe(i int) {
+	l := t.layer(i)
+	if l == nil || t.info.Kind != KindVideo || !l.throttle.Allow(time.Now()) {
+		return
+	}
+	t.stats.KeyframeRequests.Add(1)
+	if err := l.src.RequestKeyframe(); err != nil {
+		t.log.Debug("keyframe request failed", "layer", i, "err", err)
+	}
+}
+
+// takeSpeechLevel returns the mean loudness (0..127, higher is louder) of the packets since
+// the last call, and resets it.
+func (t *UpTrack) takeSpeechLevel() (float64, bool) {
+	n := t.levelN.Swap(0)
+	sum := t.levelSum.Swap(0)
+	if n == 0 {
+		return 0, false
+	}
+	return float64(sum) / float64(n), true
+}
+
+// Close stops every layer and waits for the reader goroutines. It is safe to call twice.
+func (t *UpTrack) Close() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		t.wg.Wait()
+		return
+	}
+	t.closed = true
+	empty := []*DownTrack{}
+	t.subs.Store(&empty)
+	t.mu.Unlock()
+	for i := range t.layers {
+		if l := t.layers[i].Load(); l != nil {
+			_ = l.src.Close()
+		}
+	}
+	t.wg.Wait()
+}
