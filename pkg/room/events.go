@@ -42,6 +42,7 @@ const (
 type (
 	// Joined is the first event a participant receives: itself and everyone already there.
 	Joined struct {
+		Room   Name
 		Self   ParticipantInfo
 		Others []ParticipantInfo
 	}

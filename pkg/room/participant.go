@@ -66,6 +66,9 @@ func (p *Participant) Session() SessionID { return p.session }
 // Room returns the room the participant is in.
 func (p *Participant) Room() *Room { return p.room }
 
+// Hidden reports whether the participant is a hidden viewer (WHEP).
+func (p *Participant) Hidden() bool { return p.hidden }
+
 // Permissions returns the participant's grants.
 func (p *Participant) Permissions() Permissions { return p.perms }
 

@@ -2,6 +2,7 @@ package room
 
 import (
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 )
@@ -74,6 +75,7 @@ type Room struct {
 	participants map[ParticipantSID]*Participant
 	byIdentity   map[Identity]*Participant
 	tracks       map[TrackID]*UpTrack
+	published    uint64 // tracks published so far; orders them
 	closed       bool
 
 	ended    chan *UpTrack // tracks whose sources ended, for the room goroutine
@@ -153,7 +155,14 @@ func (r *Room) Participants() []*Participant {
 	return out
 }
 
-// Tracks returns every published track in the room.
+// Track returns a published track of the room, or nil.
+func (r *Room) Track(id TrackID) *UpTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tracks[id]
+}
+
+// Tracks returns every published track in the room, in publish order.
 func (r *Room) Tracks() []*UpTrack {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -161,6 +170,7 @@ func (r *Room) Tracks() []*UpTrack {
 	for _, t := range r.tracks {
 		out = append(out, t)
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].order < out[j].order })
 	return out
 }
 
@@ -226,7 +236,8 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 		}
 	}
 	r.mu.Unlock()
-	p.sink.Deliver(Joined{Self: p.Info(), Others: others})
+	sort.Slice(tracks, func(i, j int) bool { return tracks[i].order < tracks[j].order })
+	p.sink.Deliver(Joined{Room: r.name, Self: p.Info(), Others: others})
 	if !p.hidden {
 		ev := ParticipantJoined{Participant: p.Info()}
 		for _, q := range audience {
@@ -296,6 +307,8 @@ func (r *Room) publish(p *Participant, t *UpTrack) error {
 		r.eventMu.Unlock()
 		return ErrParticipantGone
 	}
+	r.published++
+	t.order = r.published
 	r.tracks[t.info.ID] = t
 	r.mu.Unlock()
 	r.deliverLocked(TrackPublished{Track: t.Info()}, nil)

@@ -91,6 +91,8 @@ type UpTrack struct {
 	levelSum atomic.Uint64 // sum of loudness (127 - level) of packets since the last speaker tick
 	levelN   atomic.Uint64
 
+	order uint64 // position in the room's publish order; set by the room under its lock
+
 	mu     sync.Mutex // guards the fields below
 	closed bool
 	live   int // layers whose reader is running

@@ -1,0 +1,106 @@
+// Package metrics exports a node's state and forwarding counters to Prometheus.
+//
+// The collector reads the room manager and its atomic counters at scrape time; nothing on the
+// media path touches Prometheus.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cascade-sfu/cascade/pkg/room"
+)
+
+// RoomCollector reports rooms, participants, tracks and the forwarding counters.
+type RoomCollector struct {
+	rooms *room.Manager
+
+	roomsDesc, participantsDesc, tracksDesc, subscriptionsDesc *prometheus.Desc
+	packetsDesc, bytesDesc                                     *prometheus.Desc
+	nacksDesc, retransmitsDesc, retransmitMissesDesc           *prometheus.Desc
+	plisDesc, keyframeReqDesc, layerSwitchesDesc, dropsDesc    *prometheus.Desc
+}
+
+// NewRoomCollector returns a collector for m. nodeID is attached as a constant label.
+func NewRoomCollector(m *room.Manager, nodeID string) *RoomCollector {
+	l := prometheus.Labels{"node": nodeID}
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("cascade_"+name, help, labels, l)
+	}
+	return &RoomCollector{
+		rooms:                m,
+		roomsDesc:            d("rooms", "Rooms open on this node."),
+		participantsDesc:     d("participants", "Participants on this node, by kind (visible or hidden WHEP viewers).", "kind"),
+		tracksDesc:           d("tracks", "Published tracks on this node, by kind.", "kind"),
+		subscriptionsDesc:    d("subscriptions", "Down tracks (one subscriber's copy of a track) on this node."),
+		packetsDesc:          d("rtp_packets_total", "RTP packets received from publishers (in) and sent to subscribers (out).", "direction"),
+		bytesDesc:            d("rtp_bytes_total", "RTP bytes received (in) and sent (out).", "direction"),
+		nacksDesc:            d("nacks_received_total", "Sequence numbers NACKed by subscribers."),
+		retransmitsDesc:      d("retransmits_total", "Packets resent from the cache after a NACK."),
+		retransmitMissesDesc: d("retransmit_misses_total", "NACKed packets that were no longer in the cache."),
+		plisDesc:             d("plis_received_total", "PLI/FIR received from subscribers."),
+		keyframeReqDesc:      d("keyframe_requests_total", "Keyframe requests sent to publishers after aggregation and throttling."),
+		layerSwitchesDesc:    d("layer_switches_total", "Simulcast layer switches done for subscribers."),
+		dropsDesc:            d("dropped_packets_total", "Packets not forwarded, by reason.", "reason"),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *RoomCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.roomsDesc, c.participantsDesc, c.tracksDesc, c.subscriptionsDesc, c.packetsDesc, c.bytesDesc,
+		c.nacksDesc, c.retransmitsDesc, c.retransmitMissesDesc, c.plisDesc, c.keyframeReqDesc,
+		c.layerSwitchesDesc, c.dropsDesc,
+	} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *RoomCollector) Collect(ch chan<- prometheus.Metric) {
+	rooms := c.rooms.Rooms()
+	var visible, hidden, audio, video, subs int
+	for _, r := range rooms {
+		for _, p := range r.Participants() {
+			if p.Hidden() {
+				hidden++
+			} else {
+				visible++
+			}
+			subs += len(p.Subscriptions())
+		}
+		for _, t := range r.Tracks() {
+			if t.Kind() == room.KindAudio {
+				audio++
+			} else {
+				video++
+			}
+		}
+	}
+	gauge := func(d *prometheus.Desc, v int, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	gauge(c.roomsDesc, len(rooms))
+	gauge(c.participantsDesc, visible, "visible")
+	gauge(c.participantsDesc, hidden, "hidden")
+	gauge(c.tracksDesc, audio, "audio")
+	gauge(c.tracksDesc, video, "video")
+	gauge(c.subscriptionsDesc, subs)
+
+	s := c.rooms.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(c.packetsDesc, s.PacketsIn.Load(), "in")
+	counter(c.packetsDesc, s.PacketsOut.Load(), "out")
+	counter(c.bytesDesc, s.BytesIn.Load(), "in")
+	counter(c.bytesDesc, s.BytesOut.Load(), "out")
+	counter(c.nacksDesc, s.NACKsReceived.Load())
+	counter(c.retransmitsDesc, s.Retransmits.Load())
+	counter(c.retransmitMissesDesc, s.RetransmitMisses.Load())
+	counter(c.plisDesc, s.PLIsReceived.Load())
+	counter(c.keyframeReqDesc, s.KeyframeRequests.Load())
+	counter(c.layerSwitchesDesc, s.LayerSwitches.Load())
+	for _, r := range room.DropReasons() {
+		counter(c.dropsDesc, s.Drops(r), r.String())
+	}
+}

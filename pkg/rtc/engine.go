@@ -1,0 +1,249 @@
+package rtc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/transport/v4"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config sets up an Engine.
+type Config struct {
+	// UDPAddr is where all media is received (ICE UDP mux), e.g. "127.0.0.1:7882"; port 0 picks a
+	// free port. Ignored when Net is set.
+	UDPAddr string
+	// PublicIP, if set, is advertised in ICE candidates instead of the bound address.
+	PublicIP string
+	// Net replaces the OS network (pion's virtual network in tests).
+	Net transport.Net
+	// InitialBitrate is where each subscriber's bandwidth estimate starts, bits per second.
+	InitialBitrate int
+	// MaxBitrate bounds each subscriber's bandwidth estimate.
+	MaxBitrate int
+	// ICEDisconnectedTimeout and ICEFailedTimeout tune pion's ICE agent.
+	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
+	Logger                                   *slog.Logger
+}
+
+// Engine holds what every PeerConnection of the node shares.
+type Engine struct {
+	cfg     Config
+	se      webrtc.SettingEngine
+	mux     ice.UDPMux
+	conn    net.PacketConn
+	log     *slog.Logger
+	udpPort int
+}
+
+// NewEngine opens the media port.
+func NewEngine(cfg Config) (*Engine, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.InitialBitrate <= 0 {
+		cfg.InitialBitrate = 1_500_000
+	}
+	if cfg.MaxBitrate <= 0 {
+		cfg.MaxBitrate = 10_000_000
+	}
+	if cfg.ICEDisconnectedTimeout <= 0 {
+		cfg.ICEDisconnectedTimeout = 5 * time.Second
+	}
+	if cfg.ICEFailedTimeout <= 0 {
+		cfg.ICEFailedTimeout = 15 * time.Second
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger}
+	se := webrtc.SettingEngine{LoggerFactory: loggerFactory{cfg.Logger}}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, 2*time.Second)
+	se.SetIncludeLoopbackCandidate(true)
+	se.DisableSRTPReplayProtection(false)
+	if cfg.Net != nil {
+		se.SetNet(cfg.Net)
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	} else {
+		conn, err := net.ListenPacket("udp", cfg.UDPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("media port %s: %w", cfg.UDPAddr, err)
+		}
+		e.conn = conn
+		e.udpPort = conn.LocalAddr().(*net.UDPAddr).Port
+		e.mux = webrtc.NewICEUDPMux(loggerFactory{cfg.Logger}.NewLogger("udpmux"), conn)
+		se.SetICEUDPMux(e.mux)
+		host, _, _ := net.SplitHostPort(cfg.UDPAddr)
+		if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
+			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		} else {
+			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+		}
+		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+			se.SetIPFilter(func(candidate net.IP) bool { return candidate.Equal(ip) })
+		}
+	}
+	if cfg.PublicIP != "" {
+		if net.ParseIP(cfg.PublicIP) == nil {
+			e.Close()
+			return nil, fmt.Errorf("public IP %q is not an IP address", cfg.PublicIP)
+		}
+		se.SetNAT1To1IPs([]string{cfg.PublicIP}, webrtc.ICECandidateTypeHost)
+	}
+	e.se = se
+	return e, nil
+}
+
+// UDPPort returns the media port (0 on a virtual network).
+func (e *Engine) UDPPort() int { return e.udpPort }
+
+// UDPAddr returns the bound media address as "host:port".
+func (e *Engine) UDPAddr() string {
+	if e.conn == nil {
+		return ""
+	}
+	host, _, _ := net.SplitHostPort(e.cfg.UDPAddr)
+	return net.JoinHostPort(host, strconv.Itoa(e.udpPort))
+}
+
+// Close releases the media port. PeerConnections must be closed first.
+func (e *Engine) Close() error {
+	var err error
+	if e.mux != nil {
+		err = e.mux.Close()
+	}
+	if e.conn != nil {
+		err = errors.Join(err, e.conn.Close())
+	}
+	return err
+}
+
+// Header extension URIs used by the node.
+const (
+	extAudioLevel = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+	extTWCC       = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+	extMID        = "urn:ietf:params:rtp-hdrext:sdes:mid"
+	extRID        = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
+	extRRID       = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+)
+
+// mediaEngine registers the codecs the node forwards. There is no transcoding: a subscriber
+// receives a track only in the publisher's codec. RTX is not offered: retransmissions are
+// resent on the media SSRC from the node's packet cache.
+func mediaEngine() (*webrtc.MediaEngine, error) {
+	m := &webrtc.MediaEngine{}
+	videoFB := []webrtc.RTCPFeedback{
+		{Type: webrtc.TypeRTCPFBTransportCC}, {Type: "ccm", Parameter: "fir"},
+		{Type: "nack"}, {Type: "nack", Parameter: "pli"},
+	}
+	audio := []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}}, PayloadType: 111},
+	}
+	video := []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFB}, PayloadType: 96},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0", RTCPFeedback: videoFB}, PayloadType: 98},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", RTCPFeedback: videoFB}, PayloadType: 102},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f", RTCPFeedback: videoFB}, PayloadType: 112},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000, RTCPFeedback: videoFB}, PayloadType: 45},
+	}
+	for _, c := range audio {
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range video {
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+	}
+	exts := []struct {
+		uri   string
+		kinds []webrtc.RTPCodecType
+	}{
+		{extAudioLevel, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio}},
+		{extTWCC, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
+		{extMID, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
+		{extRID, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
+		{extRRID, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
+	}
+	for _, x := range exts {
+		for _, k := range x.kinds {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: x.uri}, k); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// newPublisherAPI builds the pion API for a PeerConnection that receives media: it NACKs
+// losses, sends receiver reports and transport-wide congestion feedback to the publisher.
+func (e *Engine) newPublisherAPI() (*webrtc.API, error) {
+	m, err := mediaEngine()
+	if err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	tw, err := twcc.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	reg.Add(gen)
+	reg.Add(rr)
+	reg.Add(tw)
+	return webrtc.NewAPI(webrtc.WithSettingEngine(e.se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
+}
+
+// newSubscriberAPI builds the pion API for a PeerConnection that sends media: sender reports,
+// transport-wide sequence numbers, and a GCC bandwidth estimate (delivered to onBWE) that
+// drives simulcast layer choice. There is no pacer: packets leave as they are forwarded.
+func (e *Engine) newSubscriberAPI(onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
+	m, err := mediaEngine()
+	if err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ext, err := twcc.NewHeaderExtensionInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	bwe, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+		return gcc.NewSendSideBWE(
+			gcc.SendSideBWEInitialBitrate(e.cfg.InitialBitrate),
+			gcc.SendSideBWEMaxBitrate(e.cfg.MaxBitrate),
+			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+		)
+	})
+	if err != nil {
+		return nil, err
+	}
+	bwe.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { onBWE(est) })
+	reg.Add(sr)
+	reg.Add(ext)
+	reg.Add(bwe)
+	return webrtc.NewAPI(webrtc.WithSettingEngine(e.se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
+}

@@ -1,0 +1,207 @@
+package rtc
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/cascade-sfu/cascade/pkg/room"
+)
+
+// Subscriber sends a participant the tracks it subscribes to. The server offers: every change
+// of the track set leads to a new offer, passed to SendOffer; the client's answer comes back
+// through HandleAnswer. Implements room.SubscriberTransport.
+type Subscriber struct {
+	pc        *webrtc.PeerConnection
+	log       *slog.Logger
+	sendOffer func(sdp string)
+	bwe       atomic.Pointer[bweHolder]
+	wg        sync.WaitGroup // RTCP readers
+
+	mu          sync.Mutex // guards the fields below
+	senders     map[*room.DownTrack]*webrtc.RTPSender
+	negotiating bool // an offer is out, waiting for the answer
+	pending     bool // something changed while negotiating
+	restartICE  bool // the next offer restarts ICE
+	closed      bool
+}
+
+type bweHolder struct{ est cc.BandwidthEstimator }
+
+// NewSubscriber creates the PeerConnection that carries a participant's subscriptions.
+// sendOffer delivers a server offer to the client; it must not block.
+func (e *Engine) NewSubscriber(ev PeerEvents, sendOffer func(sdp string)) (*Subscriber, error) {
+	s := &Subscriber{
+		log:       e.log.With("pc", "sub"),
+		sendOffer: sendOffer,
+		senders:   map[*room.DownTrack]*webrtc.RTPSender{},
+	}
+	api, err := e.newSubscriberAPI(func(est cc.BandwidthEstimator) { s.bwe.Store(&bweHolder{est}) })
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	s.pc = pc
+	watch(pc, ev)
+	return s, nil
+}
+
+// BandwidthEstimate returns GCC's estimate toward the client in bits per second.
+func (s *Subscriber) BandwidthEstimate() int {
+	if h := s.bwe.Load(); h != nil {
+		return h.est.GetTargetBitrate()
+	}
+	return 0
+}
+
+// AddTrack adds a sendonly transceiver for d and renegotiates.
+func (s *Subscriber) AddTrack(d *room.DownTrack) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.mu.Unlock()
+	tr, err := s.pc.AddTransceiverFromTrack(trackLocal{d}, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return err
+	}
+	sender := tr.Sender()
+	s.mu.Lock()
+	s.senders[d] = sender
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go s.readRTCP(sender, d)
+	s.negotiate()
+	return nil
+}
+
+// RemoveTrack stops d's transceiver and renegotiates.
+func (s *Subscriber) RemoveTrack(d *room.DownTrack) error {
+	s.mu.Lock()
+	sender := s.senders[d]
+	delete(s.senders, d)
+	s.mu.Unlock()
+	if sender == nil {
+		return nil
+	}
+	if err := s.pc.RemoveTrack(sender); err != nil {
+		return err
+	}
+	s.negotiate()
+	return nil
+}
+
+// readRTCP feeds the subscriber's RTCP for one sender to its down track.
+func (s *Subscriber) readRTCP(sender *webrtc.RTPSender, d *room.DownTrack) {
+	defer s.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := sender.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		d.HandleRTCP(pkts)
+	}
+}
+
+// RestartICE makes the next offer restart ICE, and sends it as soon as no offer is out.
+func (s *Subscriber) RestartICE() {
+	s.mu.Lock()
+	s.restartICE = true
+	s.mu.Unlock()
+	s.negotiate()
+}
+
+// Negotiate sends an offer now if the subscriber has tracks, or marks one pending.
+func (s *Subscriber) negotiate() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.negotiating {
+		s.pending = true
+		s.mu.Unlock()
+		return
+	}
+	s.negotiating, s.pending = true, false
+	restart := s.restartICE
+	s.restartICE = false
+	s.mu.Unlock()
+	if err := s.offer(restart); err != nil {
+		s.log.Warn("subscriber offer failed", "err", err)
+		s.mu.Lock()
+		s.negotiating = false
+		s.mu.Unlock()
+	}
+}
+
+func (s *Subscriber) offer(restart bool) error {
+	var opts *webrtc.OfferOptions
+	if restart {
+		opts = &webrtc.OfferOptions{ICERestart: true}
+	}
+	offer, err := s.pc.CreateOffer(opts)
+	if err != nil {
+		return err
+	}
+	gathered := webrtc.GatheringCompletePromise(s.pc)
+	if err := s.pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	<-gathered
+	s.sendOffer(s.pc.LocalDescription().SDP)
+	return nil
+}
+
+// HandleAnswer applies the client's answer to the last offer, then sends the next offer if
+// anything changed meanwhile.
+func (s *Subscriber) HandleAnswer(sdp string) error {
+	s.mu.Lock()
+	if !s.negotiating {
+		s.mu.Unlock()
+		return ErrNoPendingOffer
+	}
+	s.mu.Unlock()
+	if _, err := parseSDP(sdp); err != nil {
+		return err
+	}
+	err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp})
+	s.mu.Lock()
+	s.negotiating = false
+	again := s.pending || s.restartICE
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNegotiationFailed, err)
+	}
+	if again {
+		s.negotiate()
+	}
+	return nil
+}
+
+// AddCandidate adds a remote ICE candidate.
+func (s *Subscriber) AddCandidate(c webrtc.ICECandidateInit) error { return s.pc.AddICECandidate(c) }
+
+// Close ends the PeerConnection and waits for the RTCP readers.
+func (s *Subscriber) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	err := s.pc.Close()
+	s.wg.Wait()
+	return err
+}

@@ -1,0 +1,93 @@
+package rtc
+
+import (
+	"strings"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/cascade-sfu/cascade/pkg/room"
+)
+
+// trackLocal presents a room.DownTrack to pion as a TrackLocal. msid is
+// "<publisher participant sid> <track id>".
+type trackLocal struct{ d *room.DownTrack }
+
+func (t trackLocal) ID() string       { return string(t.d.TrackID()) }
+func (t trackLocal) RID() string      { return "" }
+func (t trackLocal) StreamID() string { return t.d.StreamID() }
+func (t trackLocal) Kind() webrtc.RTPCodecType {
+	if t.d.Kind() == room.KindAudio {
+		return webrtc.RTPCodecTypeAudio
+	}
+	return webrtc.RTPCodecTypeVideo
+}
+
+// Bind picks the subscriber's payload type for the publisher's codec and starts forwarding.
+func (t trackLocal) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	want := t.d.Codec()
+	codec, ok := matchCodec(want, ctx.CodecParameters())
+	if !ok {
+		return webrtc.RTPCodecParameters{}, room.ErrCodecMismatch
+	}
+	var levelID uint8
+	for _, h := range ctx.HeaderExtensions() {
+		if h.URI == extAudioLevel {
+			levelID = uint8(h.ID)
+		}
+	}
+	t.d.Bind(room.Binding{
+		Writer:          ctx.WriteStream(),
+		SSRC:            uint32(ctx.SSRC()),
+		PayloadType:     uint8(codec.PayloadType),
+		AudioLevelExtID: levelID,
+	})
+	return codec, nil
+}
+
+func (t trackLocal) Unbind(webrtc.TrackLocalContext) error {
+	t.d.Unbind()
+	return nil
+}
+
+// matchCodec finds the negotiated codec equal to the publisher's: same mime type, and for H264
+// the same profile and packetization mode.
+func matchCodec(want room.CodecParams, have []webrtc.RTPCodecParameters) (webrtc.RTPCodecParameters, bool) {
+	var fallback *webrtc.RTPCodecParameters
+	for i, c := range have {
+		if !strings.EqualFold(c.MimeType, want.MimeType) {
+			continue
+		}
+		if fmtpKey(c.SDPFmtpLine) == fmtpKey(want.SDPFmtpLine) {
+			return c, true
+		}
+		if fallback == nil {
+			fallback = &have[i]
+		}
+	}
+	if fallback != nil && !strings.EqualFold(want.MimeType, webrtc.MimeTypeH264) {
+		return *fallback, true
+	}
+	return webrtc.RTPCodecParameters{}, false
+}
+
+// fmtpKey reduces an fmtp line to what must match for forwarding without transcoding.
+func fmtpKey(fmtp string) string {
+	var profile, mode string
+	for _, kv := range strings.Split(fmtp, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		switch strings.ToLower(k) {
+		case "profile-level-id":
+			if len(v) >= 2 {
+				profile = strings.ToLower(v[:2]) // profile_idc; the level may differ
+			}
+		case "packetization-mode":
+			mode = v
+		case "profile-id":
+			profile = v
+		}
+	}
+	if mode == "" {
+		mode = "0"
+	}
+	return profile + "/" + mode
+}

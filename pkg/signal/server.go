@@ -1,0 +1,207 @@
+package signal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cascade-sfu/cascade/pkg/auth"
+	"github.com/cascade-sfu/cascade/pkg/room"
+	"github.com/cascade-sfu/cascade/pkg/rtc"
+)
+
+// Config sets up a Server.
+type Config struct {
+	Rooms    *room.Manager
+	Engine   *rtc.Engine
+	Verifier *auth.Verifier
+	Logger   *slog.Logger
+	// Dev enables POST /v1/dev/token, signing with DevKey and DevSecret.
+	Dev               bool
+	DevKey, DevSecret string
+	// JoinRate and JoinBurst limit new sessions (WebSocket joins, WHIP, WHEP) per client IP.
+	JoinRate  float64
+	JoinBurst int
+	// MessageRate and MessageBurst limit messages per WebSocket session.
+	MessageRate  float64
+	MessageBurst int
+	// JoinTimeout is how long a new WebSocket may take to send join.
+	JoinTimeout time.Duration
+	// PingInterval and PingTimeout keep WebSockets alive and detect dead ones.
+	PingInterval, PingTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.JoinRate <= 0 {
+		c.JoinRate = 5
+	}
+	if c.JoinBurst <= 0 {
+		c.JoinBurst = 20
+	}
+	if c.MessageRate <= 0 {
+		c.MessageRate = 50
+	}
+	if c.MessageBurst <= 0 {
+		c.MessageBurst = 100
+	}
+	if c.JoinTimeout <= 0 {
+		c.JoinTimeout = 10 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 10 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 20 * time.Second
+	}
+	return c
+}
+
+// Server speaks to clients: the WebSocket protocol, WHIP and WHEP.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	joins    *ipLimiter
+	draining atomic.Bool
+	ctx      context.Context // cancelled by Close: ends every WebSocket session
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // WebSocket sessions
+
+	mu    sync.Mutex // guards the fields below
+	https map[string]*httpSession
+}
+
+// NewServer returns a server; Register adds its routes to a mux.
+func NewServer(cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		joins:  newIPLimiter(cfg.JoinRate, cfg.JoinBurst, 10000),
+		ctx:    ctx,
+		cancel: cancel,
+		https:  map[string]*httpSession{},
+	}
+}
+
+// Register adds the server's routes.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/rtc", s.handleWebSocket)
+	mux.HandleFunc("POST /whip/{room}", s.handleWHIP)
+	mux.HandleFunc("PATCH /whip/{room}/{id}", s.handlePatch)
+	mux.HandleFunc("DELETE /whip/{room}/{id}", s.handleDelete)
+	mux.HandleFunc("POST /whep/{room}", s.handleWHEP)
+	mux.HandleFunc("PATCH /whep/{room}/{id}", s.handlePatch)
+	mux.HandleFunc("DELETE /whep/{room}/{id}", s.handleDelete)
+	mux.HandleFunc("OPTIONS /whip/{room}", s.handleOptions)
+	mux.HandleFunc("OPTIONS /whep/{room}", s.handleOptions)
+	if s.cfg.Dev {
+		mux.HandleFunc("POST /v1/dev/token", s.handleDevToken)
+	}
+}
+
+// Drain makes the server refuse new sessions (503) while existing ones go on.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// Close ends every session and waits for their goroutines. Call it after the room manager
+// has told participants why (room.Manager.Close), so that clients get the reason first.
+func (s *Server) Close() {
+	s.Drain()
+	s.cancel()
+	s.wg.Wait()
+	s.mu.Lock()
+	sessions := make([]*httpSession, 0, len(s.https))
+	for _, h := range s.https {
+		sessions = append(sessions, h)
+	}
+	s.mu.Unlock()
+	for _, h := range sessions {
+		h.end(room.ReasonShutdown)
+	}
+}
+
+// admit checks draining and the per-IP join rate.
+func (s *Server) admit(r *http.Request) *Error {
+	if s.draining.Load() {
+		return newError(CodeUnavailable, "node is draining; connect to another node")
+	}
+	if !s.joins.allow(clientIP(r), time.Now()) {
+		return newError(CodeRateLimited, "too many sessions from this address; slow down")
+	}
+	return nil
+}
+
+// authorize verifies a token for a room.
+func (s *Server) authorize(token, roomName string) (auth.Grants, error) {
+	if err := auth.ValidRoomName(roomName); err != nil {
+		return auth.Grants{}, newError(CodeBadRequest, err.Error())
+	}
+	g, err := s.cfg.Verifier.Verify(token)
+	if err != nil {
+		return auth.Grants{}, err
+	}
+	if !g.AllowsRoom(roomName) {
+		return auth.Grants{}, newError(CodeForbidden, "token is for another room")
+	}
+	return g, nil
+}
+
+func permissions(g auth.Grants) room.Permissions {
+	return room.Permissions{Publish: g.CanPublish, Subscribe: g.CanSubscribe, PublishData: g.CanPublishData, Admin: g.RoomAdmin}
+}
+
+// writeHTTPError answers with a status for the code and a plain-text message.
+func writeHTTPError(w http.ResponseWriter, e *Error) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if e.Code == CodeUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="cascade"`)
+	}
+	w.WriteHeader(httpStatus(e.Code))
+	_, _ = w.Write([]byte(e.Code + ": " + e.Message + "\n"))
+}
+
+type devTokenRequest struct {
+	Room     string `json:"room"`
+	Identity string `json:"identity"`
+	Name     string `json:"name,omitempty"`
+}
+
+// handleDevToken issues a full-grant token in development mode.
+func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
+	var req devTokenRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeHTTPError(w, newError(CodeBadRequest, "body must be {\"room\",\"identity\"}: "+err.Error()))
+		return
+	}
+	g := auth.Grants{
+		Room: req.Room, Identity: req.Identity, Name: req.Name,
+		CanPublish: true, CanSubscribe: true, CanPublishData: true,
+	}
+	tok, err := auth.Sign(s.cfg.DevKey, s.cfg.DevSecret, g, 6*time.Hour, time.Now())
+	if err != nil {
+		writeHTTPError(w, newError(CodeBadRequest, err.Error()))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"token": tok})
+}
+
+func (s *Server) handleOptions(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Accept-Post", "application/sdp")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+var errSessionGone = errors.New("session ended")

@@ -1,0 +1,582 @@
+package signal
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
+	"golang.org/x/time/rate"
+
+	"github.com/cascade-sfu/cascade/pkg/auth"
+	"github.com/cascade-sfu/cascade/pkg/room"
+	"github.com/cascade-sfu/cascade/pkg/rtc"
+)
+
+// outQueueSize bounds what may wait to be written to one client. A client that falls this far
+// behind is disconnected: dropping messages would break the room's order.
+const outQueueSize = 512
+
+type outbound struct {
+	data  []byte
+	final bool // close the socket after writing this
+}
+
+// wsSession is one WebSocket: at most one participant.
+type wsSession struct {
+	srv    *Server
+	conn   *websocket.Conn
+	id     room.SessionID
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	out    chan outbound
+	msgs   *rate.Limiter
+
+	// Set by join on the read goroutine, read there and by cleanup after it ends.
+	part   *room.Participant
+	sub    *rtc.Subscriber
+	pub    *rtc.Publisher
+	joinID string
+	joined atomic.Bool
+
+	mu       sync.Mutex // guards the fields below
+	closing  bool       // a final message is queued or the session is ending
+	endCause room.LeaveReason
+}
+
+func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeHTTPError(w, newError(CodeUnavailable, "node is draining; connect to another node"))
+		return
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// The demo page and SDK may be served from elsewhere; tokens, not origins, guard access.
+		InsecureSkipVerify: true,
+	})
+	if err != nil {
+		return // Accept has answered the client
+	}
+	conn.SetReadLimit(MaxFrameSize)
+	ctx, cancel := context.WithCancel(s.ctx)
+	ss := &wsSession{
+		srv:    s,
+		conn:   conn,
+		id:     room.SessionID(room.NewID("SE")),
+		ctx:    ctx,
+		cancel: cancel,
+		out:    make(chan outbound, outQueueSize),
+		msgs:   rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
+	}
+	ss.log = s.log.With("session", ss.id, "remote", clientIP(r))
+	s.wg.Add(1)
+	defer s.wg.Done()
+	ss.run(clientIP(r))
+}
+
+// run owns the session: it starts the writer, reads until the end, then cleans up once.
+func (ss *wsSession) run(ip string) {
+	var writer sync.WaitGroup
+	writer.Add(1)
+	go func() {
+		defer writer.Done()
+		ss.writeLoop()
+	}()
+	reason := ss.readLoop(ip)
+	ss.end(reason)
+	ss.cancel()
+	writer.Wait()
+	if ss.sub != nil {
+		_ = ss.sub.Close()
+	}
+	if ss.pub != nil {
+		_ = ss.pub.Close()
+	}
+	_ = ss.conn.CloseNow()
+}
+
+// end makes the participant leave (once) with the first reason given.
+func (ss *wsSession) end(reason room.LeaveReason) {
+	if ss.part != nil {
+		ss.part.Leave(reason)
+	}
+}
+
+// readLoop reads frames until the socket ends, and returns why.
+func (ss *wsSession) readLoop(ip string) room.LeaveReason {
+	joinTimer := time.AfterFunc(ss.srv.cfg.JoinTimeout, func() {
+		if !ss.joined.Load() {
+			ss.fail(newError(CodeBadRequest, "no join within the time limit"), "")
+		}
+	})
+	defer joinTimer.Stop()
+	for {
+		typ, data, err := ss.conn.Read(ss.ctx)
+		if err != nil {
+			return ss.readEndReason(err)
+		}
+		if typ != websocket.MessageText {
+			ss.sendError(newError(CodeBadRequest, "binary frames are not part of the protocol"), "", "")
+			continue
+		}
+		if !ss.msgs.Allow() {
+			ss.sendError(newError(CodeRateLimited, "too many messages; slow down"), "", "")
+			continue
+		}
+		if done := ss.handle(data, ip); done {
+			return room.ReasonLeft
+		}
+	}
+}
+
+func (ss *wsSession) readEndReason(err error) room.LeaveReason {
+	ss.mu.Lock()
+	cause := ss.endCause
+	ss.mu.Unlock()
+	if cause != "" {
+		return cause
+	}
+	if ss.srv.ctx.Err() != nil {
+		return room.ReasonShutdown
+	}
+	if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
+		ss.log.Info("frame over the size limit")
+	}
+	return room.ReasonDisconnected
+}
+
+// handle processes one frame. It returns true when the session should end.
+func (ss *wsSession) handle(data []byte, ip string) bool {
+	var env Envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		ss.sendError(newError(CodeBadRequest, "invalid JSON: "+err.Error()), "", "")
+		return false
+	}
+	if len(env.ID) > maxRequestID {
+		env.ID = env.ID[:maxRequestID]
+	}
+	if env.V != ProtocolVersion {
+		ss.sendError(newError(CodeUnsupportedVersion, "this server speaks version 1"), env.Type, env.ID)
+		return false
+	}
+	h, ok := handlers[env.Type]
+	if !ok {
+		ss.sendError(newError(CodeUnknownType, "unknown message type "+strconvQuote(env.Type)), env.Type, env.ID)
+		return false
+	}
+	if env.Type != "join" && env.Type != "ping" && ss.part == nil {
+		ss.sendError(newError(CodeNotJoined, "send join first"), env.Type, env.ID)
+		return false
+	}
+	done, err := h(ss, env, ip)
+	if err != nil {
+		ss.sendError(classify(err), env.Type, env.ID)
+	}
+	return done
+}
+
+type handler func(ss *wsSession, env Envelope, ip string) (done bool, err error)
+
+var handlers = map[string]handler{
+	"join":         (*wsSession).onJoin,
+	"offer":        (*wsSession).onOffer,
+	"answer":       (*wsSession).onAnswer,
+	"candidate":    (*wsSession).onCandidate,
+	"ice_restart":  (*wsSession).onICERestart,
+	"mute":         (*wsSession).onMute,
+	"subscription": (*wsSession).onSubscription,
+	"chat":         (*wsSession).onChat,
+	"data":         (*wsSession).onData,
+	"kick":         (*wsSession).onKick,
+	"leave":        (*wsSession).onLeave,
+	"ping":         (*wsSession).onPing,
+}
+
+// decode unmarshals a payload strictly.
+func decode(env Envelope, v any) error {
+	if len(env.Data) == 0 {
+		return newError(CodeBadRequest, env.Type+" needs a data object")
+	}
+	if err := json.Unmarshal(env.Data, v); err != nil {
+		return newError(CodeBadRequest, "invalid "+env.Type+" data: "+err.Error())
+	}
+	return nil
+}
+
+func (ss *wsSession) onJoin(env Envelope, ip string) (bool, error) {
+	if ss.part != nil {
+		return false, newError(CodeAlreadyJoined, "this socket has joined already")
+	}
+	var req JoinRequest
+	if err := decode(env, &req); err != nil {
+		return false, err
+	}
+	_ = ip
+	if ss.srv.draining.Load() {
+		return false, newError(CodeUnavailable, "node is draining; connect to another node")
+	}
+	g, err := ss.srv.cfg.Verifier.Verify(req.Token)
+	if err != nil {
+		return false, err
+	}
+	if err := auth.ValidRoomName(g.Room); err != nil {
+		return false, newError(CodeForbidden, "token names no valid room")
+	}
+	name := g.Name
+	if name == "" && len(req.Name) <= 256 && utf8.ValidString(req.Name) {
+		name = req.Name
+	}
+	ss.joinID = env.ID
+	if g.CanSubscribe {
+		sub, err := ss.srv.cfg.Engine.NewSubscriber(ss.peerEvents("sub"), func(sdp string) {
+			ss.send("offer", "", SDPMessage{PC: "sub", SDP: sdp})
+		})
+		if err != nil {
+			return false, err
+		}
+		ss.sub = sub
+	}
+	jp := room.JoinParams{
+		Identity:    room.Identity(g.Identity),
+		Name:        name,
+		Session:     ss.id,
+		Permissions: permissions(g),
+		Sink:        ss,
+	}
+	if ss.sub != nil {
+		jp.Transport = ss.sub
+	}
+	part, err := ss.srv.cfg.Rooms.Join(room.Name(g.Room), jp)
+	if err != nil {
+		if ss.sub != nil {
+			_ = ss.sub.Close()
+			ss.sub = nil
+		}
+		return false, err
+	}
+	ss.part = part
+	ss.joined.Store(true)
+	ss.log = ss.log.With("room", g.Room, "identity", g.Identity)
+	return false, nil
+}
+
+// peerEvents wires a PeerConnection's callbacks to this session.
+func (ss *wsSession) peerEvents(pc string) rtc.PeerEvents {
+	return rtc.PeerEvents{
+		Candidate: func(c *webrtc.ICECandidateInit) {
+			if c != nil {
+				ss.send("candidate", "", CandidateMessage{PC: pc, Candidate: c})
+			}
+		},
+		Failed: func() { ss.fail(newError(CodeNegotiationFailed, pc+" connection failed"), room.ReasonDisconnected) },
+	}
+}
+
+func (ss *wsSession) onOffer(env Envelope, _ string) (bool, error) {
+	var m SDPMessage
+	if err := decode(env, &m); err != nil {
+		return false, err
+	}
+	if m.PC != "pub" {
+		return false, newError(CodeBadRequest, `clients offer only on "pub"`)
+	}
+	if ss.pub == nil {
+		pub, err := ss.srv.cfg.Engine.NewPublisher(ss.part, ss.peerEvents("pub"))
+		if err != nil {
+			return false, err
+		}
+		ss.pub = pub
+	}
+	meta := make([]rtc.TrackMeta, 0, len(m.Tracks))
+	for _, t := range m.Tracks {
+		if len(t.Name) > 256 {
+			return false, newError(CodeTooLarge, "track name over 256 bytes")
+		}
+		meta = append(meta, rtc.TrackMeta{ID: t.ID, Source: room.ParseSource(t.Source), Name: t.Name})
+	}
+	ans, err := ss.pub.HandleOffer(m.SDP, meta)
+	if err != nil {
+		return false, err
+	}
+	ss.send("answer", env.ID, SDPMessage{PC: "pub", SDP: ans})
+	return false, nil
+}
+
+func (ss *wsSession) onAnswer(env Envelope, _ string) (bool, error) {
+	var m SDPMessage
+	if err := decode(env, &m); err != nil {
+		return false, err
+	}
+	if m.PC != "sub" || ss.sub == nil {
+		return false, newError(CodeBadRequest, `answers are for the server's "sub" offers`)
+	}
+	return false, ss.sub.HandleAnswer(m.SDP)
+}
+
+func (ss *wsSession) onCandidate(env Envelope, _ string) (bool, error) {
+	var m CandidateMessage
+	if err := decode(env, &m); err != nil {
+		return false, err
+	}
+	if m.Candidate == nil {
+		return false, nil // end of candidates
+	}
+	var err error
+	switch {
+	case m.PC == "pub" && ss.pub != nil:
+		err = ss.pub.AddCandidate(*m.Candidate)
+	case m.PC == "sub" && ss.sub != nil:
+		err = ss.sub.AddCandidate(*m.Candidate)
+	default:
+		return false, newError(CodeBadRequest, "no such peer connection: "+strconvQuote(m.PC))
+	}
+	if err != nil {
+		return false, newError(CodeBadRequest, "candidate rejected: "+err.Error())
+	}
+	return false, nil
+}
+
+func (ss *wsSession) onICERestart(env Envelope, _ string) (bool, error) {
+	var m ICERestartRequest
+	if err := decode(env, &m); err != nil {
+		return false, err
+	}
+	if m.PC != "sub" || ss.sub == nil {
+		return false, newError(CodeBadRequest, `ice_restart is for "sub"; restart "pub" with a new offer`)
+	}
+	ss.sub.RestartICE()
+	return false, nil
+}
+
+func (ss *wsSession) onMute(env Envelope, _ string) (bool, error) {
+	var m MuteRequest
+	if err := decode(env, &m); err != nil {
+		return false, err
+	}
+	t := ss.part.Room().Track(room.TrackID(m.TrackID))
+	if t == nil {
+		return false, room.ErrTrackNotFound
+	}
+	return false, ss.part.SetMuted(t.Info().Participant, t.ID(), m.Muted)
+}
+
+func (ss *wsSession) onSubscription(env Envelope, _ string) (bool, error) {
+	var m SubscriptionRequest
+	if err := decode(env, &m); err != nil {
+		return false, err
+	}
+	q := room.QualityHigh
+	if m.Quality != "" {
+		var ok bool
+		if q, ok = room.ParseQuality(m.Quality); !ok {
+			return false, newError(CodeBadRequest, `quality must be "low", "medium" or "high"`)
+		}
+	}
+	return false, ss.part.SetSubscription(room.TrackID(m.TrackID), q, m.Paused)
+}
+
+func (ss *wsSession) onChat(env Envelope, _ string) (bool, error) {
+	var m ChatRequest
+	if err := decode(env, &m); err != nil {
+		return false, err
+	}
+	if m.Text == "" || len(m.Text) > MaxChatSize || !utf8.ValidString(m.Text) {
+		return false, newError(CodeBadRequest, "chat text must be 1 to 4096 bytes of UTF-8")
+	}
+	return false, ss.part.SendChat(m.Text)
+}
+
+func (ss *wsSession) onData(env Envelope, _ string) (bool, error) {
+	var m DataRequest
+	if err := decode(env, &m); err != nil {
+		return false, err
+	}
+	if len(m.Topic) > 128 || len(m.Payload) > MaxPayloadSize {
+		return false, newError(CodeTooLarge, "topic over 128 bytes or payload over 16 KiB")
+	}
+	if len(m.Payload) == 0 {
+		m.Payload = json.RawMessage("null")
+	}
+	return false, ss.part.SendState(m.Topic, m.Payload)
+}
+
+func (ss *wsSession) onKick(env Envelope, _ string) (bool, error) {
+	var m KickRequest
+	if err := decode(env, &m); err != nil {
+		return false, err
+	}
+	return false, ss.part.Kick(room.Identity(m.Identity))
+}
+
+func (ss *wsSession) onLeave(Envelope, string) (bool, error) { return true, nil }
+
+func (ss *wsSession) onPing(env Envelope, _ string) (bool, error) {
+	var m PingMessage
+	if len(env.Data) > 0 {
+		if err := decode(env, &m); err != nil {
+			return false, err
+		}
+	}
+	ss.send("pong", env.ID, m)
+	return false, nil
+}
+
+// Deliver implements room.EventSink. It only enqueues.
+func (ss *wsSession) Deliver(ev room.Event) {
+	if j, ok := ev.(room.Joined); ok {
+		others := make([]Participant, 0, len(j.Others))
+		for _, o := range j.Others {
+			others = append(others, participantMsg(o))
+		}
+		ss.send("joined", ss.joinID, Joined{
+			SessionID: string(ss.id), Room: string(j.Room), Participant: participantMsg(j.Self),
+			Participants: others, ICEServers: []ICEServer{},
+		})
+		return
+	}
+	typ, payload := eventMessage(ev)
+	if typ == "" {
+		return
+	}
+	if e, ok := ev.(room.SessionEnded); ok {
+		ss.sendFinal(typ, payload, e.Reason)
+		return
+	}
+	ss.send(typ, "", payload)
+}
+
+// send queues a message. A client whose queue is full is disconnected.
+func (ss *wsSession) send(typ, id string, payload any) { ss.enqueue(typ, id, payload, false, "") }
+
+// sendFinal queues a last message; the socket closes after it.
+func (ss *wsSession) sendFinal(typ string, payload any, cause room.LeaveReason) {
+	ss.enqueue(typ, "", payload, true, cause)
+}
+
+func (ss *wsSession) sendError(e *Error, ref, id string) {
+	ss.send("error", id, ErrorMsg{Code: e.Code, Message: e.Message, Ref: ref})
+}
+
+// fail tells the client why and ends the session.
+func (ss *wsSession) fail(e *Error, cause room.LeaveReason) {
+	if cause == "" {
+		cause = room.ReasonDisconnected
+	}
+	data, _ := json.Marshal(Envelope{V: ProtocolVersion, Type: "error", Data: mustJSON(ErrorMsg{Code: e.Code, Message: e.Message})})
+	ss.push(outbound{data: data, final: true}, cause)
+}
+
+func (ss *wsSession) enqueue(typ, id string, payload any, final bool, cause room.LeaveReason) {
+	data, err := json.Marshal(Envelope{V: ProtocolVersion, Type: typ, ID: id, Data: mustJSON(payload)})
+	if err != nil {
+		ss.log.Error("cannot encode message", "type", typ, "err", err)
+		return
+	}
+	ss.push(outbound{data: data, final: final}, cause)
+}
+
+func (ss *wsSession) push(o outbound, cause room.LeaveReason) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closing {
+		return
+	}
+	if o.final {
+		ss.closing = true
+		ss.endCause = cause
+	}
+	select {
+	case ss.out <- o:
+	default:
+		ss.closing = true
+		ss.endCause = room.ReasonDisconnected
+		ss.log.Warn("client too slow; disconnecting")
+		ss.cancel()
+	}
+}
+
+// writeLoop writes queued messages and pings until the session ends.
+func (ss *wsSession) writeLoop() {
+	ping := time.NewTicker(ss.srv.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ss.ctx.Done():
+			ss.flush()
+			return
+		case o := <-ss.out:
+			if !ss.write(o) {
+				return
+			}
+		case <-ping.C:
+			ctx, cancel := context.WithTimeout(ss.ctx, ss.srv.cfg.PingTimeout)
+			err := ss.conn.Ping(ctx)
+			cancel()
+			if err != nil && ss.ctx.Err() == nil {
+				ss.log.Info("client stopped answering pings")
+				ss.cancel()
+				return
+			}
+		}
+	}
+}
+
+// write sends one message; after a final one it closes the socket and ends the session.
+func (ss *wsSession) write(o outbound) bool {
+	ctx, cancel := context.WithTimeout(ss.ctx, 10*time.Second)
+	err := ss.conn.Write(ctx, websocket.MessageText, o.data)
+	cancel()
+	if err != nil {
+		ss.cancel()
+		return false
+	}
+	if o.final {
+		_ = ss.conn.Close(websocket.StatusNormalClosure, "")
+		ss.cancel()
+		return false
+	}
+	return true
+}
+
+// flush writes what is still queued (e.g. the shutdown notice) with a short deadline.
+func (ss *wsSession) flush() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for {
+		select {
+		case o := <-ss.out:
+			if ss.conn.Write(ctx, websocket.MessageText, o.data) != nil {
+				return
+			}
+			if o.final {
+				_ = ss.conn.Close(websocket.StatusNormalClosure, "")
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return json.RawMessage("null")
+	}
+	return b
+}
+
+func strconvQuote(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
