@@ -1,0 +1,137 @@
+// Command relayctl administers Cascade SFU nodes and issues access tokens.
+//
+// Usage:
+//
+//	relayctl [--server URL] COMMAND [flags]
+//
+// Run "relayctl --help" for the list of commands and "relayctl COMMAND
+// --help" for the flags of one command.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"text/tabwriter"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the command failed
+	exitUsage = 2 // bad command line
+)
+
+const (
+	defaultServer = "http://127.0.0.1:7880"
+	envServer     = "CASCADE_SERVER"
+)
+
+// globals holds what the global flags and the environment give every
+// command.
+type globals struct {
+	server string              // base URL of the SFU's HTTP API
+	getenv func(string) string // environment lookup
+	stdout io.Writer           // command output
+	stderr io.Writer           // diagnostics
+}
+
+// command is one subcommand. run receives the arguments after the command
+// name and returns an exit code.
+type command struct {
+	name    string
+	summary string
+	run     func(g globals, args []string) int
+}
+
+// commands lists the subcommands. A new subcommand is a new file with its
+// run function plus one line here.
+func commands() []command {
+	return []command{
+		{name: "token", summary: "print a signed access token", run: runToken},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is the whole program: it parses the global flags, dispatches to the
+// subcommand and returns the exit code.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("relayctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	server := fs.String("server", serverDefault(getenv), "base URL of the Cascade HTTP API (env "+envServer+")")
+	if err := fs.Parse(args); err != nil {
+		return parseFailure(err, "relayctl", stdout, stderr, func(w io.Writer) { usage(w, fs) })
+	}
+	if err := checkServer(*server); err != nil {
+		fmt.Fprintf(stderr, "relayctl: --server: %v\n", err)
+		return exitUsage
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "relayctl: missing command")
+		usage(stderr, fs)
+		return exitUsage
+	}
+	name := fs.Arg(0)
+	for _, c := range commands() {
+		if c.name == name {
+			g := globals{server: *server, getenv: getenv, stdout: stdout, stderr: stderr}
+			return c.run(g, fs.Args()[1:])
+		}
+	}
+	fmt.Fprintf(stderr, "relayctl: unknown command %q (run 'relayctl --help')\n", name)
+	return exitUsage
+}
+
+func serverDefault(getenv func(string) string) string {
+	if s := getenv(envServer); s != "" {
+		return s
+	}
+	return defaultServer
+}
+
+func checkServer(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", s)
+	}
+	return nil
+}
+
+// parseFailure reports a flag parsing error. --help prints the usage on
+// stdout and succeeds; any other error is a usage error.
+func parseFailure(err error, prog string, stdout, stderr io.Writer, usage func(io.Writer)) int {
+	if errors.Is(err, flag.ErrHelp) {
+		usage(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "%s: %v (run '%s --help')\n", prog, err, prog)
+	return exitUsage
+}
+
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, "Usage: relayctl [--server URL] COMMAND [flags]\n\nCommands:\n")
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprint(w, "\nGlobal flags:\n")
+	printFlags(w, fs)
+	fmt.Fprint(w, "\nRun 'relayctl COMMAND --help' for the flags of a command.\n")
+}
+
+// printFlags writes fs's flags with their defaults.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
