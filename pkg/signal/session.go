@@ -153,23 +153,12 @@ func (ss *wsSession) readEndReason(err error) room.LeaveReason {
 
 // handle processes one frame. It returns true when the session should end.
 func (ss *wsSession) handle(data []byte, ip string) bool {
-	var env Envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		ss.sendError(newError(CodeBadRequest, "invalid JSON: "+err.Error()), "", "")
+	env, perr := DecodeEnvelope(data)
+	if perr != nil {
+		ss.sendError(perr, env.Type, env.ID)
 		return false
 	}
-	if len(env.ID) > maxRequestID {
-		env.ID = env.ID[:maxRequestID]
-	}
-	if env.V != ProtocolVersion {
-		ss.sendError(newError(CodeUnsupportedVersion, "this server speaks version 1"), env.Type, env.ID)
-		return false
-	}
-	h, ok := handlers[env.Type]
-	if !ok {
-		ss.sendError(newError(CodeUnknownType, "unknown message type "+strconvQuote(env.Type)), env.Type, env.ID)
-		return false
-	}
+	h := handlerFor(env.Type)
 	if env.Type != "join" && env.Type != "ping" && ss.part == nil {
 		ss.sendError(newError(CodeNotJoined, "send join first"), env.Type, env.ID)
 		return false
@@ -181,21 +170,62 @@ func (ss *wsSession) handle(data []byte, ip string) bool {
 	return done
 }
 
+// DecodeEnvelope parses one client frame and checks its version and type. On error the
+// returned envelope still carries whatever type and id could be read, for the error reply.
+func DecodeEnvelope(data []byte) (Envelope, *Error) {
+	var env Envelope
+	if len(data) > MaxFrameSize {
+		return env, newError(CodeTooLarge, "frame over 64 KiB")
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		return Envelope{}, newError(CodeBadRequest, "invalid JSON: "+err.Error())
+	}
+	if len(env.ID) > maxRequestID {
+		env.ID = env.ID[:maxRequestID]
+	}
+	if len(env.Type) > 64 {
+		env.Type = env.Type[:64]
+	}
+	if env.V != ProtocolVersion {
+		return env, newError(CodeUnsupportedVersion, "this server speaks version 1")
+	}
+	if handlerFor(env.Type) == nil {
+		return env, newError(CodeUnknownType, "unknown message type "+strconvQuote(env.Type))
+	}
+	return env, nil
+}
+
 type handler func(ss *wsSession, env Envelope, ip string) (done bool, err error)
 
-var handlers = map[string]handler{
-	"join":         (*wsSession).onJoin,
-	"offer":        (*wsSession).onOffer,
-	"answer":       (*wsSession).onAnswer,
-	"candidate":    (*wsSession).onCandidate,
-	"ice_restart":  (*wsSession).onICERestart,
-	"mute":         (*wsSession).onMute,
-	"subscription": (*wsSession).onSubscription,
-	"chat":         (*wsSession).onChat,
-	"data":         (*wsSession).onData,
-	"kick":         (*wsSession).onKick,
-	"leave":        (*wsSession).onLeave,
-	"ping":         (*wsSession).onPing,
+// handlerFor returns the handler of a client message type, or nil.
+func handlerFor(typ string) handler {
+	switch typ {
+	case "join":
+		return (*wsSession).onJoin
+	case "offer":
+		return (*wsSession).onOffer
+	case "answer":
+		return (*wsSession).onAnswer
+	case "candidate":
+		return (*wsSession).onCandidate
+	case "ice_restart":
+		return (*wsSession).onICERestart
+	case "mute":
+		return (*wsSession).onMute
+	case "subscription":
+		return (*wsSession).onSubscription
+	case "chat":
+		return (*wsSession).onChat
+	case "data":
+		return (*wsSession).onData
+	case "kick":
+		return (*wsSession).onKick
+	case "leave":
+		return (*wsSession).onLeave
+	case "ping":
+		return (*wsSession).onPing
+	}
+	return nil
 }
 
 // decode unmarshals a payload strictly.
