@@ -122,7 +122,10 @@ func (e *Engine) Close() error {
 		err = e.mux.Close()
 	}
 	if e.conn != nil {
-		err = errors.Join(err, e.conn.Close())
+		// The mux closes conn itself; a second close is not a failure.
+		if cerr := e.conn.Close(); !errors.Is(cerr, net.ErrClosed) {
+			err = errors.Join(err, cerr)
+		}
 	}
 	return err
 }
@@ -231,19 +234,17 @@ func (e *Engine) newSubscriberAPI(onBWE func(cc.BandwidthEstimator)) (*webrtc.AP
 	if err != nil {
 		return nil, err
 	}
-	bwe, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+	bwe := &bweFactory{newEstimator: func() (cc.BandwidthEstimator, error) {
 		return gcc.NewSendSideBWE(
 			gcc.SendSideBWEInitialBitrate(e.cfg.InitialBitrate),
 			gcc.SendSideBWEMaxBitrate(e.cfg.MaxBitrate),
 			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
 		)
-	})
-	if err != nil {
-		return nil, err
-	}
-	bwe.OnNewPeerConnection(func(_ string, est cc.BandwidthEstimator) { onBWE(est) })
-	reg.Add(sr)
-	reg.Add(ext)
+	}, onNew: onBWE}
+	// Order matters: the last added runs first on the way out, so the transport-wide sequence
+	// number is written before the estimator records the packet.
 	reg.Add(bwe)
+	reg.Add(ext)
+	reg.Add(sr)
 	return webrtc.NewAPI(webrtc.WithSettingEngine(e.se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
 }
