@@ -62,4 +62,3 @@ func (b *bweInterceptor) BindLocalStream(info *interceptor.StreamInfo, writer in
 }
 
 func (b *bweInterceptor) Close() error { return b.est.Close() }
-

@@ -159,7 +159,9 @@ func FuzzPublisherOffer(f *testing.F) {
 		goleak.VerifyNone(f, leaks)
 	})
 	for _, s := range sdpSeeds() {
-		f.Add(s)
+		if len(s) <= maxSDPSize { // parseSDP rejects the huge seed before pion sees it
+			f.Add(s)
+		}
 	}
 	f.Fuzz(func(t *testing.T, offer string) {
 		part, err := m.Join("fuzz", room.JoinParams{

@@ -22,6 +22,7 @@ import (
 	"github.com/cascade-sfu/cascade/pkg/client"
 	"github.com/cascade-sfu/cascade/pkg/room"
 	"github.com/cascade-sfu/cascade/pkg/rtc"
+	"github.com/cascade-sfu/cascade/pkg/rtputil"
 	"github.com/cascade-sfu/cascade/pkg/signal"
 )
 
@@ -132,6 +133,12 @@ func loopbackAPI(t *testing.T, extra ...interceptor.Factory) *webrtc.API {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if len(extra) > 0 {
+		// Impairments drop packets after SRTP has decrypted them, which SRTP's replay window
+		// then remembers; a real loss on the wire happens before. Without this, the node's
+		// correct retransmission of a "lost" packet would be rejected as a replay.
+		se.DisableSRTPReplayProtection(true)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 }
 
@@ -146,7 +153,8 @@ type rxTrack struct {
 	kind    string
 	stream  string
 	packets int
-	seqs    map[uint16]bool
+	seqs    map[uint64]bool // extended sequence numbers
+	unwrap  *rtputil.SeqUnwrapper
 	layers  map[byte]int // VP8 test layer marker → packets
 	last    byte
 }
@@ -155,7 +163,7 @@ func newReceiver() *receiver { return &receiver{tracks: map[string]*rxTrack{}} }
 
 func (r *receiver) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	r.mu.Lock()
-	rt := &rxTrack{kind: t.Kind().String(), stream: t.StreamID(), seqs: map[uint16]bool{}, layers: map[byte]int{}}
+	rt := &rxTrack{kind: t.Kind().String(), stream: t.StreamID(), seqs: map[uint64]bool{}, layers: map[byte]int{}, unwrap: &rtputil.SeqUnwrapper{}}
 	r.tracks[t.ID()] = rt
 	r.mu.Unlock()
 	r.wg.Add(1)
@@ -173,7 +181,7 @@ func (r *receiver) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			}
 			r.mu.Lock()
 			rt.packets++
-			rt.seqs[p.SequenceNumber] = true
+			rt.seqs[rt.unwrap.Unwrap(p.SequenceNumber)] = true
 			if rt.kind == "video" && len(p.Payload) > 2 {
 				rt.layers[p.Payload[2]]++
 				rt.last = p.Payload[2]
@@ -198,7 +206,7 @@ func (r *receiver) snapshot(id string) (rxTrack, bool) {
 	for k, v := range t.layers {
 		c.layers[k] = v
 	}
-	c.seqs = map[uint16]bool{}
+	c.seqs = map[uint64]bool{}
 	for k, v := range t.seqs {
 		c.seqs[k] = v
 	}

@@ -32,7 +32,37 @@ func startSource(t *testing.T) *source {
 
 // video writes frames of size bytes carrying marker to each track in turn (one per simulcast
 // layer), until the source stops.
-func (s *source) video(tracks []*webrtc.TrackLocalStaticRTP, markers []byte, sizes []int) {
+// ridTags are the mid and rid header extensions a simulcast sender must stamp on its packets
+// (browsers do it themselves; pion leaves it to the application).
+type ridTags struct {
+	midID, ridID uint8
+	mid          string
+}
+
+// simulcastTags finds the negotiated extension ids and the mid of a sender's transceiver.
+func simulcastTags(t *testing.T, pc *webrtc.PeerConnection, sender *webrtc.RTPSender) ridTags {
+	t.Helper()
+	var tags ridTags
+	for _, h := range sender.GetParameters().HeaderExtensions {
+		switch h.URI {
+		case "urn:ietf:params:rtp-hdrext:sdes:mid":
+			tags.midID = uint8(h.ID)
+		case "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id":
+			tags.ridID = uint8(h.ID)
+		}
+	}
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() == sender {
+			tags.mid = tr.Mid()
+		}
+	}
+	if tags.midID == 0 || tags.ridID == 0 || tags.mid == "" {
+		t.Fatalf("simulcast extensions not negotiated: %+v", tags)
+	}
+	return tags
+}
+
+func (s *source) video(tracks []*webrtc.TrackLocalStaticRTP, markers []byte, sizes []int, tags ...ridTags) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -58,10 +88,15 @@ func (s *source) video(tracks []*webrtc.TrackLocalStaticRTP, markers []byte, siz
 					}
 					payload[2] = markers[i]
 					seqs[i]++
-					_ = tr.WriteRTP(&rtp.Packet{
+					p := &rtp.Packet{
 						Header:  rtp.Header{Version: 2, SequenceNumber: seqs[i], Timestamp: frame * 3000, Marker: k == pkts-1},
 						Payload: payload,
-					})
+					}
+					if len(tags) > 0 {
+						_ = p.Header.SetExtension(tags[0].midID, []byte(tags[0].mid))
+						_ = p.Header.SetExtension(tags[0].ridID, []byte(tr.RID()))
+					}
+					_ = tr.WriteRTP(p)
 				}
 			}
 		}

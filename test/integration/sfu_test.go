@@ -143,3 +143,33 @@ func TestRefreshRace(t *testing.T) {
 		return json.Unmarshal(d, &m) == nil && m.Text == "still here" && m.From.Identity == "alice"
 	})
 }
+
+// Losses on the subscriber's link are repaired by retransmissions from the node's cache.
+func TestNACKRecoversInjectedLoss(t *testing.T) {
+	n := startNode(t)
+	pub := n.join("nack", "alice")
+	loss := &impairment{dropFirst: func(seq uint16) bool { return seq%10 == 3 }}
+	sub := n.join("nack", "bob", loss)
+	src := startSource(t)
+	video := vp8Track(t, "cam", "s", "")
+	if _, err := pub.Publish(ctx10(t), video); err != nil {
+		t.Fatal(err)
+	}
+	src.video([]*webrtc.TrackLocalStaticRTP{video}, []byte{'f'}, []int{2500})
+	vt := publishedTrack(t, sub, "video")
+	eventually(t, 20*time.Second, "300 packets with 10% first-transmission loss", func() bool {
+		return sub.rx.packetsOf(vt.ID) > 300
+	}, n.statsString)
+	src.stop()
+	time.Sleep(500 * time.Millisecond) // the last NACKs' answers
+	got, _ := sub.rx.snapshot(vt.ID)
+	if loss.dropCount() < 25 {
+		t.Fatalf("only %d packets were dropped; the test did not inject loss", loss.dropCount())
+	}
+	if missing := gaps(got.seqs); missing > 0 {
+		t.Fatalf("%d of %d packets never arrived although %d were dropped once (%s)", missing, len(got.seqs), loss.dropCount(), n.statsString())
+	}
+	if n.rooms.Stats().Retransmits.Load() < uint64(loss.dropCount())/2 {
+		t.Fatalf("retransmits %d for %d drops", n.rooms.Stats().Retransmits.Load(), loss.dropCount())
+	}
+}
