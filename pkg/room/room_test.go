@@ -369,3 +369,55 @@ type countingWriter struct{ n int }
 func (w *countingWriter) WriteRTP(*rtp.Header, []byte) (int, error) { w.n++; return 0, nil }
 
 func newTestCache() *rtputil.PacketCache { return rtputil.NewPacketCache(64, maxPacketSize) }
+
+func audioPacket(seq uint16, level uint8) []byte {
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: uint32(seq) * 960, SSRC: 7}, Payload: []byte{1, 2, 3}}
+	_ = p.Header.SetExtension(1, []byte{0x80 | level})
+	b, _ := p.Marshal()
+	return b
+}
+
+func TestActiveSpeakerFollowsAudioLevel(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	alice, _, _ := join(t, m, "r", "alice")
+	_, bobSink, bob := join(t, m, "r", "bob")
+	track, _ := alice.Publish(TrackInfo{Kind: KindAudio, Codec: CodecParams{MimeType: "audio/opus", ClockRate: 48000}, AudioLevelExtID: 1})
+	src := newFakeSource()
+	_ = track.AddLayer("", src)
+	speakers := func() [][]Speaker {
+		var out [][]Speaker
+		for _, ev := range bobSink.all() {
+			if e, ok := ev.(ActiveSpeakers); ok {
+				out = append(out, e.Speakers)
+			}
+		}
+		return out
+	}
+	seq := uint16(0)
+	send := func(level uint8, n int) {
+		for range n {
+			seq++
+			src.ch <- audioPacket(seq, level)
+		}
+	}
+	send(20, 30) // -20 dBov: speaking
+	eventually(t, "alice announced as speaker", func() bool {
+		s := speakers()
+		return len(s) > 0 && len(s[len(s)-1]) == 1 && s[len(s)-1][0].Identity == "alice"
+	})
+	// Subscribers receive the level too, with their own extension id (none negotiated here).
+	if got := bob.writer(track.ID()).packets(); len(got) == 0 {
+		t.Fatal("audio not forwarded")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		send(127, 5) // silence
+		time.Sleep(20 * time.Millisecond)
+		s := speakers()
+		if len(s) > 1 && len(s[len(s)-1]) == 0 {
+			return
+		}
+	}
+	t.Fatal("silence did not clear the active speakers")
+}

@@ -40,7 +40,14 @@ type node struct {
 	http   *httptest.Server
 }
 
-func startNode(t *testing.T, tweak ...func(*room.Config)) *node {
+// nodeOptions adjust a test node.
+type nodeOptions struct {
+	room   func(*room.Config)
+	signal func(*signal.Config)
+	rtc    func(*rtc.Config)
+}
+
+func startNode(t *testing.T, opts ...nodeOptions) *node {
 	t.Helper()
 	verifier, err := auth.NewVerifier(map[string]string{apiKey: apiSecret})
 	if err != nil {
@@ -50,18 +57,31 @@ func startNode(t *testing.T, tweak ...func(*room.Config)) *node {
 	if os.Getenv("CASCADE_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	engine, err := rtc.NewEngine(rtc.Config{UDPAddr: "127.0.0.1:0", InitialBitrate: 3_000_000, Logger: log})
+	ecfg := rtc.Config{UDPAddr: "127.0.0.1:0", InitialBitrate: 3_000_000, Logger: log}
+	for _, o := range opts {
+		if o.rtc != nil {
+			o.rtc(&ecfg)
+		}
+	}
+	engine, err := rtc.NewEngine(ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rcfg := room.DefaultConfig()
 	rcfg.AllocateInterval = 200 * time.Millisecond
 	rcfg.Logger = log
-	for _, f := range tweak {
-		f(&rcfg)
+	scfg := signal.Config{Verifier: verifier, JoinRate: 1000, JoinBurst: 1000, Logger: log}
+	for _, o := range opts {
+		if o.room != nil {
+			o.room(&rcfg)
+		}
+		if o.signal != nil {
+			o.signal(&scfg)
+		}
 	}
 	rooms := room.NewManager(rcfg)
-	sig := signal.NewServer(signal.Config{Rooms: rooms, Engine: engine, Verifier: verifier, JoinRate: 1000, JoinBurst: 1000, Logger: log})
+	scfg.Rooms, scfg.Engine = rooms, engine
+	sig := signal.NewServer(scfg)
 	mux := http.NewServeMux()
 	sig.Register(mux)
 	n := &node{t: t, rooms: rooms, engine: engine, signal: sig, http: httptest.NewServer(mux)}
