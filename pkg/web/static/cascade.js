@@ -1,0 +1,1031 @@
+// Cascade browser SDK.
+//
+// A plain ES module with no dependencies and no build step. It speaks the
+// Cascade signalling protocol, version 1 (docs/protocol.md): one WebSocket at
+// /v1/rtc and two RTCPeerConnections per participant:
+//
+//   - "pub": the client offers, the server answers. It carries what this
+//     client sends. Publishing or unpublishing a track is a new client offer.
+//   - "sub": the server offers, the client answers. It carries every track
+//     this client receives. Offers are applied strictly in arrival order.
+//
+// Usage:
+//
+//   import { Room } from '/sdk/cascade.js';
+//   const room = new Room();
+//   room.on('trackadded', ({ participant, track, mediaTrack }) => { ... });
+//   await room.connect(location.origin, token, { name: 'Alice' });
+//   const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+//   await room.publish(stream, { simulcast: true });
+//
+// Events (listen with room.on(type, fn), where fn gets the event's detail, or
+// with room.addEventListener(type, e => e.detail)):
+//
+//   participantjoined  { participant, existing }   existing: already in the room at join
+//   participantleft    { participant, reason }
+//   trackpublished     { participant, track }      a remote Track is announced (no media yet)
+//   trackunpublished   { participant, track }
+//   trackadded         { participant, track, mediaTrack }  remote media is ready to render
+//   trackremoved       { participant, track, mediaTrack }
+//   trackmuted         { participant, track, muted }       also for local tracks (participant = local)
+//   localtrackpublished { track, mediaTrack }      the server acknowledged one of our tracks
+//   activespeakers     { speakers: [{ sid, identity, level, participant }] }
+//   data               { seq, kind, from, text, topic, payload, ts }   every room message, in seq order
+//   chat               { seq, from, text, ts }     the chat subset of "data"
+//   error              { code, message, ref, id }  a server error not tied to a pending request
+//   connectionstatechange { pc: 'pub'|'sub', state }
+//   disconnected       { reason, code }            the session ended (no automatic reconnect)
+
+export const PROTOCOL_VERSION = 1;
+
+const MAX_FRAME = 64 * 1024;
+const REQUEST_TIMEOUT_MS = 15000;
+const DEAD_AFTER_MS = 30000;
+
+// Simulcast layers the SDK sends for video: rids q, h, f (quarter, half, full).
+export const SIMULCAST_LAYERS = Object.freeze([
+  Object.freeze({ rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150000 }),
+  Object.freeze({ rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500000 }),
+  Object.freeze({ rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1500000 }),
+]);
+
+const SINGLE_LAYER_MAX_BITRATE = 1500000;
+
+/** An error reported by the server (`error` message) or by the SDK itself. */
+export class CascadeError extends Error {
+  constructor(code, message, ref) {
+    super(message || code);
+    this.name = 'CascadeError';
+    this.code = code;
+    this.ref = ref;
+  }
+}
+
+/**
+ * Turns a node address into the signalling WebSocket URL.
+ * Accepts http(s)://, ws(s)://, a bare host[:port], or nothing (this page's origin).
+ */
+export function signalURL(url) {
+  let base = url;
+  if (!base) {
+    if (typeof location === 'undefined') throw new CascadeError('bad_request', 'no server URL');
+    base = location.origin;
+  }
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(base)) base = 'http://' + base;
+  const u = new URL(base);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  else if (u.protocol === 'https:') u.protocol = 'wss:';
+  if (!u.pathname.endsWith('/v1/rtc')) u.pathname = u.pathname.replace(/\/+$/, '') + '/v1/rtc';
+  u.hash = '';
+  return u.toString();
+}
+
+/**
+ * Parses the parts of an SDP that the SDK needs: per m-section its mid, kind,
+ * direction and msid (stream id and track id).
+ */
+export function parseSections(sdp) {
+  const out = [];
+  let cur = null;
+  for (const raw of (sdp || '').split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line.startsWith('m=')) {
+      const parts = line.slice(2).split(' ');
+      cur = { kind: parts[0], port: Number(parts[1]), mid: null, direction: 'sendrecv', streamId: null, trackId: null };
+      out.push(cur);
+      continue;
+    }
+    if (!cur) continue;
+    if (line.startsWith('a=mid:')) cur.mid = line.slice(6);
+    else if (/^a=(sendrecv|sendonly|recvonly|inactive)$/.test(line)) cur.direction = line.slice(2);
+    else if (line.startsWith('a=msid:') && cur.trackId === null) {
+      const [streamId, trackId] = line.slice(7).split(' ');
+      cur.streamId = streamId || null;
+      cur.trackId = trackId || null;
+    } else if (cur.trackId === null && /^a=ssrc:\d+ msid:/.test(line)) {
+      const [streamId, trackId] = line.replace(/^a=ssrc:\d+ msid:/, '').split(' ');
+      cur.streamId = streamId || null;
+      cur.trackId = trackId || null;
+    }
+  }
+  return out;
+}
+
+/** A tiny serial queue: each job starts after the previous one settled. */
+class SerialQueue {
+  constructor() { this._tail = Promise.resolve(); }
+  push(job) {
+    const run = this._tail.then(job);
+    this._tail = run.catch(() => {});
+    return run;
+  }
+}
+
+/** One of the two RTCPeerConnections, with its trickle-ICE bookkeeping. */
+class Peer {
+  constructor(room, name, config) {
+    this.name = name;
+    this.pc = new RTCPeerConnection(config);
+    this.remoteCandidates = []; // received before the remote description
+    this.localCandidates = []; // gathered before our description was sent
+    this.descriptionSent = false;
+    this.pc.onicecandidate = (e) => {
+      const candidate = e.candidate ? e.candidate.toJSON() : null;
+      if (this.descriptionSent) room._sendCandidate(name, candidate);
+      else this.localCandidates.push(candidate);
+    };
+    this.pc.onconnectionstatechange = () => room._onPeerState(name, this.pc.connectionState);
+  }
+
+  /** Call right after the offer/answer made by setLocalDescription went out. */
+  markSent() {
+    this.descriptionSent = true;
+    return this.localCandidates.splice(0);
+  }
+
+  async addRemoteCandidate(candidate) {
+    if (!this.pc.remoteDescription) {
+      this.remoteCandidates.push(candidate);
+      return;
+    }
+    await this._add(candidate);
+  }
+
+  async flushRemoteCandidates() {
+    for (const c of this.remoteCandidates.splice(0)) await this._add(c);
+  }
+
+  async _add(candidate) {
+    try {
+      if (candidate && candidate.candidate) await this.pc.addIceCandidate(candidate);
+      else await this.pc.addIceCandidate();
+    } catch (err) {
+      // A candidate for an m-line that a later description removed is harmless.
+      this.onwarn?.(`addIceCandidate(${this.name}): ${err.message}`);
+    }
+  }
+
+  close() {
+    this.pc.onicecandidate = null;
+    this.pc.onconnectionstatechange = null;
+    this.pc.ontrack = null;
+    try { this.pc.close(); } catch { /* already closed */ }
+  }
+}
+
+/**
+ * A room session. One Room object is one WebSocket session; after it ends
+ * (leave, server `leave`, connection loss) make a new Room to join again.
+ */
+export class Room extends EventTarget {
+  /**
+   * @param {object} [options]
+   * @param {number} [options.pingInterval=10000] ms between pings.
+   * @param {object} [options.logger] console-like object ({debug, warn}); silent by default.
+   * @param {RTCConfiguration} [options.rtcConfig] merged into the PeerConnection config.
+   */
+  constructor(options = {}) {
+    super();
+    this.pingInterval = options.pingInterval ?? 10000;
+    this.logger = options.logger ?? null;
+    this.rtcConfig = options.rtcConfig ?? {};
+
+    this.state = 'new'; // new | connecting | connected | closed
+    this.sessionId = null;
+    this.roomName = null;
+    /** @type {{sid:string, identity:string, name:string, role:string}|null} */
+    this.localParticipant = null;
+    /** Remote participants by sid. Each has a `tracks` Map of id → Track. */
+    this.participants = new Map();
+    this.rtt = null;
+
+    this._ws = null;
+    this._nextId = 1;
+    this._pending = new Map(); // request id → {resolve, reject, timer, type}
+    this._pendingChats = []; // {id, text, resolve, reject, timer}
+    this._pub = null;
+    this._sub = null;
+    this._pubQueue = new SerialQueue();
+    this._subQueue = new SerialQueue();
+    this._pubAgain = false; // another pub negotiation was asked while one ran
+    this._pubRunning = null;
+    this._local = new Map(); // MediaStreamTrack.id → LocalTrack
+    this._subMedia = new Map(); // Track.id → {mediaTrack, sid, mid, emitted}
+    this._midToTrack = new Map(); // sub mid → Track.id
+    this._ontrackByMid = new Map(); // sub mid → {streamId, trackId} from ontrack (fallback)
+    this._subscriptions = new Map(); // Track.id → {quality, paused}
+    this._pingTimer = null;
+    this._lastSeen = 0;
+    this._ended = false;
+  }
+
+  // ---- events -------------------------------------------------------------
+
+  /** Adds a listener that receives the event's detail. Returns a function that removes it. */
+  on(type, fn) {
+    const h = (e) => fn(e.detail, e);
+    this.addEventListener(type, h);
+    return () => this.removeEventListener(type, h);
+  }
+
+  _emit(type, detail) {
+    try {
+      this.dispatchEvent(new CustomEvent(type, { detail }));
+    } catch (err) {
+      this._warn(`listener for ${type} threw: ${err && err.message}`);
+    }
+  }
+
+  _debug(...a) { this.logger?.debug?.('[cascade]', ...a); }
+  _warn(...a) { this.logger?.warn?.('[cascade]', ...a); }
+
+  // ---- connect / leave ------------------------------------------------------
+
+  /**
+   * Opens the signalling WebSocket and joins the room the token is for.
+   * Resolves with the `joined` data once the server accepted the session.
+   * @param {string} url node address (http(s)://host, ws(s)://host, or '' for this page's origin)
+   * @param {string} token access token (JWT)
+   * @param {{name?: string, timeout?: number}} [options]
+   */
+  async connect(url, token, options = {}) {
+    if (this.state !== 'new') throw new CascadeError('already_joined', 'a Room connects once; make a new Room');
+    this.state = 'connecting';
+    const wsURL = signalURL(url);
+    const timeout = options.timeout ?? REQUEST_TIMEOUT_MS;
+    this._debug('connecting to', wsURL);
+
+    const ws = new WebSocket(wsURL);
+    this._ws = ws;
+    try {
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new CascadeError('timeout', `no WebSocket connection to ${wsURL}`)), timeout);
+        ws.onopen = () => { clearTimeout(timer); resolve(); };
+        ws.onerror = () => { clearTimeout(timer); reject(new CascadeError('connection_failed', `WebSocket to ${wsURL} failed`)); };
+        ws.onclose = (e) => { clearTimeout(timer); reject(new CascadeError('connection_failed', `WebSocket closed (${e.code})`)); };
+      });
+    } catch (err) {
+      this._end('connection_failed', { silent: true });
+      throw err;
+    }
+    ws.onmessage = (e) => this._onFrame(e.data);
+    ws.onclose = (e) => this._onSocketClose(e);
+    ws.onerror = () => this._debug('websocket error');
+    this._lastSeen = Date.now();
+
+    const joinData = { token };
+    if (options.name) joinData.name = options.name;
+    let joined;
+    try {
+      joined = await this._request('join', joinData, { timeout, expect: 'joined' });
+    } catch (err) {
+      this._end(err.code || 'join_failed', { silent: true });
+      throw err;
+    }
+    this._onJoined(joined);
+    return joined;
+  }
+
+  /** Leaves the room: tells the server, closes both PeerConnections and the socket. */
+  async leave() {
+    if (this._ended) return;
+    const ws = this._ws;
+    this._leaveReason = 'left';
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      this._sendRaw({ v: PROTOCOL_VERSION, type: 'leave', id: this._newId(), data: {} });
+      // The server closes the socket; give it a moment, then close ourselves.
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        ws.addEventListener('close', () => { clearTimeout(timer); resolve(); }, { once: true });
+      });
+    }
+    this._end('left');
+  }
+
+  _onJoined(d) {
+    this.sessionId = d.session_id;
+    this.roomName = d.room;
+    this.localParticipant = { ...d.participant, tracks: new Map() };
+    this.iceServers = d.ice_servers || [];
+    const config = { ...this.rtcConfig, iceServers: this.iceServers.length ? this.iceServers : (this.rtcConfig.iceServers || []) };
+    config.bundlePolicy = config.bundlePolicy || 'max-bundle';
+
+    this._pub = new Peer(this, 'pub', config);
+    this._pub.onwarn = (m) => this._warn(m);
+    this._sub = new Peer(this, 'sub', config);
+    this._sub.onwarn = (m) => this._warn(m);
+    this._sub.pc.ontrack = (e) => this._onSubTrack(e);
+
+    this.state = 'connected';
+    this._startPing();
+    for (const p of d.participants || []) this._addParticipant(p, true);
+    // Our own tracks from the participant record (a replaced session re-publishes).
+    for (const t of d.participant?.tracks || []) this.localParticipant.tracks.set(t.id, t);
+  }
+
+  _startPing() {
+    clearInterval(this._pingTimer);
+    this._pingTimer = setInterval(() => {
+      if (Date.now() - this._lastSeen > DEAD_AFTER_MS) {
+        this._warn('no message from the server for', DEAD_AFTER_MS, 'ms');
+        this._end('timeout');
+        return;
+      }
+      this._sendRaw({ v: PROTOCOL_VERSION, type: 'ping', id: this._newId(), data: { ts: Date.now() } });
+    }, this.pingInterval);
+  }
+
+  _onSocketClose(e) {
+    this._debug('websocket closed', e.code, e.reason);
+    this._end(this._leaveReason || 'connection_lost', { code: e.code });
+  }
+
+  _end(reason, { code, silent } = {}) {
+    if (this._ended) return;
+    this._ended = true;
+    this.state = 'closed';
+    clearInterval(this._pingTimer);
+    const err = new CascadeError('disconnected', `session ended: ${reason}`);
+    for (const [, p] of this._pending) { clearTimeout(p.timer); p.reject(err); }
+    this._pending.clear();
+    for (const c of this._pendingChats.splice(0)) { clearTimeout(c.timer); c.reject(err); }
+    this._pub?.close();
+    this._sub?.close();
+    const ws = this._ws;
+    if (ws) {
+      ws.onmessage = null;
+      ws.onclose = null;
+      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
+        try { ws.close(1000); } catch { /* ignore */ }
+      }
+    }
+    if (!silent) this._emit('disconnected', { reason, code });
+  }
+
+  // ---- sending ----------------------------------------------------------------
+
+  _newId() { return 'c' + (this._nextId++); }
+
+  _sendRaw(msg) {
+    const ws = this._ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) throw new CascadeError('not_connected', 'not connected');
+    const text = JSON.stringify(msg);
+    if (text.length > MAX_FRAME) throw new CascadeError('too_large', `${msg.type} message is ${text.length} bytes`);
+    ws.send(text);
+  }
+
+  /** Sends a message that the server does not answer (except with `error`). Returns its id. */
+  _send(type, data) {
+    const id = this._newId();
+    this._sendRaw({ v: PROTOCOL_VERSION, type, id, data });
+    return id;
+  }
+
+  /** Sends a request and resolves with the data of the reply carrying the same id. */
+  _request(type, data, { timeout = REQUEST_TIMEOUT_MS, expect, pc } = {}) {
+    const id = this._newId();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this._pending.delete(id);
+        reject(new CascadeError('timeout', `no ${expect || 'reply'} to ${type} within ${timeout} ms`));
+      }, timeout);
+      this._pending.set(id, { resolve, reject, timer, type, expect, pc });
+      try {
+        this._sendRaw({ v: PROTOCOL_VERSION, type, id, data });
+      } catch (err) {
+        clearTimeout(timer);
+        this._pending.delete(id);
+        reject(err);
+      }
+    });
+  }
+
+  /** Resolves the pending request for this reply: by id, or else the oldest one expecting this type. */
+  _settle(msg) {
+    let id = msg.id;
+    if (!id || !this._pending.has(id)) {
+      id = null;
+      for (const [k, p] of this._pending) {
+        if (p.expect === msg.type && (msg.type !== 'answer' || p.pc === msg.data?.pc)) { id = k; break; }
+      }
+    }
+    if (!id) return false;
+    const p = this._pending.get(id);
+    this._pending.delete(id);
+    clearTimeout(p.timer);
+    p.resolve(msg.data || {});
+    return true;
+  }
+
+  _sendCandidate(pc, candidate) {
+    if (this._ended) return;
+    try {
+      this._sendRaw({ v: PROTOCOL_VERSION, type: 'candidate', data: { pc, candidate } });
+    } catch (err) {
+      this._warn('candidate not sent:', err.message);
+    }
+  }
+
+  // ---- receiving ------------------------------------------------------------
+
+  _onFrame(text) {
+    this._lastSeen = Date.now();
+    let msg;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      this._warn('invalid JSON from server');
+      return;
+    }
+    if (!msg || typeof msg.type !== 'string') return;
+    try {
+      this._dispatch(msg);
+    } catch (err) {
+      this._warn(`handling ${msg.type} failed:`, err && err.message);
+    }
+  }
+
+  _dispatch(msg) {
+    const d = msg.data || {};
+    switch (msg.type) {
+      case 'joined':
+        this._settle(msg);
+        break;
+      case 'answer':
+        if (!this._settle(msg)) this._warn('unexpected answer for', d.pc);
+        break;
+      case 'pong':
+        if (typeof d.ts === 'number') this.rtt = Date.now() - d.ts;
+        break;
+      case 'offer':
+        if (d.pc !== 'sub') { this._warn('offer for unexpected pc', d.pc); break; }
+        this._subQueue.push(() => this._answerSubOffer(d.sdp)).catch((err) => {
+          this._warn('subscriber negotiation failed:', err.message);
+          this._emit('error', { code: 'negotiation_failed', message: `subscriber: ${err.message}`, ref: 'offer' });
+        });
+        break;
+      case 'candidate': {
+        const peer = d.pc === 'pub' ? this._pub : d.pc === 'sub' ? this._sub : null;
+        if (peer) peer.addRemoteCandidate(d.candidate ?? null);
+        break;
+      }
+      case 'participant_joined':
+        this._addParticipant(d.participant, false);
+        break;
+      case 'participant_left':
+        this._removeParticipant(d.sid, d.reason);
+        break;
+      case 'track_published':
+        this._onTrackPublished(d.track);
+        break;
+      case 'track_unpublished':
+        this._onTrackUnpublished(d.sid, d.track_id);
+        break;
+      case 'track_muted':
+        this._onTrackMuted(d.sid, d.track_id, !!d.muted);
+        break;
+      case 'active_speakers': {
+        const speakers = (d.speakers || []).map((s) => ({ ...s, participant: this._participantBySid(s.sid) }));
+        this._emit('activespeakers', { speakers });
+        break;
+      }
+      case 'data':
+        this._onData(msg);
+        break;
+      case 'leave':
+        this._leaveReason = d.reason || 'server';
+        this._end(this._leaveReason);
+        break;
+      case 'error':
+        this._onError(msg);
+        break;
+      default:
+        this._debug('ignoring message', msg.type);
+    }
+  }
+
+  _onError(msg) {
+    const d = msg.data || {};
+    const err = new CascadeError(d.code || 'internal', d.message || d.code || 'server error', d.ref);
+    if (msg.id && this._pending.has(msg.id)) {
+      const p = this._pending.get(msg.id);
+      this._pending.delete(msg.id);
+      clearTimeout(p.timer);
+      p.reject(err);
+      return;
+    }
+    const ci = msg.id ? this._pendingChats.findIndex((c) => c.id === msg.id) : -1;
+    if (ci >= 0) {
+      const [c] = this._pendingChats.splice(ci, 1);
+      clearTimeout(c.timer);
+      c.reject(err);
+    }
+    this._warn('server error:', d.code, d.message, d.ref ? `(ref ${d.ref})` : '');
+    this._emit('error', { code: err.code, message: err.message, ref: d.ref, id: msg.id });
+  }
+
+  // ---- participants -----------------------------------------------------------
+
+  _participantBySid(sid) {
+    if (this.localParticipant && sid === this.localParticipant.sid) return this.localParticipant;
+    return this.participants.get(sid) || null;
+  }
+
+  _addParticipant(p, existing) {
+    if (!p || !p.sid) return;
+    if (this.localParticipant && p.sid === this.localParticipant.sid) return;
+    let rp = this.participants.get(p.sid);
+    if (rp?.placeholder) {
+      // Its tracks were announced first; now we know who it is.
+      delete rp.placeholder;
+      Object.assign(rp, { identity: p.identity, name: p.name || p.identity, role: p.role });
+      this._emit('participantjoined', { participant: rp, existing });
+      for (const [id, t] of rp.tracks) {
+        this._emit('trackpublished', { participant: rp, track: t });
+        this._maybeEmitTrack(id);
+      }
+    } else if (rp) {
+      Object.assign(rp, { identity: p.identity, name: p.name || p.identity, role: p.role });
+    } else {
+      rp = { sid: p.sid, identity: p.identity, name: p.name || p.identity, role: p.role, tracks: new Map() };
+      this.participants.set(p.sid, rp);
+      this._emit('participantjoined', { participant: rp, existing });
+    }
+    for (const t of p.tracks || []) this._onTrackPublished({ ...t, sid: t.sid || p.sid });
+  }
+
+  _removeParticipant(sid, reason) {
+    const rp = this.participants.get(sid);
+    if (!rp) return;
+    for (const id of [...rp.tracks.keys()]) this._onTrackUnpublished(sid, id);
+    this.participants.delete(sid);
+    this._emit('participantleft', { participant: rp, reason });
+  }
+
+  // ---- tracks -------------------------------------------------------------------
+
+  _onTrackPublished(track) {
+    if (!track || !track.id) return;
+    this._debug('track published:', track.sid, track.kind, track.source, track.id);
+    if (this.localParticipant && track.sid === this.localParticipant.sid) {
+      this._onLocalTrackPublished(track);
+      return;
+    }
+    let rp = this.participants.get(track.sid);
+    if (!rp) {
+      // A track can be announced before its participant; keep a placeholder.
+      rp = { sid: track.sid, identity: '', name: '', role: 'participant', tracks: new Map(), placeholder: true };
+      this.participants.set(track.sid, rp);
+    }
+    const known = rp.tracks.get(track.id);
+    if (known) {
+      const wasMuted = known.muted;
+      Object.assign(known, track);
+      if (wasMuted !== known.muted) this._emit('trackmuted', { participant: rp, track: known, muted: known.muted });
+    } else {
+      rp.tracks.set(track.id, { ...track });
+      if (!rp.placeholder) this._emit('trackpublished', { participant: rp, track: rp.tracks.get(track.id) });
+    }
+    this._maybeEmitTrack(track.id);
+  }
+
+  _onTrackUnpublished(sid, trackId) {
+    if (this.localParticipant && sid === this.localParticipant.sid) {
+      this.localParticipant.tracks.delete(trackId);
+      return;
+    }
+    const rp = this.participants.get(sid);
+    const track = rp?.tracks.get(trackId);
+    const media = this._subMedia.get(trackId);
+    if (media?.emitted) this._emit('trackremoved', { participant: rp, track: track || { id: trackId, sid }, mediaTrack: media.mediaTrack });
+    if (media) media.emitted = false;
+    this._subMedia.delete(trackId);
+    this._subscriptions.delete(trackId);
+    if (rp && track) {
+      rp.tracks.delete(trackId);
+      this._emit('trackunpublished', { participant: rp, track });
+    }
+  }
+
+  _onTrackMuted(sid, trackId, muted) {
+    const p = this._participantBySid(sid);
+    const track = p?.tracks.get(trackId);
+    if (track) track.muted = muted;
+    this._emit('trackmuted', { participant: p, track: track || { id: trackId, sid, muted }, muted });
+  }
+
+  /** Emits `trackadded` once both the Track record and its media are present. */
+  _maybeEmitTrack(trackId) {
+    const media = this._subMedia.get(trackId);
+    if (!media || media.emitted) return;
+    const rp = this.participants.get(media.sid);
+    const track = rp?.tracks.get(trackId);
+    if (!track || rp.placeholder) return; // wait for track_published / participant_joined
+    media.emitted = true;
+    this._debug('track added:', rp.identity, track.kind, track.id, 'mid', media.mid);
+    const pref = this._subscriptions.get(trackId);
+    this._emit('trackadded', { participant: rp, track, mediaTrack: media.mediaTrack });
+    if (pref) this._sendSubscription(trackId);
+  }
+
+  _onSubTrack(e) {
+    const mid = e.transceiver?.mid;
+    if (mid != null) this._ontrackByMid.set(mid, { streamId: e.streams[0]?.id || null, trackId: e.track.id });
+    this._reconcileSub();
+  }
+
+  /**
+   * Maps every receiving m-line of the subscriber PC to the Track it carries,
+   * from the msid in the current remote description. This also follows an
+   * m-line the server reuses for another track.
+   */
+  _reconcileSub() {
+    const pc = this._sub?.pc;
+    if (!pc) return;
+    const sections = new Map();
+    for (const s of parseSections(pc.remoteDescription?.sdp)) if (s.mid != null) sections.set(s.mid, s);
+    for (const tr of pc.getTransceivers()) {
+      const mid = tr.mid;
+      if (mid == null) continue;
+      const s = sections.get(mid);
+      const active = s && s.port !== 0 && (s.direction === 'sendonly' || s.direction === 'sendrecv') && tr.currentDirection !== 'stopped';
+      let trackId = null;
+      let sid = null;
+      if (active) {
+        const fallback = this._ontrackByMid.get(mid);
+        trackId = s.trackId || fallback?.trackId || null;
+        sid = s.streamId || fallback?.streamId || null;
+      }
+      const old = this._midToTrack.get(mid);
+      if (old === trackId) continue;
+      if (old) this._detachMedia(old, mid);
+      if (trackId) {
+        this._midToTrack.set(mid, trackId);
+        this._subMedia.set(trackId, { mediaTrack: tr.receiver.track, sid, mid, emitted: false });
+        this._maybeEmitTrack(trackId);
+      } else {
+        this._midToTrack.delete(mid);
+      }
+    }
+  }
+
+  _detachMedia(trackId, mid) {
+    this._midToTrack.delete(mid);
+    const media = this._subMedia.get(trackId);
+    if (!media || media.mid !== mid) return;
+    this._subMedia.delete(trackId);
+    if (media.emitted) {
+      const rp = this.participants.get(media.sid);
+      this._emit('trackremoved', { participant: rp, track: rp?.tracks.get(trackId) || { id: trackId, sid: media.sid }, mediaTrack: media.mediaTrack });
+    }
+  }
+
+  async _answerSubOffer(sdp) {
+    const peer = this._sub;
+    if (!peer || this._ended) return;
+    this._debug('sub offer:', parseSections(sdp).map((m) => `${m.mid}:${m.kind}:${m.direction}:${m.trackId || '-'}`).join(' '));
+    await peer.pc.setRemoteDescription({ type: 'offer', sdp });
+    await peer.flushRemoteCandidates();
+    this._reconcileSub();
+    const answer = await peer.pc.createAnswer();
+    await peer.pc.setLocalDescription(answer);
+    if (this._ended) return;
+    this._sendRaw({ v: PROTOCOL_VERSION, type: 'answer', id: this._newId(), data: { pc: 'sub', sdp: peer.pc.localDescription.sdp } });
+    for (const c of peer.markSent()) this._sendCandidate('sub', c);
+    this._reconcileSub();
+  }
+
+  _onPeerState(name, state) {
+    this._debug(name, 'connection', state);
+    this._emit('connectionstatechange', { pc: name, state });
+    if (state !== 'failed' || this._ended) return;
+    // Try one ICE restart; the server ends the session if the PC stays failed.
+    if (name === 'pub') {
+      this._negotiatePub({ iceRestart: true }).catch((err) => this._warn('pub ICE restart failed:', err.message));
+    } else {
+      try { this._send('ice_restart', { pc: 'sub' }); } catch { /* closed */ }
+    }
+  }
+
+  // ---- publishing -------------------------------------------------------------
+
+  /**
+   * Publishes every track of the stream on the publisher PC, then offers.
+   * @param {MediaStream} stream
+   * @param {{simulcast?: boolean, source?: string, audioSource?: string, name?: string}} [options]
+   *   simulcast (default true): send video as three layers q/h/f.
+   *   source: the source of the video tracks ('camera' or 'screen'); audio is 'microphone'
+   *   unless audioSource says otherwise.
+   * @returns {Promise<LocalTrack[]>}
+   */
+  async publish(stream, options = {}) {
+    this._requireConnected();
+    const simulcast = options.simulcast ?? true;
+    const added = [];
+    for (const track of stream.getTracks()) {
+      if (this._local.has(track.id)) continue;
+      const source = track.kind === 'video'
+        ? (options.source || 'camera')
+        : (options.audioSource || (options.source === 'screen' ? 'screen' : 'microphone'));
+      const init = { direction: 'sendonly', streams: [stream] };
+      if (track.kind === 'video') {
+        init.sendEncodings = simulcast
+          ? SIMULCAST_LAYERS.map((l) => ({ ...l }))
+          : [{ maxBitrate: SINGLE_LAYER_MAX_BITRATE }];
+      }
+      const transceiver = this._pub.pc.addTransceiver(track, init);
+      const local = {
+        id: null, // the server's Track.id, once it announced the track
+        mediaTrack: track,
+        kind: track.kind,
+        source,
+        name: options.name || '',
+        simulcast: track.kind === 'video' && simulcast,
+        muted: !track.enabled,
+        transceiver,
+      };
+      this._local.set(track.id, local);
+      added.push(local);
+    }
+    if (added.length) await this._negotiatePub();
+    return added;
+  }
+
+  /**
+   * Stops sending a track (MediaStreamTrack, its id or the server's Track.id)
+   * and renegotiates. The MediaStreamTrack is not stopped.
+   */
+  async unpublish(track) {
+    this._requireConnected();
+    const local = this._findLocal(track);
+    if (!local) throw new CascadeError('not_found', 'track is not published');
+    this._local.delete(local.mediaTrack.id);
+    try {
+      this._pub.pc.removeTrack(local.transceiver.sender);
+    } catch (err) {
+      this._warn('removeTrack:', err.message);
+    }
+    if (local.id) this.localParticipant.tracks.delete(local.id);
+    await this._negotiatePub();
+  }
+
+  /** The connection states of the two PeerConnections. */
+  get connectionStates() {
+    return { pub: this._pub?.pc.connectionState ?? 'new', sub: this._sub?.pc.connectionState ?? 'new' };
+  }
+
+  /** The tracks this client publishes. */
+  get localTracks() { return [...this._local.values()]; }
+
+  _findLocal(ref) {
+    if (!ref) return null;
+    if (typeof ref === 'object' && ref.id && this._local.has(ref.id)) return this._local.get(ref.id);
+    const key = typeof ref === 'string' ? ref : ref.id;
+    if (this._local.has(key)) return this._local.get(key);
+    for (const l of this._local.values()) if (l.id === key) return l;
+    return null;
+  }
+
+  /**
+   * Queues a publisher negotiation. Calls made while one runs are folded into
+   * one more round after it.
+   */
+  _negotiatePub({ iceRestart = false } = {}) {
+    if (this._pubRunning && !iceRestart) {
+      this._pubAgain = true;
+      return this._pubRunning;
+    }
+    let run = null;
+    run = this._pubQueue.push(async () => {
+      let restart = iceRestart;
+      try {
+        do {
+          this._pubAgain = false;
+          await this._offerPub(restart);
+          restart = false;
+        } while (this._pubAgain && !this._ended);
+      } finally {
+        // Synchronously with the last check of _pubAgain, so no call is lost.
+        if (this._pubRunning === run) this._pubRunning = null;
+      }
+    });
+    this._pubRunning = run;
+    return run;
+  }
+
+  async _offerPub(iceRestart) {
+    const peer = this._pub;
+    if (!peer || this._ended) return;
+    const offer = await peer.pc.createOffer(iceRestart ? { iceRestart: true } : undefined);
+    await peer.pc.setLocalDescription(offer);
+    const tracks = [];
+    for (const l of this._local.values()) {
+      const t = { id: l.mediaTrack.id, source: l.source };
+      if (l.name) t.name = l.name;
+      tracks.push(t);
+    }
+    const reply = this._request('offer', { pc: 'pub', sdp: peer.pc.localDescription.sdp, tracks }, { expect: 'answer', pc: 'pub' });
+    for (const c of peer.markSent()) this._sendCandidate('pub', c);
+    const answer = await reply;
+    if (this._ended) return;
+    await peer.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    await peer.flushRemoteCandidates();
+  }
+
+  /** Matches a server Track of ours to the local MediaStreamTrack it came from. */
+  _onLocalTrackPublished(track) {
+    this.localParticipant.tracks.set(track.id, track);
+    let local = null;
+    for (const l of this._local.values()) if (l.id === track.id) local = l;
+    const cid = track.cid || track.client_id || track.track_id;
+    if (!local && cid) local = this._local.get(cid) || null;
+    if (!local) local = this._local.get(track.id) || null;
+    if (!local) {
+      // No explicit link: take the oldest unmatched track of the same kind and source.
+      for (const l of this._local.values()) {
+        if (!l.id && l.kind === track.kind && (!track.source || track.source === 'unknown' || track.source === l.source)) { local = l; break; }
+      }
+    }
+    if (!local || (local.id && local.id !== track.id)) return;
+    const first = !local.id;
+    local.id = track.id;
+    if (first) {
+      this._emit('localtrackpublished', { track, mediaTrack: local.mediaTrack });
+      // A mute set before the server knew the track.
+      if (local.muted !== !!track.muted) this._sendMute(local);
+    }
+  }
+
+  // ---- controls ----------------------------------------------------------------
+
+  /**
+   * Mutes or unmutes one of our tracks: disables the MediaStreamTrack at once
+   * and tells the server. `track` is a MediaStreamTrack, its id, or a Track.id.
+   * A host may pass another participant's Track.id (needs roomAdmin).
+   */
+  setMuted(track, muted) {
+    this._requireConnected();
+    const local = this._findLocal(track);
+    if (!local) {
+      const id = typeof track === 'string' ? track : track?.id;
+      this._send('mute', { track_id: id, muted: !!muted });
+      return;
+    }
+    local.muted = !!muted;
+    local.mediaTrack.enabled = !muted;
+    if (local.id) this._sendMute(local);
+    const info = local.id ? this.localParticipant.tracks.get(local.id) : null;
+    if (info) info.muted = local.muted;
+    this._emit('trackmuted', { participant: this.localParticipant, track: info || { id: local.id, kind: local.kind, source: local.source, muted: local.muted }, muted: local.muted, local: true });
+  }
+
+  _sendMute(local) {
+    try { this._send('mute', { track_id: local.id, muted: local.muted }); } catch (err) { this._warn('mute not sent:', err.message); }
+  }
+
+  /** Asks for at most this simulcast layer of a remote track: 'low' | 'medium' | 'high'. */
+  setQuality(trackId, quality) {
+    if (!['low', 'medium', 'high'].includes(quality)) throw new CascadeError('bad_request', `quality must be low, medium or high, not ${quality}`);
+    const pref = this._subscriptions.get(trackId) || { quality: 'high', paused: false };
+    if (pref.quality === quality && this._subscriptions.has(trackId)) return;
+    pref.quality = quality;
+    this._subscriptions.set(trackId, pref);
+    this._sendSubscription(trackId);
+  }
+
+  /** Pauses or resumes receiving a remote track. */
+  setPaused(trackId, paused) {
+    const pref = this._subscriptions.get(trackId) || { quality: 'high', paused: false };
+    pref.paused = !!paused;
+    this._subscriptions.set(trackId, pref);
+    this._sendSubscription(trackId);
+  }
+
+  _sendSubscription(trackId) {
+    const pref = this._subscriptions.get(trackId);
+    if (!pref || this._ended) return;
+    try { this._send('subscription', { track_id: trackId, quality: pref.quality, paused: pref.paused }); } catch (err) { this._warn('subscription not sent:', err.message); }
+  }
+
+  /**
+   * Sends a chat message. Resolves with the message as the server ordered it
+   * (with its seq) when it comes back, or rejects with the server's error.
+   */
+  chat(text) {
+    this._requireConnected();
+    const id = this._send('chat', { text: String(text) });
+    return new Promise((resolve, reject) => {
+      const entry = { id, text: String(text), resolve, reject, timer: null };
+      entry.timer = setTimeout(() => {
+        const i = this._pendingChats.indexOf(entry);
+        if (i >= 0) this._pendingChats.splice(i, 1);
+        reject(new CascadeError('timeout', 'the server did not echo the chat message'));
+      }, REQUEST_TIMEOUT_MS);
+      this._pendingChats.push(entry);
+    });
+  }
+
+  /** Sends a room-state message; it comes back to everyone, us included, as a `data` event. Returns the request id. */
+  sendData(topic, payload) {
+    this._requireConnected();
+    return this._send('data', { topic: String(topic), payload });
+  }
+
+  /** Removes a participant from the room (host only). */
+  kick(identity) {
+    this._requireConnected();
+    return this._send('kick', { identity });
+  }
+
+  _onData(msg) {
+    const d = msg.data || {};
+    this._emit('data', d);
+    if (d.kind !== 'chat') return;
+    this._emit('chat', { seq: d.seq, from: d.from, text: d.text, ts: d.ts });
+    if (!this.localParticipant || d.from?.sid !== this.localParticipant.sid) return;
+    let i = msg.id ? this._pendingChats.findIndex((c) => c.id === msg.id) : -1;
+    if (i < 0) i = this._pendingChats.findIndex((c) => c.text === d.text);
+    if (i < 0) return;
+    const [c] = this._pendingChats.splice(i, 1);
+    clearTimeout(c.timer);
+    c.resolve(d);
+  }
+
+  _requireConnected() {
+    if (this.state !== 'connected') throw new CascadeError('not_joined', 'not connected to a room');
+  }
+
+  // ---- stats ---------------------------------------------------------------------
+
+  /**
+   * A summary of the media this client receives and sends:
+   * {connected, rtt, pub, sub, remoteTracks: [{participant, sid, trackId, kind, source,
+   *  framesDecoded, packetsReceived, bytesReceived, ...}], localTracks: [...]}.
+   * `participant` is the remote identity.
+   */
+  async stats() {
+    const out = {
+      connected: this.state === 'connected' && this._ws?.readyState === WebSocket.OPEN,
+      sessionId: this.sessionId,
+      rtt: this.rtt,
+      pub: this._pub?.pc.connectionState ?? 'new',
+      sub: this._sub?.pc.connectionState ?? 'new',
+      remoteTracks: [],
+      localTracks: [],
+    };
+    if (this._sub && !this._ended) {
+      const byReceiverTrack = new Map();
+      for (const [id, m] of this._subMedia) byReceiverTrack.set(m.mediaTrack.id, id);
+      const report = await this._sub.pc.getStats();
+      report.forEach((s) => {
+        if (s.type === 'transport') out.subTransport = { bytesReceived: s.bytesReceived ?? 0, packetsReceived: s.packetsReceived ?? 0, bytesSent: s.bytesSent ?? 0 };
+        if (s.type !== 'inbound-rtp') return;
+        const trackId = (s.mid != null && this._midToTrack.get(s.mid)) || byReceiverTrack.get(s.trackIdentifier) || null;
+        const media = trackId ? this._subMedia.get(trackId) : null;
+        const rp = media ? this.participants.get(media.sid) : null;
+        const info = rp?.tracks.get(trackId);
+        const r = {
+          participant: rp?.identity ?? null,
+          sid: media?.sid ?? null,
+          trackId,
+          kind: s.kind,
+          source: info?.source ?? null,
+          muted: info?.muted ?? null,
+          packetsReceived: s.packetsReceived ?? 0,
+          packetsLost: s.packetsLost ?? 0,
+          bytesReceived: s.bytesReceived ?? 0,
+          jitter: s.jitter ?? null,
+        };
+        if (s.kind === 'video') {
+          r.framesDecoded = s.framesDecoded ?? 0;
+          r.frameWidth = s.frameWidth ?? null;
+          r.frameHeight = s.frameHeight ?? null;
+          r.framesPerSecond = s.framesPerSecond ?? null;
+        } else {
+          r.framesDecoded = 0;
+          r.audioLevel = s.audioLevel ?? null;
+        }
+        out.remoteTracks.push(r);
+      });
+    }
+    if (this._pub && !this._ended) {
+      const report = await this._pub.pc.getStats();
+      report.forEach((s) => {
+        if (s.type === 'transport') out.pubTransport = { bytesSent: s.bytesSent ?? 0, bytesReceived: s.bytesReceived ?? 0 };
+        if (s.type !== 'outbound-rtp') return;
+        out.localTracks.push({
+          kind: s.kind,
+          rid: s.rid ?? null,
+          active: s.active ?? null,
+          bytesSent: s.bytesSent ?? 0,
+          packetsSent: s.packetsSent ?? 0,
+          framesEncoded: s.framesEncoded ?? null,
+          frameWidth: s.frameWidth ?? null,
+          frameHeight: s.frameHeight ?? null,
+          qualityLimitationReason: s.qualityLimitationReason ?? null,
+        });
+      });
+    }
+    return out;
+  }
+}
