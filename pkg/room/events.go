@@ -79,6 +79,8 @@ type (
 		Topic    string
 		Payload  []byte // raw JSON for state messages
 		UnixMS   int64
+		// Ref is the sender's request id; only the sender's own copy should carry it.
+		Ref string
 	}
 	// SessionEnded: this participant's own session was ended by the room.
 	SessionEnded struct{ Reason LeaveReason }

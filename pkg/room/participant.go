@@ -183,20 +183,20 @@ func (p *Participant) SetMuted(owner ParticipantSID, id TrackID, muted bool) err
 	return p.room.setMuted(owner, id, muted)
 }
 
-// SendChat sends a chat message to the room.
-func (p *Participant) SendChat(text string) error {
+// SendChat sends a chat message to the room. ref is the client's request id, echoed to it.
+func (p *Participant) SendChat(text, ref string) error {
 	if !p.perms.PublishData {
 		return ErrNotAllowed
 	}
-	return p.room.broadcastData(p, DataMessage{Kind: DataChat, Text: text})
+	return p.room.broadcastData(p, DataMessage{Kind: DataChat, Text: text, Ref: ref})
 }
 
 // SendState sends a room-state message to everyone, the sender included.
-func (p *Participant) SendState(topic string, payload []byte) error {
+func (p *Participant) SendState(topic string, payload []byte, ref string) error {
 	if !p.perms.PublishData {
 		return ErrNotAllowed
 	}
-	return p.room.broadcastData(p, DataMessage{Kind: DataState, Topic: topic, Payload: payload})
+	return p.room.broadcastData(p, DataMessage{Kind: DataState, Topic: topic, Payload: payload, Ref: ref})
 }
 
 // Kick removes another participant. Hosts only.

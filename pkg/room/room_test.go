@@ -235,12 +235,12 @@ func TestDataMessagesHaveOneOrderForEveryone(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		for i := range 50 {
-			_ = a.SendState("x", []byte(`{"i":`+string(rune('0'+i%10))+`}`))
+			_ = a.SendState("x", []byte(`{"i":`+string(rune('0'+i%10))+`}`), "")
 		}
 		close(done)
 	}()
 	for range 50 {
-		_ = b.SendChat("hi")
+		_ = b.SendChat("hi", "")
 	}
 	<-done
 	seqs := func(s *sink) []uint64 {
@@ -270,7 +270,7 @@ func TestNoDataWithoutGrant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.SendChat("x"); err != ErrNotAllowed {
+	if err := p.SendChat("x", ""); err != ErrNotAllowed {
 		t.Fatalf("chat without grant: %v", err)
 	}
 	if _, err := p.Publish(vp8Info()); err != ErrNotAllowed {

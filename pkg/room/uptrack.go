@@ -39,7 +39,10 @@ type TrackInfo struct {
 	Kind        Kind
 	Source      TrackSource
 	Name        string
-	Muted       bool
+	// ClientID is the publisher's own id for the track (its msid track id), so that the
+	// publisher can tell its tracks apart.
+	ClientID string
+	Muted    bool
 	Codec       CodecParams
 	// RIDs are the simulcast layers' rids, lowest quality first; empty for one layer.
 	RIDs []string

@@ -8,8 +8,9 @@ import (
 	"github.com/pion/logging"
 )
 
-// loggerFactory adapts slog to pion's logging.LoggerFactory. pion's Debug and Trace output is
-// very chatty; it is only passed through at slog's debug level.
+// loggerFactory adapts slog to pion's logging.LoggerFactory. pion logs routine conditions
+// (unknown SSRCs during renegotiation, ICE pings before pairs exist) as warnings, so its Info
+// and Warn go to slog's debug level and its Error to warn.
 type loggerFactory struct{ log *slog.Logger }
 
 func (f loggerFactory) NewLogger(scope string) logging.LeveledLogger {
@@ -30,7 +31,7 @@ func (l leveled) Debug(msg string)                  { l.emit(slog.LevelDebug, ms
 func (l leveled) Debugf(format string, args ...any) { l.Debug(fmt.Sprintf(format, args...)) }
 func (l leveled) Info(msg string)                   { l.emit(slog.LevelDebug, msg) }
 func (l leveled) Infof(format string, args ...any)  { l.Info(fmt.Sprintf(format, args...)) }
-func (l leveled) Warn(msg string)                   { l.emit(slog.LevelWarn, msg) }
+func (l leveled) Warn(msg string)                   { l.emit(slog.LevelDebug, msg) }
 func (l leveled) Warnf(format string, args ...any)  { l.Warn(fmt.Sprintf(format, args...)) }
-func (l leveled) Error(msg string)                  { l.emit(slog.LevelError, msg) }
+func (l leveled) Error(msg string)                  { l.emit(slog.LevelWarn, msg) }
 func (l leveled) Errorf(format string, args ...any) { l.Error(fmt.Sprintf(format, args...)) }

@@ -171,8 +171,9 @@ func (p *Publisher) upTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 	meta := p.meta[key]
 	info := room.TrackInfo{
 		Kind:   room.KindVideo,
-		Source: meta.Source,
-		Name:   meta.Name,
+		Source:   meta.Source,
+		Name:     meta.Name,
+		ClientID: key,
 		Codec: room.CodecParams{
 			MimeType: codec.MimeType, ClockRate: codec.ClockRate, Channels: codec.Channels, SDPFmtpLine: codec.SDPFmtpLine,
 		},

@@ -99,6 +99,7 @@ type (
 		Kind      string   `json:"kind"`
 		Source    string   `json:"source"`
 		Name      string   `json:"name,omitempty"`
+		CID       string   `json:"cid,omitempty"`
 		Muted     bool     `json:"muted"`
 		Codec     string   `json:"codec"`
 		Simulcast []string `json:"simulcast,omitempty"`
@@ -157,7 +158,7 @@ type (
 func trackMsg(t room.TrackInfo) Track {
 	return Track{
 		ID: string(t.ID), SID: string(t.Participant), Kind: string(t.Kind), Source: string(t.Source),
-		Name: t.Name, Muted: t.Muted, Codec: t.Codec.MimeType, Simulcast: t.RIDs,
+		Name: t.Name, CID: t.ClientID, Muted: t.Muted, Codec: t.Codec.MimeType, Simulcast: t.RIDs,
 	}
 }
 

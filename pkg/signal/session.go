@@ -180,12 +180,8 @@ func DecodeEnvelope(data []byte) (Envelope, *Error) {
 	if err := json.Unmarshal(data, &env); err != nil {
 		return Envelope{}, newError(CodeBadRequest, "invalid JSON: "+err.Error())
 	}
-	if len(env.ID) > maxRequestID {
-		env.ID = env.ID[:maxRequestID]
-	}
-	if len(env.Type) > 64 {
-		env.Type = env.Type[:64]
-	}
+	env.ID = truncateUTF8(env.ID, maxRequestID)
+	env.Type = truncateUTF8(env.Type, 64)
 	if env.V != ProtocolVersion {
 		return env, newError(CodeUnsupportedVersion, "this server speaks version 1")
 	}
@@ -247,9 +243,11 @@ func (ss *wsSession) onJoin(env Envelope, ip string) (bool, error) {
 	if err := decode(env, &req); err != nil {
 		return false, err
 	}
-	_ = ip
 	if ss.srv.draining.Load() {
 		return false, newError(CodeUnavailable, "node is draining; connect to another node")
+	}
+	if !ss.srv.joins.allow(ip, time.Now()) {
+		return false, newError(CodeRateLimited, "too many sessions from this address; slow down")
 	}
 	g, err := ss.srv.cfg.Verifier.Verify(req.Token)
 	if err != nil {
@@ -419,7 +417,7 @@ func (ss *wsSession) onChat(env Envelope, _ string) (bool, error) {
 	if m.Text == "" || len(m.Text) > MaxChatSize || !utf8.ValidString(m.Text) {
 		return false, newError(CodeBadRequest, "chat text must be 1 to 4096 bytes of UTF-8")
 	}
-	return false, ss.part.SendChat(m.Text)
+	return false, ss.part.SendChat(m.Text, env.ID)
 }
 
 func (ss *wsSession) onData(env Envelope, _ string) (bool, error) {
@@ -433,7 +431,7 @@ func (ss *wsSession) onData(env Envelope, _ string) (bool, error) {
 	if len(m.Payload) == 0 {
 		m.Payload = json.RawMessage("null")
 	}
-	return false, ss.part.SendState(m.Topic, m.Payload)
+	return false, ss.part.SendState(m.Topic, m.Payload, env.ID)
 }
 
 func (ss *wsSession) onKick(env Envelope, _ string) (bool, error) {
@@ -478,7 +476,11 @@ func (ss *wsSession) Deliver(ev room.Event) {
 		ss.sendFinal(typ, payload, e.Reason)
 		return
 	}
-	ss.send(typ, "", payload)
+	id := ""
+	if d, ok := ev.(room.DataMessage); ok && ss.joined.Load() && d.From == ss.part.SID() {
+		id = d.Ref // the sender's own copy answers its request
+	}
+	ss.send(typ, id, payload)
 }
 
 // send queues a message. A client whose queue is full is disconnected.
@@ -600,6 +602,18 @@ func mustJSON(v any) json.RawMessage {
 		return json.RawMessage("null")
 	}
 	return b
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character, so that what is
+// echoed to the client is still the UTF-8 it sent.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func strconvQuote(s string) string {

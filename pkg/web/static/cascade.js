@@ -217,6 +217,8 @@ export class Room extends EventTarget {
     this._pingTimer = null;
     this._lastSeen = 0;
     this._ended = false;
+    this._leaveReason = null; // why the session is ending, if we know before the socket closes
+    this.iceServers = [];
   }
 
   // ---- events -------------------------------------------------------------
