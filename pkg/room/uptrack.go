@@ -43,7 +43,7 @@ type TrackInfo struct {
 	// publisher can tell its tracks apart.
 	ClientID string
 	Muted    bool
-	Codec       CodecParams
+	Codec    CodecParams
 	// RIDs are the simulcast layers' rids, lowest quality first; empty for one layer.
 	RIDs []string
 	// AudioLevelExtID is the publisher's id for the RFC 6464 audio level extension (0: none).

@@ -170,7 +170,7 @@ func (p *Publisher) upTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 	codec := remote.Codec()
 	meta := p.meta[key]
 	info := room.TrackInfo{
-		Kind:   room.KindVideo,
+		Kind:     room.KindVideo,
 		Source:   meta.Source,
 		Name:     meta.Name,
 		ClientID: key,
