@@ -49,6 +49,9 @@ type Grants struct {
 	CanSubscribe   bool // may receive media (claim "canSubscribe")
 	CanPublishData bool // may send chat and data messages (claim "canPublishData")
 	RoomAdmin      bool // may mute others and kick (claim "roomAdmin")
+	// ClusterAdmin may use the operator API (nodes, rooms, relays) of every node
+	// (claim "clusterAdmin"). Such a token needs no room.
+	ClusterAdmin bool
 
 	// ExpiresAt is the token's exp. [Sign] ignores it and uses now+ttl.
 	ExpiresAt time.Time
@@ -62,10 +65,13 @@ func (g Grants) AllowsRoom(room string) bool {
 	return room != "" && g.Room == room
 }
 
-// validate checks the room, identity and display name.
+// validate checks the room, identity and display name. A cluster admin token
+// may name no room.
 func (g Grants) validate() error {
-	if err := ValidRoomName(g.Room); err != nil {
-		return err
+	if !(g.ClusterAdmin && g.Room == "") {
+		if err := ValidRoomName(g.Room); err != nil {
+			return err
+		}
 	}
 	if err := ValidIdentity(g.Identity); err != nil {
 		return err
@@ -79,12 +85,13 @@ func (g Grants) validate() error {
 // claims is the JSON form of a token's payload.
 type claims struct {
 	jwt.RegisteredClaims
-	Room           string `json:"room"`
+	Room           string `json:"room,omitempty"`
 	Name           string `json:"name,omitempty"`
 	CanPublish     bool   `json:"canPublish,omitempty"`
 	CanSubscribe   bool   `json:"canSubscribe,omitempty"`
 	CanPublishData bool   `json:"canPublishData,omitempty"`
 	RoomAdmin      bool   `json:"roomAdmin,omitempty"`
+	ClusterAdmin   bool   `json:"clusterAdmin,omitempty"`
 }
 
 func newClaims(apiKey string, g Grants, ttl time.Duration, now time.Time) claims {
@@ -107,6 +114,7 @@ func newClaims(apiKey string, g Grants, ttl time.Duration, now time.Time) claims
 		CanSubscribe:   g.CanSubscribe,
 		CanPublishData: g.CanPublishData,
 		RoomAdmin:      g.RoomAdmin,
+		ClusterAdmin:   g.ClusterAdmin,
 	}
 }
 
@@ -119,6 +127,7 @@ func (c *claims) grants() Grants {
 		CanSubscribe:   c.CanSubscribe,
 		CanPublishData: c.CanPublishData,
 		RoomAdmin:      c.RoomAdmin,
+		ClusterAdmin:   c.ClusterAdmin,
 	}
 	if c.ExpiresAt != nil {
 		g.ExpiresAt = c.ExpiresAt.Time

@@ -596,3 +596,22 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestClusterAdminTokenNeedsNoRoom(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	v, err := auth.NewVerifier(map[string]string{"k": "0123456789abcdef"}, auth.WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := auth.Sign("k", "0123456789abcdef", auth.Grants{Identity: "ops", ClusterAdmin: true}, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := v.Verify(tok)
+	if err != nil || !g.ClusterAdmin || g.Room != "" || g.AllowsRoom("") {
+		t.Fatalf("admin token: %+v, %v", g, err)
+	}
+	if _, err := auth.Sign("k", "0123456789abcdef", auth.Grants{Identity: "ops"}, time.Hour, now); err == nil {
+		t.Fatal("a token without room and without clusterAdmin was signed")
+	}
+}
