@@ -91,6 +91,16 @@ type Config struct {
 	Redis string `yaml:"redis"`
 	// GeoIP is the path of a GeoIP database used to locate clients.
 	GeoIP string `yaml:"geoip"`
+	// RedisPrefix starts every Redis key, so that clusters can share a Redis.
+	RedisPrefix string `yaml:"redis_prefix"`
+	// PublicURL is the base URL clients use to reach this node (advertised to the cluster and
+	// returned by /v1/route). Default: http://<http address>.
+	PublicURL string `yaml:"public_url"`
+	// DrainTimeout is how long a node that was told to stop keeps its sessions, draining, before
+	// it tells the remaining clients to go (0: tell them at once).
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// HealthTTL is the lifetime of the node's health record in the registry.
+	HealthTTL time.Duration `yaml:"health_ttl"`
 
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	ConfigFile string `yaml:"-"`
@@ -109,6 +119,8 @@ func DefaultConfig() Config {
 		ShutdownTimeout: 10 * time.Second,
 		JoinRate:        5,
 		JoinBurst:       20,
+		RedisPrefix:     "cascade:",
+		HealthTTL:       10 * time.Second,
 	}
 }
 
@@ -159,6 +171,10 @@ func options() []option {
 		{"serf-key", "KEY", "base64 gossip encryption key, 16/24/32 bytes (prefer the env var)", false, func(c *Config) any { return &c.SerfKey }},
 		{"redis", "URL", "Redis URL of the shared room directory (empty: in memory)", false, func(c *Config) any { return &c.Redis }},
 		{"geoip", "FILE", "GeoIP database used to locate clients", false, func(c *Config) any { return &c.GeoIP }},
+		{"redis-prefix", "PREFIX", "prefix of every Redis key (several clusters can share a Redis)", false, func(c *Config) any { return &c.RedisPrefix }},
+		{"public-url", "URL", "base URL clients use to reach this node (default: http://<http address>)", false, func(c *Config) any { return &c.PublicURL }},
+		{"drain-timeout", "DURATION", "on SIGTERM, how long sessions may go on while draining before clients are told to leave", false, func(c *Config) any { return &c.DrainTimeout }},
+		{"health-ttl", "DURATION", "lifetime of the node's health record; refreshed every third of it", false, func(c *Config) any { return &c.HealthTTL }},
 	}
 }
 
@@ -366,6 +382,9 @@ func (c *Config) validate() error {
 		checkOneOf("log-level", c.LogLevel, "debug", "info", "warn", "error"),
 		checkOneOf("log-format", c.LogFormat, "text", "json"),
 		checkPositive("shutdown-timeout", c.ShutdownTimeout),
+		checkPositive("health-ttl", c.HealthTTL),
+		checkOptional(c.PublicURL, checkPublicURL),
+		checkNonNegative("drain-timeout", c.DrainTimeout),
 		checkRate(c.JoinRate),
 		checkAtLeast("join-burst", c.JoinBurst, 1),
 		checkOptional(c.SerfBind, func(s string) error { return checkHostPort("serf-bind", s) }),
@@ -493,6 +512,21 @@ func checkSerfKey(s string) error {
 	k, err := base64.StdEncoding.DecodeString(s)
 	if err != nil || (len(k) != 16 && len(k) != 24 && len(k) != 32) {
 		return errors.New("serf-key: must be base64 of 16, 24 or 32 bytes")
+	}
+	return nil
+}
+
+func checkPublicURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("public-url: %q must be an http:// or https:// URL", s)
+	}
+	return nil
+}
+
+func checkNonNegative(name string, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("%s: must not be negative", name)
 	}
 	return nil
 }
