@@ -28,6 +28,10 @@ const (
 	CodeInternal           = "internal"
 )
 
+// ErrOccupancyUnavailable is what an Occupancy returns when the cluster's room state cannot be
+// reached or is busy; the client is told to try again.
+var ErrOccupancyUnavailable = errors.New("room state unavailable; try again")
+
 // Error is a protocol error: a code, and a message for people.
 type Error struct {
 	Code    string
@@ -60,7 +64,8 @@ func classify(err error) *Error {
 		return newError(CodeInvalidSDP, err.Error())
 	case errors.Is(err, rtc.ErrNegotiationFailed), errors.Is(err, rtc.ErrNoPendingOffer):
 		return newError(CodeNegotiationFailed, err.Error())
-	case errors.Is(err, room.ErrManagerClosed), errors.Is(err, room.ErrParticipantGone), errors.Is(err, rtc.ErrClosed):
+	case errors.Is(err, room.ErrManagerClosed), errors.Is(err, room.ErrParticipantGone), errors.Is(err, rtc.ErrClosed),
+		errors.Is(err, ErrOccupancyUnavailable):
 		return newError(CodeUnavailable, err.Error())
 	}
 	return newError(CodeInternal, "internal error")

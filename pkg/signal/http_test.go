@@ -655,3 +655,54 @@ func foreignToken(t *testing.T) string {
 	}
 	return tok
 }
+
+// A WHIP request whose offer is unusable must leave the room alone: no participant appears and
+// leaves, and a session of the same identity is not replaced by the failed one.
+func TestBadWHIPOfferDoesNotDisturbTheRoom(t *testing.T) {
+	n := newTestNode(t, nil)
+	bob := dialWS(t, n)
+	bob.join(t, token(t, testRoom, "bob", nil))
+	carol := dialWS(t, n)
+	carol.join(t, token(t, testRoom, "carol", nil))
+	bob.next(t, "participant_joined") // carol
+
+	for _, offer := range []string{"garbage", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"} {
+		for _, identity := range []string{"bob", "mallory"} {
+			r := n.request(t, http.MethodPost, "/whip/demo", "Bearer "+token(t, testRoom, identity, nil), "application/sdp", offer)
+			if r.status != http.StatusBadRequest {
+				t.Fatalf("%s: %d %q, want 400", identity, r.status, r.body)
+			}
+		}
+	}
+	for _, w := range []*wsClient{bob, carol} {
+		for _, env := range w.until(t, "pong") {
+			switch env.Type {
+			case "leave", "participant_joined", "participant_left":
+				t.Errorf("a failed WHIP request caused %s %s", env.Type, env.Data)
+			}
+		}
+	}
+}
+
+// until pings and returns every frame received before the pong.
+func (w *wsClient) until(t *testing.T, typ string) []signal.Envelope {
+	t.Helper()
+	w.send(t, `{"v":1,"type":"ping","id":"until"}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var seen []signal.Envelope
+	for {
+		_, b, err := w.c.Read(ctx)
+		if err != nil {
+			t.Fatalf("waiting for %q: %v", typ, err)
+		}
+		var env signal.Envelope
+		if err := json.Unmarshal(b, &env); err != nil {
+			t.Fatal(err)
+		}
+		if env.Type == typ && env.ID == "until" {
+			return seen
+		}
+		seen = append(seen, env)
+	}
+}

@@ -15,8 +15,20 @@ import (
 	"github.com/cascade-sfu/cascade/pkg/rtc"
 )
 
+// Occupancy records who is in which room across the cluster, where room capacity is counted
+// (per identity) and a refresh replaces the identity's previous session on whichever node.
+// A single node may leave it nil.
+type Occupancy interface {
+	Join(ctx context.Context, room, identity, session string, host bool) error
+	// Leave is called once per session that joined, after it ended; it must not remove a newer
+	// session of the same identity.
+	Leave(ctx context.Context, room, identity, session string)
+}
+
 // Config sets up a Server.
 type Config struct {
+	// Occupancy, if set, admits every join cluster-wide first.
+	Occupancy Occupancy
 	Rooms    *room.Manager
 	Engine   *rtc.Engine
 	Verifier *auth.Verifier
@@ -155,6 +167,26 @@ func (s *Server) authorize(token, roomName string) (auth.Grants, error) {
 		return auth.Grants{}, newError(CodeForbidden, "token is for another room")
 	}
 	return g, nil
+}
+
+// occupy records a session's presence cluster-wide, if the server has an Occupancy.
+func (s *Server) occupy(ctx context.Context, g auth.Grants, session string) error {
+	if s.cfg.Occupancy == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return s.cfg.Occupancy.Join(ctx, g.Room, g.Identity, session, g.RoomAdmin)
+}
+
+// vacate removes a session's presence cluster-wide.
+func (s *Server) vacate(roomName, identity, session string) {
+	if s.cfg.Occupancy == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.cfg.Occupancy.Leave(ctx, roomName, identity, session)
 }
 
 func permissions(g auth.Grants) room.Permissions {

@@ -43,8 +43,9 @@ type wsSession struct {
 	part   *room.Participant
 	sub    *rtc.Subscriber
 	pub    *rtc.Publisher
-	joinID string
-	joined atomic.Bool
+	joinID   string
+	joined   atomic.Bool
+	occupied *auth.Grants // set while the session holds a place in the cluster's room state
 
 	mu       sync.Mutex // guards the fields below
 	closing  bool       // a final message is queued or the session is ending
@@ -105,6 +106,15 @@ func (ss *wsSession) run(ip string) {
 func (ss *wsSession) end(reason room.LeaveReason) {
 	if ss.part != nil {
 		ss.part.Leave(reason)
+	}
+	ss.vacate()
+}
+
+// vacate gives up the session's place in the cluster's room state.
+func (ss *wsSession) vacate() {
+	if g := ss.occupied; g != nil {
+		ss.occupied = nil
+		ss.srv.vacate(g.Room, g.Identity, string(ss.id))
 	}
 }
 
@@ -261,11 +271,16 @@ func (ss *wsSession) onJoin(env Envelope, ip string) (bool, error) {
 		name = req.Name
 	}
 	ss.joinID = env.ID
+	if err := ss.srv.occupy(ss.ctx, g, string(ss.id)); err != nil {
+		return false, err
+	}
+	ss.occupied = &g
 	if g.CanSubscribe {
 		sub, err := ss.srv.cfg.Engine.NewSubscriber(ss.peerEvents("sub"), func(sdp string) {
 			ss.send("offer", "", SDPMessage{PC: "sub", SDP: sdp})
 		})
 		if err != nil {
+			ss.vacate()
 			return false, err
 		}
 		ss.sub = sub
@@ -286,6 +301,7 @@ func (ss *wsSession) onJoin(env Envelope, ip string) (bool, error) {
 			_ = ss.sub.Close()
 			ss.sub = nil
 		}
+		ss.vacate()
 		return false, err
 	}
 	ss.part = part

@@ -25,6 +25,7 @@ type httpSession struct {
 	part     *room.Participant
 	pub      *rtc.Publisher
 	viewer   *rtc.Viewer
+	occupied bool
 	once     sync.Once
 }
 
@@ -44,6 +45,9 @@ func (h *httpSession) end(reason room.LeaveReason) {
 		h.srv.mu.Unlock()
 		if h.part != nil {
 			h.part.Leave(reason)
+		}
+		if h.occupied {
+			h.srv.vacate(h.roomName, h.identity, h.id)
 		}
 		if h.pub != nil {
 			_ = h.pub.Close()
@@ -117,12 +121,24 @@ func (s *Server) handleWHIP(w http.ResponseWriter, r *http.Request) {
 		writeHTTPError(w, newError(CodeForbidden, "token does not allow publishing"))
 		return
 	}
+	// Refuse an unusable offer before joining: a join would announce the publisher and
+	// replace a session of the same identity.
+	if err := rtc.CheckOffer(offer); err != nil {
+		writeHTTPError(w, classify(err))
+		return
+	}
 	h := &httpSession{srv: s, id: room.NewID("WH"), kind: "whip", roomName: g.Room, identity: g.Identity}
+	if err := s.occupy(r.Context(), g, h.id); err != nil {
+		writeHTTPError(w, classify(err))
+		return
+	}
+	h.occupied = true
 	part, err := s.cfg.Rooms.Join(room.Name(g.Room), room.JoinParams{
 		Identity: room.Identity(g.Identity), Name: g.Name, Session: room.SessionID(h.id),
 		Permissions: permissions(g), Sink: h,
 	})
 	if err != nil {
+		h.end(room.ReasonDisconnected)
 		writeHTTPError(w, classify(err))
 		return
 	}
@@ -159,6 +175,12 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.viewer = viewer
+	if err := s.occupy(r.Context(), g, h.id); err != nil {
+		_ = viewer.Close()
+		writeHTTPError(w, classify(err))
+		return
+	}
+	h.occupied = true
 	perms := permissions(g)
 	perms.Publish, perms.PublishData = false, false
 	part, err := s.cfg.Rooms.Join(room.Name(g.Room), room.JoinParams{
@@ -166,7 +188,7 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		Permissions: perms, Hidden: true, Sink: h, Transport: viewer,
 	})
 	if err != nil {
-		_ = viewer.Close()
+		h.end(room.ReasonDisconnected)
 		writeHTTPError(w, classify(err))
 		return
 	}
