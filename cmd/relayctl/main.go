@@ -52,6 +52,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "token", summary: "print a signed access token", run: runToken},
+		{name: "nodes", summary: "list the cluster's nodes (id, region, state, URL, load, rooms, participants, last seen, RTT)", run: runNodes},
+		{name: "rooms", summary: "list rooms with the nodes hosting them and occupant counts", run: runRooms},
 	}
 }
 

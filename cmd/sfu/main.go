@@ -41,6 +41,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "development mode: API key %q, secret %q (never use these in production)\n", cfg.APIKey, cfg.APISecret)
 	}
 	fmt.Fprintf(stdout, "cascade node %s listening on http://%s (media on udp %s)\n", cfg.NodeID, n.Addr(), n.engine.UDPAddr())
+	if cfg.Dev {
+		fmt.Fprintf(stdout, "demo: open http://%s/?room=demo in two browser tabs\n", n.Addr())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- n.Serve() }()
 	select {
@@ -51,7 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = n.Shutdown(context.Background())
 		return 1
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout+cfg.ShutdownTimeout)
 	defer cancel()
 	if err := n.Shutdown(sctx); err != nil {
 		log.Warn("shutdown incomplete", "err", err)

@@ -14,7 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cascade-sfu/cascade/geo"
+	"github.com/cascade-sfu/cascade/pkg/api"
 	"github.com/cascade-sfu/cascade/pkg/auth"
+	"github.com/cascade-sfu/cascade/pkg/cluster"
 	"github.com/cascade-sfu/cascade/pkg/metrics"
 	"github.com/cascade-sfu/cascade/pkg/room"
 	"github.com/cascade-sfu/cascade/pkg/rtc"
@@ -29,9 +32,12 @@ type node struct {
 	log    *slog.Logger
 	rooms  *room.Manager
 	engine *rtc.Engine
-	signal *signal.Server
-	http   *http.Server
-	ln     net.Listener
+	signal  *signal.Server
+	api     *api.Server
+	cluster *clusterParts
+	locator *geo.Locator
+	http    *http.Server
+	ln      net.Listener
 }
 
 func newNode(cfg Config, log *slog.Logger) (*node, error) {
@@ -55,18 +61,39 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	rcfg.MaxParticipants = cfg.MaxParticipants
 	rcfg.Logger = log.With("component", "room")
 	rooms := room.NewManager(rcfg)
-	sig := signal.NewServer(signal.Config{
-		Rooms: rooms, Engine: engine, Verifier: verifier, Logger: log.With("component", "signal"),
-		Dev: cfg.Dev, DevKey: cfg.APIKey, DevSecret: cfg.APISecret,
-		JoinRate: cfg.JoinRate, JoinBurst: cfg.JoinBurst,
-	})
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		rooms.Close()
 		_ = engine.Close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTP, err)
 	}
-	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, signal: sig, ln: ln}
+	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln}
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+	if n.locator, err = geo.NewLocator(cfg.GeoIP); err != nil {
+		n.abort()
+		return nil, err
+	}
+	if n.cluster, err = startCluster(cfg, log.With("component", "cluster"), publicURL, rooms); err != nil {
+		n.abort()
+		return nil, err
+	}
+	n.signal = signal.NewServer(signal.Config{
+		Rooms: rooms, Engine: engine, Verifier: verifier, Logger: log.With("component", "signal"),
+		Dev: cfg.Dev, DevKey: cfg.APIKey, DevSecret: cfg.APISecret,
+		JoinRate: cfg.JoinRate, JoinBurst: cfg.JoinBurst,
+		Occupancy: occupancy{store: n.cluster.store, node: cluster.NodeID(cfg.NodeID), capacity: cfg.MaxParticipants, log: log},
+	})
+	apiCfg := api.Config{
+		Self: n.cluster.agentSelf, Registry: n.cluster.registry, Store: n.cluster.store, Locator: n.locator,
+		Verifier: verifier, Logger: log.With("component", "api"),
+	}
+	if n.cluster.membership != nil {
+		apiCfg.RTT = n.cluster.membership
+	}
+	n.api = api.New(apiCfg)
 	n.http = &http.Server{
 		Handler:           n.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -79,6 +106,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 func (n *node) routes() http.Handler {
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
+	n.api.Register(mux)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		metrics.NewRoomCollector(n.rooms, n.cfg.NodeID),
@@ -112,12 +140,48 @@ func (n *node) Serve() error {
 	return nil
 }
 
-// Shutdown stops taking sessions, tells every participant the node is shutting down, closes
-// their sessions and the media port, and stops the HTTP server.
+// Shutdown drains the node: it is marked draining in the cluster at once and takes no new
+// sessions; existing sessions may go on for the drain timeout; then the remaining participants
+// are told the node is shutting down, sessions close, the node leaves the cluster, and the media
+// port and HTTP server close.
 func (n *node) Shutdown(ctx context.Context) error {
 	n.signal.Drain()
+	n.cluster.drain()
+	n.waitEmpty(ctx, n.cfg.DrainTimeout)
 	n.rooms.Close()
 	n.signal.Close()
-	err := n.http.Shutdown(ctx)
-	return errors.Join(err, n.engine.Close())
+	err := n.cluster.close(ctx)
+	err = errors.Join(err, n.http.Shutdown(ctx))
+	return errors.Join(err, n.engine.Close(), n.locator.Close())
+}
+
+// waitEmpty waits until no participant is left or the drain timeout passes.
+func (n *node) waitEmpty(ctx context.Context, timeout time.Duration) {
+	if timeout <= 0 {
+		return
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for len(n.rooms.Rooms()) > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
+	n.log.Info("all sessions ended while draining")
+}
+
+// abort releases what newNode built before it failed.
+func (n *node) abort() {
+	n.rooms.Close()
+	_ = n.ln.Close()
+	_ = n.engine.Close()
+	if n.locator != nil {
+		_ = n.locator.Close()
+	}
 }

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cascade-sfu/cascade/pkg/cluster"
+	"github.com/cascade-sfu/cascade/pkg/room"
+	"github.com/cascade-sfu/cascade/pkg/signal"
+)
+
+// clusterParts are the node's cluster pieces: room state and registry (in memory, or in Redis
+// with --redis), gossip membership (with --serf-bind) and the agent that keeps the node's
+// health record fresh and cleans up after dead nodes.
+type clusterParts struct {
+	rdb        *redis.Client // nil without --redis
+	store      cluster.RoomStore
+	registry   cluster.Registry
+	membership *cluster.Membership // nil without --serf-bind
+	agent      *cluster.Agent
+	agentSelf  func() cluster.Node
+	draining   atomic.Bool
+}
+
+// loadScale is the participant count that makes a node's coarse load figure 1.
+const loadScale = 500
+
+func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Manager) (*clusterParts, error) {
+	c := &clusterParts{}
+	if cfg.Redis != "" {
+		opts, err := redis.ParseURL(cfg.Redis)
+		if err != nil {
+			return nil, fmt.Errorf("redis URL: %w", err)
+		}
+		c.rdb = redis.NewClient(opts)
+		c.store = cluster.NewRedisStore(c.rdb, cluster.RedisStoreOptions{Prefix: cfg.RedisPrefix, Logger: log})
+		c.registry = cluster.NewRedisRegistry(c.rdb, cfg.RedisPrefix)
+	} else {
+		c.store = cluster.NewMemoryStore()
+		c.registry = cluster.NewMemoryRegistry()
+	}
+	self := func() cluster.Node {
+		n := cluster.Node{
+			ID: cluster.NodeID(cfg.NodeID), Region: cfg.Region, Lat: cfg.Lat, Lon: cfg.Lon, URL: publicURL,
+			State: cluster.StateActive,
+		}
+		if c.draining.Load() {
+			n.State = cluster.StateDraining
+		}
+		for _, r := range rooms.Rooms() {
+			n.Rooms++
+			n.Participants += len(r.Participants())
+		}
+		n.Load = min(1, float64(n.Participants)/loadScale)
+		return n
+	}
+	c.agentSelf = self
+	if cfg.SerfBind != "" {
+		var key []byte
+		if cfg.SerfKey != "" {
+			k, err := base64.StdEncoding.DecodeString(cfg.SerfKey)
+			if err != nil {
+				c.close(context.Background())
+				return nil, fmt.Errorf("serf key: %w", err)
+			}
+			key = k
+		}
+		m, err := cluster.NewMembership(cluster.MembershipConfig{
+			Self: self(), BindAddr: cfg.SerfBind, SecretKey: key, Join: withDefaultPort(cfg.Join, cfg.SerfBind), Logger: log,
+			Fast: isLoopback(cfg.SerfBind),
+		})
+		if err != nil {
+			c.close(context.Background())
+			return nil, err
+		}
+		c.membership = m
+	}
+	ttl := cfg.HealthTTL
+	c.agent = cluster.StartAgent(cluster.AgentConfig{
+		Self: self, Registry: c.registry, Store: c.store, TTL: ttl, Heartbeat: ttl / 3, ReapInterval: ttl / 5,
+		Logger: log,
+		Gossip: func(n cluster.Node) {
+			if c.membership != nil {
+				_ = c.membership.Update(func(s *cluster.Node) { *s = n })
+			}
+		},
+		OnNodeDead: func(id cluster.NodeID, removed map[string][]cluster.Occupant) {
+			// Nothing of a remote node's participants lives here until relays exist (issue #4);
+			// the room state no longer lists them, so no client is routed to their rooms' ghost.
+		},
+	})
+	return c, nil
+}
+
+// drain marks the node draining in the registry and in gossip at once.
+func (c *clusterParts) drain() {
+	c.draining.Store(true)
+	c.agent.Refresh()
+	if c.membership != nil {
+		_ = c.membership.Update(func(n *cluster.Node) { n.State = cluster.StateDraining })
+	}
+}
+
+// close deregisters the node, leaves the gossip cluster and closes Redis.
+func (c *clusterParts) close(ctx context.Context) error {
+	var errs []error
+	if c.agent != nil {
+		errs = append(errs, c.agent.Close(ctx))
+	}
+	if c.membership != nil {
+		errs = append(errs, c.membership.Leave(), c.membership.Close())
+	}
+	if c.store != nil {
+		errs = append(errs, c.store.Close())
+	}
+	if c.rdb != nil {
+		errs = append(errs, c.rdb.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// occupancy admits sessions through the cluster's room state (signal.Occupancy).
+type occupancy struct {
+	store    cluster.RoomStore
+	node     cluster.NodeID
+	capacity int
+	log      *slog.Logger
+}
+
+func (o occupancy) Join(ctx context.Context, roomName, identity, session string, host bool) error {
+	replaced, err := o.store.Join(ctx, cluster.Occupant{
+		Room: roomName, Identity: identity, SessionID: session, Node: o.node, Host: host,
+	}, o.capacity)
+	switch {
+	case errors.Is(err, cluster.ErrRoomFull):
+		return fmt.Errorf("%w (counted across the cluster)", room.ErrRoomFull)
+	case err != nil:
+		o.log.Warn("room state unavailable", "room", roomName, "err", err)
+		return fmt.Errorf("%w: %v", signal.ErrOccupancyUnavailable, err)
+	}
+	if replaced != nil && replaced.Node != o.node {
+		o.log.Info("identity moved here from another node", "room", roomName, "identity", identity, "from", replaced.Node)
+	}
+	return nil
+}
+
+func (o occupancy) Leave(ctx context.Context, roomName, identity, session string) {
+	if _, err := o.store.Leave(ctx, roomName, identity, session); err != nil {
+		o.log.Warn("cannot record a leave; the dead-node reaper or the next join will fix it", "room", roomName, "identity", identity, "err", err)
+	}
+}
+
+// withDefaultPort gives join addresses without a port the port of our own gossip address.
+func withDefaultPort(addrs []string, bind string) []string {
+	_, port, _ := net.SplitHostPort(bind)
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			a = net.JoinHostPort(a, port)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// isLoopback reports whether a gossip address is on the loopback interface: a cluster on one
+// machine (tests, a laptop) uses short gossip timers.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
