@@ -28,10 +28,10 @@ import (
 // node is one running SFU: it wires the room manager, the media engine, the signalling server
 // and the HTTP endpoints together.
 type node struct {
-	cfg    Config
-	log    *slog.Logger
-	rooms  *room.Manager
-	engine *rtc.Engine
+	cfg     Config
+	log     *slog.Logger
+	rooms   *room.Manager
+	engine  *rtc.Engine
 	signal  *signal.Server
 	api     *api.Server
 	cluster *clusterParts

@@ -29,10 +29,10 @@ type Occupancy interface {
 type Config struct {
 	// Occupancy, if set, admits every join cluster-wide first.
 	Occupancy Occupancy
-	Rooms    *room.Manager
-	Engine   *rtc.Engine
-	Verifier *auth.Verifier
-	Logger   *slog.Logger
+	Rooms     *room.Manager
+	Engine    *rtc.Engine
+	Verifier  *auth.Verifier
+	Logger    *slog.Logger
 	// Dev enables POST /v1/dev/token, signing with DevKey and DevSecret.
 	Dev               bool
 	DevKey, DevSecret string

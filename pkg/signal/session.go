@@ -40,9 +40,9 @@ type wsSession struct {
 	msgs   *rate.Limiter
 
 	// Set by join on the read goroutine, read there and by cleanup after it ends.
-	part   *room.Participant
-	sub    *rtc.Subscriber
-	pub    *rtc.Publisher
+	part     *room.Participant
+	sub      *rtc.Subscriber
+	pub      *rtc.Publisher
 	joinID   string
 	joined   atomic.Bool
 	occupied *auth.Grants // set while the session holds a place in the cluster's room state
