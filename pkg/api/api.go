@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sort"
 	"strconv"
 	"time"
 
@@ -83,6 +84,16 @@ type Route struct {
 	URL        string  `json:"url"`
 	Source     string  `json:"source"` // how the client was located: explicit, region, geoip, node
 	DistanceKm float64 `json:"distance_km"`
+	// Alternatives are the next closest nodes that take clients (at most 2), for clients that
+	// measure RTT themselves (the SDK's probe option) before choosing.
+	Alternatives []Alternative `json:"alternatives"`
+}
+
+// Alternative is another node a client may probe.
+type Alternative struct {
+	NodeID string `json:"node_id"`
+	Region string `json:"region"`
+	URL    string `json:"url"`
 }
 
 func (s *Server) handleRoute(w http.ResponseWriter, r *http.Request) {
@@ -141,8 +152,27 @@ func (s *Server) handleRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, Route{
 		NodeID: best.ID, Region: best.Region, URL: best.URL, Source: string(source),
-		DistanceKm: math.Round(geo.DistanceKm(client, best.Location)),
+		DistanceKm:   math.Round(geo.DistanceKm(client, best.Location)),
+		Alternatives: alternatives(client, cands, best.ID, 2),
 	})
+}
+
+// alternatives returns up to n eligible nodes other than chosen, closest first.
+func alternatives(client geo.Point, cands []geo.Node, chosen string, n int) []Alternative {
+	others := make([]geo.Node, 0, len(cands))
+	for _, c := range cands {
+		if c.ID != chosen && !c.Draining && !c.Full {
+			others = append(others, c)
+		}
+	}
+	sort.Slice(others, func(i, j int) bool {
+		return geo.DistanceKm(client, others[i].Location) < geo.DistanceKm(client, others[j].Location)
+	})
+	out := []Alternative{}
+	for _, c := range others[:min(n, len(others))] {
+		out = append(out, Alternative{NodeID: c.ID, Region: c.Region, URL: c.URL})
+	}
+	return out
 }
 
 // liveNodes returns the registry's alive nodes, with this node's own fresh record.
