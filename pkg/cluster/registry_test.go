@@ -1,0 +1,118 @@
+package cluster
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
+)
+
+// testRegistry is the contract every Registry meets. expire makes a record's TTL pass.
+func testRegistry(t *testing.T, reg Registry, expire func()) {
+	ctx := context.Background()
+	a := Node{ID: "a", Region: "eu", Lat: 52.37, Lon: 4.9, URL: "http://a", State: StateActive, Participants: 3}
+	b := Node{ID: "b", Region: "sgp", State: StateDraining}
+	if err := reg.Register(ctx, a, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Register(ctx, b, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := reg.Nodes(ctx)
+	if err != nil || len(nodes) != 2 || nodes[0].ID != "a" || nodes[1].ID != "b" {
+		t.Fatalf("nodes %+v %v", nodes, err)
+	}
+	if nodes[0].URL != "http://a" || nodes[0].Participants != 3 || nodes[1].State != StateDraining || nodes[0].LastSeen.IsZero() {
+		t.Fatalf("records lost fields: %+v", nodes)
+	}
+	if exp, _ := reg.Expired(ctx); len(exp) != 0 {
+		t.Fatalf("expired before the TTL: %v", exp)
+	}
+	expire()
+	nodes, _ = reg.Nodes(ctx)
+	if len(nodes) != 1 || nodes[0].ID != "b" {
+		t.Fatalf("after a's TTL: %+v", nodes)
+	}
+	exp, err := reg.Expired(ctx)
+	if err != nil || len(exp) != 1 || exp[0] != "a" {
+		t.Fatalf("expired %v %v", exp, err)
+	}
+	if err := reg.Forget(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if exp, _ := reg.Expired(ctx); len(exp) != 0 {
+		t.Fatalf("forgotten node still expired: %v", exp)
+	}
+	// A graceful leave is not an expiry.
+	if err := reg.Deregister(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	nodes, _ = reg.Nodes(ctx)
+	exp, _ = reg.Expired(ctx)
+	if len(nodes) != 0 || len(exp) != 0 {
+		t.Fatalf("after deregister: %v %v", nodes, exp)
+	}
+}
+
+func TestMemoryRegistry(t *testing.T) {
+	reg := NewMemoryRegistry()
+	now := time.Now()
+	reg.now = func() time.Time { return now }
+	testRegistry(t, reg, func() { now = now.Add(time.Second) })
+}
+
+func TestRedisRegistry(t *testing.T) {
+	srv := redistest.Start(t)
+	reg := NewRedisRegistry(srv.Client(), "reg:")
+	testRegistry(t, reg, func() { time.Sleep(400 * time.Millisecond) })
+}
+
+// The agent of a surviving node removes a dead node's occupants once its record expires.
+func TestAgentReapsDeadNode(t *testing.T) {
+	reg, store := NewMemoryRegistry(), NewMemoryStore()
+	defer store.Close()
+	ctx := context.Background()
+	if _, err := store.Join(ctx, Occupant{Room: "r", Identity: "ghost", SessionID: "s1", Node: "dead"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Join(ctx, Occupant{Room: "r", Identity: "alive", SessionID: "s2", Node: "me"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Register(ctx, Node{ID: "dead", State: StateActive}, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	removed := make(chan map[string][]Occupant, 1)
+	a := StartAgent(AgentConfig{
+		Self: func() Node { return Node{ID: "me", State: StateActive} }, Registry: reg, Store: store,
+		TTL: time.Second, Heartbeat: 100 * time.Millisecond, ReapInterval: 50 * time.Millisecond,
+		OnNodeDead: func(id NodeID, r map[string][]Occupant) {
+			if id == "dead" {
+				removed <- r
+			}
+		},
+	})
+	defer a.Close(ctx)
+	select {
+	case r := <-removed:
+		if len(r["r"]) != 1 || r["r"][0].Identity != "ghost" {
+			t.Fatalf("removed %+v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("dead node not reaped")
+	}
+	occ, _ := store.Occupants(ctx, "r")
+	if len(occ) != 1 || occ[0].Identity != "alive" {
+		t.Fatalf("occupants after reaping: %+v", occ)
+	}
+	nodes, _ := reg.Nodes(ctx)
+	if len(nodes) != 1 || nodes[0].ID != "me" {
+		t.Fatalf("registry: %+v", nodes)
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, _ := reg.Nodes(ctx); len(nodes) != 0 {
+		t.Fatalf("closed agent still registered: %+v", nodes)
+	}
+}
