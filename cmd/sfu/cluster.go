@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
@@ -25,6 +28,7 @@ type clusterParts struct {
 	registry   cluster.Registry
 	membership *cluster.Membership // nil without --serf-bind
 	agent      *cluster.Agent
+	bus        cluster.Bus // nil without Redis
 	agentSelf  func() cluster.Node
 	draining   atomic.Bool
 }
@@ -62,6 +66,21 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		return n
 	}
 	c.agentSelf = self
+	if c.rdb != nil {
+		bus, err := cluster.NewRedisBus(context.Background(), c.rdb, cfg.RedisPrefix, cluster.BusConfig{
+			Self: cluster.NodeID(cfg.NodeID), Secret: busSecret(cfg.APISecret), Logger: log,
+			IsMember: func(ctx context.Context, id cluster.NodeID) bool {
+				nodes, err := c.registry.Nodes(ctx)
+				return err == nil && slices.ContainsFunc(nodes, func(n cluster.Node) bool { return n.ID == id })
+			},
+			Handler: func(m cluster.Message) { handleBus(m, rooms, log) },
+		})
+		if err != nil {
+			c.close(context.Background())
+			return nil, fmt.Errorf("cluster bus (is Redis reachable?): %w", err)
+		}
+		c.bus = bus
+	}
 	if cfg.SerfBind != "" {
 		var key []byte
 		if cfg.SerfKey != "" {
@@ -117,6 +136,9 @@ func (c *clusterParts) close(ctx context.Context) error {
 	if c.membership != nil {
 		errs = append(errs, c.membership.Leave(), c.membership.Close())
 	}
+	if c.bus != nil {
+		errs = append(errs, c.bus.Close())
+	}
 	if c.store != nil {
 		errs = append(errs, c.store.Close())
 	}
@@ -126,9 +148,39 @@ func (c *clusterParts) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// busSecret derives the key that signs node-to-node messages from the cluster's API secret.
+func busSecret(apiSecret string) []byte {
+	sum := sha256.Sum256([]byte("cascade bus v1\x00" + apiSecret))
+	return sum[:]
+}
+
+// kickBody asks a node to end one of its sessions.
+type kickBody struct {
+	Room    string `json:"room"`
+	Session string `json:"session"`
+	Reason  string `json:"reason"`
+}
+
+// handleBus acts on a verified control message from another node.
+func handleBus(m cluster.Message, rooms *room.Manager, log *slog.Logger) {
+	switch m.Type {
+	case "kick":
+		var k kickBody
+		if json.Unmarshal(m.Body, &k) != nil {
+			return
+		}
+		if rooms.EndSession(room.Name(k.Room), room.SessionID(k.Session), room.LeaveReason(k.Reason)) {
+			log.Info("session ended at another node's request", "from", m.From, "room", k.Room, "session", k.Session, "reason", k.Reason)
+		}
+	default:
+		log.Debug("unknown bus message", "type", m.Type, "from", m.From)
+	}
+}
+
 // occupancy admits sessions through the cluster's room state (signal.Occupancy).
 type occupancy struct {
 	store    cluster.RoomStore
+	bus      cluster.Bus
 	node     cluster.NodeID
 	capacity int
 	log      *slog.Logger
@@ -145,8 +197,12 @@ func (o occupancy) Join(ctx context.Context, roomName, identity, session string,
 		o.log.Warn("room state unavailable", "room", roomName, "err", err)
 		return fmt.Errorf("%w: %v", signal.ErrOccupancyUnavailable, err)
 	}
-	if replaced != nil && replaced.Node != o.node {
-		o.log.Info("identity moved here from another node", "room", roomName, "identity", identity, "from", replaced.Node)
+	if replaced != nil && replaced.Node != o.node && o.bus != nil {
+		// The identity's previous session is on another node: ask it to end that session.
+		body := kickBody{Room: roomName, Session: replaced.SessionID, Reason: string(room.ReasonReplaced)}
+		if err := o.bus.Send(ctx, replaced.Node, "kick", body); err != nil {
+			o.log.Warn("cannot ask the previous node to end the replaced session", "node", replaced.Node, "err", err)
+		}
 	}
 	return nil
 }

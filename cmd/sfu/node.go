@@ -84,7 +84,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		Rooms: rooms, Engine: engine, Verifier: verifier, Logger: log.With("component", "signal"),
 		Dev: cfg.Dev, DevKey: cfg.APIKey, DevSecret: cfg.APISecret,
 		JoinRate: cfg.JoinRate, JoinBurst: cfg.JoinBurst,
-		Occupancy: occupancy{store: n.cluster.store, node: cluster.NodeID(cfg.NodeID), capacity: cfg.MaxParticipants, log: log},
+		Occupancy: occupancy{store: n.cluster.store, bus: n.cluster.bus, node: cluster.NodeID(cfg.NodeID), capacity: cfg.MaxParticipants, log: log},
 	})
 	apiCfg := api.Config{
 		Self: n.cluster.agentSelf, Registry: n.cluster.registry, Store: n.cluster.store, Locator: n.locator,

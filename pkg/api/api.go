@@ -30,11 +30,22 @@ type RTTEstimator interface {
 	RTT(id cluster.NodeID) (time.Duration, bool)
 }
 
+// RoomReader is what the API reads of the cluster's room state.
+type RoomReader interface {
+	Rooms(ctx context.Context) ([]cluster.RoomInfo, error)
+	RoomNodes(ctx context.Context, room string) (map[cluster.NodeID]int, error)
+}
+
+// NodeLister lists the alive nodes.
+type NodeLister interface {
+	Nodes(ctx context.Context) ([]cluster.Node, error)
+}
+
 // Config sets up the API.
 type Config struct {
 	Self     func() cluster.Node
-	Registry cluster.Registry
-	Store    cluster.RoomStore
+	Registry NodeLister
+	Store    RoomReader
 	Locator  *geo.Locator
 	Verifier *auth.Verifier
 	// RTT is optional (a node without gossip has none).

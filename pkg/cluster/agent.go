@@ -7,12 +7,17 @@ import (
 	"time"
 )
 
+// NodeRemover removes a dead node's occupants (RoomStore does).
+type NodeRemover interface {
+	RemoveNode(ctx context.Context, node NodeID) (map[string][]Occupant, error)
+}
+
 // AgentConfig sets up an Agent.
 type AgentConfig struct {
 	// Self returns this node's current record (state, load and counts filled in).
 	Self     func() Node
 	Registry Registry
-	Store    RoomStore
+	Store    NodeRemover
 	// TTL of the health record (default 10 s); Heartbeat refreshes it (default 3 s).
 	TTL, Heartbeat time.Duration
 	// ReapInterval is how often expired nodes are looked for (default 2 s).

@@ -25,7 +25,8 @@
 // UpdateRoom, DeleteRoom, Join, Leave and RemoveNode run under a per-room lock: they read, decide
 // and write as one step. The wait for the lock is bounded by the store's LockWait and by the
 // caller's context deadline; either ends it with ErrLockTimeout (which also wraps
-// context.DeadlineExceeded); a cancelled context ends it with context.Canceled. Reads (Room,
+// context.DeadlineExceeded); a cancelled context ends it with context.Canceled. ErrLockTimeout
+// means that someone else held the lock: a Redis failure is returned as such. Reads (Room,
 // Rooms, Occupants, RoomNodes) take no lock. No store method starts a goroutine; Close only
 // makes later calls fail with ErrStoreClosed, and calling it twice is safe.
 //

@@ -142,13 +142,11 @@ func (s *RedisStore) acquire(ctx context.Context, room string) (*redsync.Mutex, 
 		}
 		taken := isRetryableLockError(err)
 		sawTaken = sawTaken || taken
-		switch {
-		case !taken && !sawTaken && !errors.Is(ctx.Err(), context.Canceled):
-			return nil, redisError("lock room", room, err)
-		case wctx.Err() != nil:
+		if wctx.Err() != nil && (sawTaken || errors.Is(ctx.Err(), context.Canceled)) {
 			return nil, lockWaitError(wctx, room)
-		case !taken:
-			return nil, redisError("lock room", room, err)
+		}
+		if !taken {
+			return nil, redisError("lock room", room, err) // Redis failed, or never answered in time
 		}
 		if timer == nil {
 			timer = time.NewTimer(lockRetryDelay(attempt))

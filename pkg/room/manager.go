@@ -63,6 +63,22 @@ func (m *Manager) Rooms() []*Room {
 	return out
 }
 
+// EndSession makes the participant of the given session leave its room, if it is on this
+// node. It reports whether there was one.
+func (m *Manager) EndSession(name Name, session SessionID, reason LeaveReason) bool {
+	r := m.Room(name)
+	if r == nil {
+		return false
+	}
+	for _, p := range r.Participants() {
+		if p.session == session {
+			p.Leave(reason)
+			return true
+		}
+	}
+	return false
+}
+
 // roomEmpty closes r if it still has no participants.
 func (m *Manager) roomEmpty(r *Room) {
 	m.mu.Lock()

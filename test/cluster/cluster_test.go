@@ -193,6 +193,39 @@ func TestThreeNodeCluster(t *testing.T) {
 		c.Close()
 	})
 
+	t.Run("refresh across nodes", func(t *testing.T) {
+		old, err := dial(t, eu, "refresh", "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer old.Close()
+		neu, err := dial(t, hcm, "refresh", "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer neu.Close()
+		deadline := time.After(5 * time.Second)
+		for replaced := false; !replaced; {
+			select {
+			case env := <-old.Messages():
+				var m signal.LeaveMsg
+				replaced = env.Type == "leave" && json.Unmarshal(env.Data, &m) == nil && m.Reason == "replaced"
+			case <-deadline:
+				t.Fatal("the old session on eu was not told it was replaced")
+			}
+		}
+		<-old.Done() // eu closed it, and its cleanup ran
+		r, err := roomsOf(t, sgp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range r.Rooms {
+			if x.Name == "refresh" && (x.Occupants != 1 || x.Nodes["hcm"] != 1) {
+				t.Fatalf("after the refresh: %+v (the old session's cleanup must not remove the new one)", x)
+			}
+		}
+	})
+
 	t.Run("kill -9 removes a node and its occupants", func(t *testing.T) {
 		c, err := dial(t, sgp, "ghosts", "on-sgp")
 		if err != nil {
