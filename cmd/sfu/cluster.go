@@ -11,6 +11,7 @@ import (
 	"net"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -110,12 +111,35 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 				_ = c.membership.Update(func(s *cluster.Node) { *s = n })
 			}
 		},
+		Lost: func() { reassert(c.store, rooms, cluster.NodeID(cfg.NodeID), log) },
 		OnNodeDead: func(id cluster.NodeID, removed map[string][]cluster.Occupant) {
 			// Nothing of a remote node's participants lives here until relays exist (issue #4);
 			// the room state no longer lists them, so no client is routed to their rooms' ghost.
 		},
 	})
 	return c, nil
+}
+
+// reassert writes this node's live sessions back into the room state, after Redis lost them.
+// Capacity is not checked: these participants are already in their rooms.
+func reassert(store cluster.RoomStore, rooms *room.Manager, node cluster.NodeID, log *slog.Logger) {
+	n := 0
+	for _, r := range rooms.Rooms() {
+		for _, p := range r.Participants() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := store.Join(ctx, cluster.Occupant{
+				Room: string(r.Name()), Identity: string(p.Identity()), SessionID: string(p.Session()),
+				Node: node, Host: p.Permissions().Admin,
+			}, 0)
+			cancel()
+			if err != nil {
+				log.Warn("cannot re-assert a session", "room", r.Name(), "identity", p.Identity(), "err", err)
+				continue
+			}
+			n++
+		}
+	}
+	log.Info("re-asserted live sessions in the room state", "sessions", n)
 }
 
 // drain marks the node draining in the registry and in gossip at once.

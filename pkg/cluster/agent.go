@@ -27,6 +27,10 @@ type AgentConfig struct {
 	OnNodeDead func(id NodeID, removed map[string][]Occupant)
 	// Gossip, if set, is given the record after each heartbeat (to update Serf tags).
 	Gossip func(Node)
+	// Lost, if set, is called (on the agent goroutine) when a heartbeat finds this node's own
+	// record gone although it was registered before: Redis lost its data or the node was
+	// unreachable past the TTL. The node should re-assert what it holds (its live sessions).
+	Lost func()
 	Logger *slog.Logger
 }
 
@@ -35,7 +39,9 @@ type Agent struct {
 	cfg    AgentConfig
 	log    *slog.Logger
 	kick   chan struct{}
-	cancel context.CancelFunc
+	// registered is set after the first successful registration; agent goroutine only.
+	registered bool
+	cancel     context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
 }
@@ -93,8 +99,19 @@ func (a *Agent) heartbeat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Heartbeat)
 	defer cancel()
 	self := a.cfg.Self()
-	if err := a.cfg.Registry.Register(ctx, self, a.cfg.TTL); err != nil && ctx.Err() == nil {
-		a.log.Warn("cannot refresh the health record", "err", err)
+	existed, err := a.cfg.Registry.Register(ctx, self, a.cfg.TTL)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			a.log.Warn("cannot refresh the health record", "err", err)
+		}
+	case !existed && a.registered:
+		a.log.Warn("this node's health record had vanished; re-asserting its sessions")
+		if a.cfg.Lost != nil {
+			a.cfg.Lost()
+		}
+	default:
+		a.registered = true
 	}
 	if a.cfg.Gossip != nil {
 		a.cfg.Gossip(self)

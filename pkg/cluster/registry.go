@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -14,8 +15,9 @@ import (
 // Registry records which nodes are alive. A record expires unless refreshed, so a node that
 // dies disappears within the TTL; the set of known ids lets survivors find records that expired.
 type Registry interface {
-	// Register writes or refreshes n's record for ttl.
-	Register(ctx context.Context, n Node, ttl time.Duration) error
+	// Register writes or refreshes n's record for ttl. existed is false when there was no
+	// record: the first registration, or the record expired or Redis lost its data.
+	Register(ctx context.Context, n Node, ttl time.Duration) (existed bool, err error)
 	// Deregister deletes n's record at once (graceful shutdown).
 	Deregister(ctx context.Context, id NodeID) error
 	// Nodes returns the alive nodes, sorted by id.
@@ -44,13 +46,14 @@ func NewMemoryRegistry() *MemoryRegistry {
 	return &MemoryRegistry{now: time.Now, records: map[NodeID]memRecord{}}
 }
 
-func (r *MemoryRegistry) Register(_ context.Context, n Node, ttl time.Duration) error {
+func (r *MemoryRegistry) Register(_ context.Context, n Node, ttl time.Duration) (bool, error) {
 	now := r.now()
 	n.LastSeen = now
 	r.mu.Lock()
+	old, ok := r.records[n.ID]
 	r.records[n.ID] = memRecord{node: n, expires: now.Add(ttl)}
 	r.mu.Unlock()
-	return nil
+	return ok && now.Before(old.expires), nil
 }
 
 func (r *MemoryRegistry) Deregister(_ context.Context, id NodeID) error {
@@ -116,21 +119,22 @@ func NewRedisRegistry(rdb redis.UniversalClient, prefix string) *RedisRegistry {
 func (r *RedisRegistry) key(id NodeID) string { return r.prefix + "node:" + string(id) }
 func (r *RedisRegistry) set() string          { return r.prefix + "nodes" }
 
-func (r *RedisRegistry) Register(ctx context.Context, n Node, ttl time.Duration) error {
+func (r *RedisRegistry) Register(ctx context.Context, n Node, ttl time.Duration) (bool, error) {
 	n.LastSeen = time.Now().UTC()
 	b, err := json.Marshal(n)
 	if err != nil {
-		return err
+		return false, err
 	}
+	var old *redis.StatusCmd
 	_, err = r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, r.key(n.ID), b, ttl)
+		old = p.SetArgs(ctx, r.key(n.ID), b, redis.SetArgs{TTL: ttl, Get: true})
 		p.SAdd(ctx, r.set(), string(n.ID))
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("register %s: %w", n.ID, err)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("register %s: %w", n.ID, err)
 	}
-	return nil
+	return old.Err() == nil, nil
 }
 
 func (r *RedisRegistry) Deregister(ctx context.Context, id NodeID) error {

@@ -13,10 +13,13 @@ func testRegistry(t *testing.T, reg Registry, expire func()) {
 	ctx := context.Background()
 	a := Node{ID: "a", Region: "eu", Lat: 52.37, Lon: 4.9, URL: "http://a", State: StateActive, Participants: 3}
 	b := Node{ID: "b", Region: "sgp", State: StateDraining}
-	if err := reg.Register(ctx, a, 300*time.Millisecond); err != nil {
-		t.Fatal(err)
+	if existed, err := reg.Register(ctx, a, 300*time.Millisecond); err != nil || existed {
+		t.Fatalf("first register: existed=%v err=%v", existed, err)
 	}
-	if err := reg.Register(ctx, b, time.Hour); err != nil {
+	if existed, err := reg.Register(ctx, a, 300*time.Millisecond); err != nil || !existed {
+		t.Fatalf("refresh: existed=%v err=%v", existed, err)
+	}
+	if _, err := reg.Register(ctx, b, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	nodes, err := reg.Nodes(ctx)
@@ -44,6 +47,11 @@ func testRegistry(t *testing.T, reg Registry, expire func()) {
 	if exp, _ := reg.Expired(ctx); len(exp) != 0 {
 		t.Fatalf("forgotten node still expired: %v", exp)
 	}
+	// Registering again after the record expired reports that it had vanished.
+	if existed, err := reg.Register(ctx, a, time.Hour); err != nil || existed {
+		t.Fatalf("re-register after expiry: existed=%v err=%v", existed, err)
+	}
+	_ = reg.Deregister(ctx, "a")
 	// A graceful leave is not an expiry.
 	if err := reg.Deregister(ctx, "b"); err != nil {
 		t.Fatal(err)
@@ -79,7 +87,7 @@ func TestAgentReapsDeadNode(t *testing.T) {
 	if _, err := store.Join(ctx, Occupant{Room: "r", Identity: "alive", SessionID: "s2", Node: "me"}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := reg.Register(ctx, Node{ID: "dead", State: StateActive}, 50*time.Millisecond); err != nil {
+	if _, err := reg.Register(ctx, Node{ID: "dead", State: StateActive}, 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	removed := make(chan map[string][]Occupant, 1)
@@ -114,5 +122,33 @@ func TestAgentReapsDeadNode(t *testing.T) {
 	}
 	if nodes, _ := reg.Nodes(ctx); len(nodes) != 0 {
 		t.Fatalf("closed agent still registered: %+v", nodes)
+	}
+}
+
+// An agent whose own record vanishes (Redis lost its data) is told to re-assert its state.
+func TestAgentNoticesLostRecord(t *testing.T) {
+	reg := NewMemoryRegistry()
+	lost := make(chan struct{}, 1)
+	a := StartAgent(AgentConfig{
+		Self: func() Node { return Node{ID: "me", State: StateActive} }, Registry: reg, Store: NewMemoryStore(),
+		TTL: time.Hour, Heartbeat: 20 * time.Millisecond, ReapInterval: time.Hour,
+		Lost: func() {
+			select {
+			case lost <- struct{}{}:
+			default:
+			}
+		},
+	})
+	defer a.Close(context.Background())
+	select {
+	case <-lost:
+		t.Fatal("Lost called on the first registration")
+	case <-time.After(100 * time.Millisecond):
+	}
+	_ = reg.Deregister(context.Background(), "me") // what a Redis restart does to the record
+	select {
+	case <-lost:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the vanished record went unnoticed")
 	}
 }

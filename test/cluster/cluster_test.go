@@ -268,6 +268,11 @@ func TestThreeNodeCluster(t *testing.T) {
 	})
 
 	t.Run("redis restart", func(t *testing.T) {
+		live, err := dial(t, eu, "survivor", "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer live.Close()
 		redis.Restart(t)
 		for _, p := range []*proc{eu, hcm} {
 			eventually(t, 10*time.Second, p.name+" re-registered after the Redis restart", func() (bool, string) {
@@ -287,6 +292,16 @@ func TestThreeNodeCluster(t *testing.T) {
 			t.Fatalf("join after the Redis restart: %v", err)
 		}
 		c.Close()
+		// Redis kept nothing, but eu re-asserted its live session.
+		eventually(t, 10*time.Second, "the live session listed again", func() (bool, string) {
+			r, err := roomsOf(t, hcm)
+			for _, x := range r.Rooms {
+				if x.Name == "survivor" && x.Nodes["eu"] == 1 {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprint(r, err)
+		})
 	})
 
 	t.Run("SIGTERM drains", func(t *testing.T) {
