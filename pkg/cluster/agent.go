@@ -30,20 +30,20 @@ type AgentConfig struct {
 	// Lost, if set, is called (on the agent goroutine) when a heartbeat finds this node's own
 	// record gone although it was registered before: Redis lost its data or the node was
 	// unreachable past the TTL. The node should re-assert what it holds (its live sessions).
-	Lost func()
+	Lost   func()
 	Logger *slog.Logger
 }
 
 // Agent keeps this node's health record fresh and cleans up after dead nodes.
 type Agent struct {
-	cfg    AgentConfig
-	log    *slog.Logger
-	kick   chan struct{}
+	cfg  AgentConfig
+	log  *slog.Logger
+	kick chan struct{}
 	// registered is set after the first successful registration; agent goroutine only.
 	registered bool
 	cancel     context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	done       chan struct{}
+	once       sync.Once
 }
 
 // StartAgent registers the node at once (an error is logged and retried) and starts the loop.

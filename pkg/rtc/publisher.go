@@ -106,6 +106,13 @@ func (p *Publisher) HandleOffer(offer string, meta []TrackMeta) (string, error) 
 	return answer(p.pc)
 }
 
+// CheckOffer reports whether offer is a description this server can use (ErrInvalidSDP,
+// ErrNothingUsable), so that a caller can refuse it before joining anyone to a room.
+func CheckOffer(offer string) error {
+	_, err := parseSDP(offer)
+	return err
+}
+
 // AddCandidate adds a remote ICE candidate.
 func (p *Publisher) AddCandidate(c webrtc.ICECandidateInit) error { return p.pc.AddICECandidate(c) }
 

@@ -42,10 +42,13 @@ func contentType(ext string) string {
 }
 
 // pageCSP is the Content-Security-Policy of the demo page: nothing is loaded
-// from anywhere but this origin, and the page may open WebSockets to any node.
+// from anywhere but this origin. The page may connect to any node of the
+// cluster, which /v1/route may name on another origin: WebSockets (ws:, wss:)
+// to the chosen node, and fetches (http:, https:) of /v1/ping to time the
+// candidates when probing (see docs/protocol.md, "Routing").
 const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; " +
 	"img-src 'self' data: blob:; media-src 'self' blob: mediastream:; " +
-	"connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+	"connect-src 'self' ws: wss: http: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
 // asset is one embedded file, ready to serve.
 type asset struct {

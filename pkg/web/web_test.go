@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -95,8 +96,22 @@ func TestHandlerPageHeaders(t *testing.T) {
 	rec := httptest.NewRecorder()
 	Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	h := rec.Result().Header
-	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+	csp := h.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "default-src 'self'") {
 		t.Errorf("Content-Security-Policy = %q", csp)
+	}
+	// Routing: the WebSocket may go to another node, and probing fetches
+	// /v1/ping from every candidate node.
+	var connect []string
+	for _, d := range strings.Split(csp, ";") {
+		if f := strings.Fields(d); len(f) > 0 && f[0] == "connect-src" {
+			connect = f[1:]
+		}
+	}
+	for _, src := range []string{"'self'", "ws:", "wss:", "http:", "https:"} {
+		if !slices.Contains(connect, src) {
+			t.Errorf("connect-src %q lacks %s", connect, src)
+		}
 	}
 	if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
 		t.Errorf("X-Content-Type-Options = %q", got)

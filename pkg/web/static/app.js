@@ -3,11 +3,20 @@
 // URL parameters: room, name, autojoin=1 (join at once), token (else one is
 // fetched from POST /v1/dev/token, which only a node in dev mode answers),
 // simulcast=0 (send one video layer), res=360|540|720|1080 (camera height).
+// Routing (docs/protocol.md, "Routing"): before joining, the page asks this
+// origin's /v1/route which node of the cluster to use and opens the WebSocket
+// there. lat=..&lon=.. (the client's location) and region=.. (a region code)
+// are passed on as hints; probe=1 also times /v1/ping on the route's choice
+// and its alternatives and takes the fastest. The token always comes from this
+// origin: every node of a cluster accepts it.
 //
 // For tests and the console: window.cascade = { state, room, stats(), chat(text),
-// chatLog(), errors(), join(room, name, token), leave() }.
+// chatLog(), errors(), join(room, name, token), leave(), route() }. route()
+// resolves with how the node was chosen: {url, nodeId, region, method:
+// 'route'|'probe'|'fallback', rttMs, source, distanceKm, alternatives, probes,
+// wsURL} (wsURL: the signalling WebSocket the session uses, once joined).
 
-import { Room } from '/sdk/cascade.js';
+import { Room, route as routeTo } from '/sdk/cascade.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -17,6 +26,7 @@ const ui = {
   micButton: $('mic-button'), camButton: $('cam-button'), leaveButton: $('leave-button'),
   chatLog: $('chat-log'), chatForm: $('chat-form'), chatInput: $('chat-input'),
   roomInfo: $('room-info'), roomLabel: $('room-label'), count: $('count'), status: $('status'),
+  nodeLabel: $('node-label'),
   banner: $('banner'), bannerText: $('banner-text'), bannerClose: $('banner-close'),
   audioSink: $('audio-sink'), audioUnlock: $('audio-unlock'),
   tileTemplate: $('tile-template'),
@@ -33,6 +43,9 @@ const app = {
   tiles: new Map(), // key (participant sid, 'local', or track id for extra video) → tile
   audio: new Map(), // Track.id → <audio>
   speaking: new Set(),
+  routeInfo: null, // how the node of the current (or last) session was chosen
+  routeWait: null, // resolves with the first routeInfo of the join in progress, or null
+  wsURL: null, // the signalling WebSocket of the current (or last) session
 };
 
 // ---- errors -------------------------------------------------------------------
@@ -301,6 +314,50 @@ function updateStatus() {
   ui.status.textContent = text;
 }
 
+// ---- routing ------------------------------------------------------------------
+
+/** The routing request for Room.connect: this origin, plus the URL's hints. */
+function routeRequest(roomName) {
+  const req = { route: location.origin, probe: params.get('probe') === '1' };
+  if (roomName) req.room = roomName;
+  for (const key of ['lat', 'lon', 'region']) {
+    const v = (params.get(key) || '').trim();
+    if (v) req[key] = v;
+  }
+  return req;
+}
+
+function routeReport(info) {
+  return info ? { ...info, wsURL: app.wsURL } : null;
+}
+
+function showNode(info) {
+  const el = ui.nodeLabel;
+  if (!info) {
+    el.hidden = true;
+    el.textContent = '';
+    return;
+  }
+  let text;
+  if (info.method === 'fallback') {
+    text = 'this node (no route)';
+  } else {
+    text = `node ${info.nodeId}`;
+    if (info.region) text += ` · ${info.region}`;
+    text += ` · ${info.method}`;
+    if (info.method === 'probe' && info.rttMs != null) text += ` ${info.rttMs} ms`;
+  }
+  const details = [info.url];
+  if (info.source) details.push(`located by ${info.source}${info.distanceKm != null ? `, ${info.distanceKm} km away` : ''}`);
+  for (const p of info.probes || []) details.push(`${p.nodeId}: ${p.rttMs != null ? `${p.rttMs} ms` : `failed (${p.error})`}`);
+  if (info.error) details.push(info.error);
+  el.textContent = text;
+  el.title = details.join('\n');
+  el.dataset.nodeId = info.nodeId || '';
+  el.dataset.method = info.method;
+  el.hidden = false;
+}
+
 // ---- local media --------------------------------------------------------------
 
 async function getLocalMedia() {
@@ -426,6 +483,12 @@ async function join(roomName, name, token) {
   app.chat = [];
   document.title = `${roomName} · Cascade`;
 
+  app.routeInfo = null;
+  app.wsURL = null;
+  let routed;
+  app.routeWait = new Promise((resolve) => { routed = resolve; });
+  showNode(null);
+
   const self = createTile('local', `${name} (you)`, { local: true });
   try {
     const t = token || await fetchDevToken(roomName, name);
@@ -436,11 +499,18 @@ async function join(roomName, name, token) {
     const room = new Room({ logger: console });
     app.room = room;
     wireRoom(room);
-    await room.connect(location.origin, t, { name });
+    room.on('routed', (info) => {
+      app.routeInfo = info;
+      showNode(info);
+      routed(info);
+    });
+    await room.connect(routeRequest(roomName), t, { name });
+    app.wsURL = room.url;
     setState('joined');
     layoutGrid();
-    history.replaceState(null, '', `?room=${encodeURIComponent(roomName)}`);
+    history.replaceState(null, '', `?${keepParams(roomName)}`);
   } catch (err) {
+    routed(null);
     showError('Could not join', err);
     teardown('error');
     throw err;
@@ -453,6 +523,13 @@ async function join(roomName, name, token) {
       showError('Could not publish camera and microphone', err);
     }
   }
+}
+
+/** The query string to keep after joining: the room and the routing hints. */
+function keepParams(roomName) {
+  const q = new URLSearchParams({ room: roomName });
+  for (const key of ['lat', 'lon', 'region', 'probe']) if (params.get(key)) q.set(key, params.get(key));
+  return q.toString();
 }
 
 function teardown(state) {
@@ -511,6 +588,18 @@ window.cascade = {
   errors() { return app.errors.map((e) => e.message); },
   join,
   leave,
+  /**
+   * How this page's session chose its node. Before any join, or when the join
+   * failed before routing, asks this origin's /v1/route now (no connection).
+   */
+  async route() {
+    const info = app.routeInfo || await app.routeWait;
+    if (info) return routeReport(app.routeInfo || info);
+    const roomName = ui.roomInput.value.trim() || params.get('room') || '';
+    const req = routeRequest(roomName);
+    delete req.route;
+    return { ...await routeTo(location.origin, req), wsURL: null };
+  },
 };
 
 // ---- start --------------------------------------------------------------------

@@ -18,6 +18,14 @@
 //   const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
 //   await room.publish(stream, { simulcast: true });
 //
+// In a cluster, let any node pick the best node for this client (docs/protocol.md,
+// "Routing"), optionally measuring the round trip to the candidates first:
+//
+//   await room.connect({ route: 'https://sfu.example.com', probe: true }, token, { name: 'Alice' });
+//   room.routeInfo; // {url, nodeId, region, method: 'route'|'probe'|'fallback', rttMs?, ...}
+//
+// or ask without connecting: `await route(baseURL, { lat, lon, region, room, probe })`.
+//
 // Events (listen with room.on(type, fn), where fn gets the event's detail, or
 // with room.addEventListener(type, e => e.detail)):
 //
@@ -34,6 +42,7 @@
 //   chat               { seq, from, text, ts }     the chat subset of "data"
 //   error              { code, message, ref, id }  a server error not tied to a pending request
 //   connectionstatechange { pc: 'pub'|'sub', state }
+//   routed             routeInfo                   connect() chose the node (routing requests only)
 //   disconnected       { reason, code }            the session ended (no automatic reconnect)
 
 export const PROTOCOL_VERSION = 1;
@@ -78,6 +87,204 @@ export function signalURL(url) {
   if (!u.pathname.endsWith('/v1/rtc')) u.pathname = u.pathname.replace(/\/+$/, '') + '/v1/rtc';
   u.hash = '';
   return u.toString();
+}
+
+// ---- routing ------------------------------------------------------------------
+
+const ROUTE_TIMEOUT_MS = 5000;
+const PROBE_TIMEOUT_MS = 1500;
+const PROBE_COUNT = 3;
+
+/**
+ * Turns a node address into its base HTTP URL, without a trailing slash.
+ * Accepts http(s)://, ws(s)://, a bare host[:port], or nothing (this page's
+ * origin). A path prefix is kept; a trailing /v1/rtc is dropped.
+ */
+export function httpBaseURL(url) {
+  let base = url;
+  if (!base) {
+    if (typeof location === 'undefined') throw new CascadeError('bad_request', 'no server URL');
+    base = location.origin;
+  }
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(base)) base = 'http://' + base;
+  const u = new URL(base);
+  if (u.protocol === 'ws:') u.protocol = 'http:';
+  else if (u.protocol === 'wss:') u.protocol = 'https:';
+  u.pathname = u.pathname.replace(/\/v1\/rtc\/?$/, '').replace(/\/+$/, '');
+  u.search = '';
+  u.hash = '';
+  return u.toString().replace(/\/+$/, '');
+}
+
+/**
+ * Resolves a node URL from a /v1/route answer against the node that answered.
+ * A node listening on a wildcard address (0.0.0.0, [::]) without a public URL
+ * advertises that address, which no browser can reach: then the host of the
+ * answering node is used, with the advertised port.
+ */
+function nodeURL(advertised, base) {
+  if (!advertised) return base;
+  const u = new URL(advertised, base + '/');
+  if (u.hostname === '0.0.0.0' || u.hostname === '[::]') u.hostname = new URL(base).hostname;
+  return httpBaseURL(u.toString());
+}
+
+function isAbort(err, signal) {
+  return !!signal?.aborted || err?.name === 'AbortError';
+}
+
+/**
+ * fetch with a timeout that also covers reading the body (`read(res)`), and an
+ * optional outer AbortSignal. Rejects with CascadeError 'timeout' or 'network',
+ * or with the signal's reason when the caller aborted.
+ */
+async function fetchWithin(url, init, timeoutMs, signal, read) {
+  if (signal?.aborted) throw signal.reason ?? new DOMException('aborted', 'AbortError');
+  const ctl = new AbortController();
+  let timedOut = false;
+  const onAbort = () => ctl.abort(signal.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => { timedOut = true; ctl.abort(); }, timeoutMs);
+  try {
+    const res = await fetch(url, { ...init, signal: ctl.signal });
+    return await read(res);
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason ?? err;
+    if (timedOut) throw new CascadeError('timeout', `no answer from ${url} within ${timeoutMs} ms`);
+    if (err instanceof CascadeError) throw err;
+    throw new CascadeError('network', `${url}: ${err && err.message}`);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The median of a non-empty list of numbers. */
+function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * Measures the round trip to a node: times `count` sequential GET /v1/ping
+ * (no-store, CORS) with performance.now() and resolves with the median in ms.
+ * Rejects on the first failed or timed-out ping (each has `timeout` ms).
+ * @param {string} baseURL node address, as for httpBaseURL
+ * @param {{count?: number, timeout?: number, signal?: AbortSignal}} [options]
+ */
+export async function measureRTT(baseURL, { count = PROBE_COUNT, timeout = PROBE_TIMEOUT_MS, signal } = {}) {
+  const url = httpBaseURL(baseURL) + '/v1/ping';
+  const samples = [];
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    const ms = await fetchWithin(url, { cache: 'no-store', mode: 'cors', credentials: 'omit' }, timeout, signal, async (res) => {
+      const elapsed = performance.now() - start;
+      try { await res.body?.cancel(); } catch { /* nothing to read */ }
+      if (!res.ok) throw new CascadeError('probe_failed', `GET ${url}: HTTP ${res.status}`);
+      return elapsed;
+    });
+    samples.push(ms);
+  }
+  return median(samples);
+}
+
+/**
+ * Asks a node which node of its cluster this client should use (GET /v1/route)
+ * and, with `probe`, measures the round trip to that node and to the
+ * alternatives the route names, and picks the fastest (see docs/protocol.md,
+ * "Routing").
+ *
+ * Resolves with
+ *   {url, nodeId, region, method: 'route'|'probe', rttMs?, source, distanceKm,
+ *    alternatives: [{url, nodeId, region}], probes?: [{url, nodeId, region, rttMs, error?}]}
+ * where `url` is the chosen node's base HTTP URL (give it to Room.connect) and
+ * `rttMs` the median probe RTT of the chosen node (only when method is 'probe').
+ * If every probe fails the route's own choice is kept (method 'route').
+ * Rejects with a CascadeError (`route_failed` with `.status` for an HTTP error,
+ * `timeout`, `network`) when the route itself cannot be had, or with the
+ * signal's reason when aborted.
+ *
+ * @param {string} baseURL a node of the cluster ('' for this page's origin)
+ * @param {object} [options]
+ * @param {string} [options.room] room name: the cluster prefers a node that already hosts it
+ * @param {number|string} [options.lat] client latitude (with lon: explicit location)
+ * @param {number|string} [options.lon] client longitude
+ * @param {string} [options.region] region hint (e.g. 'eu', 'sgp')
+ * @param {boolean} [options.probe=false] measure RTT and pick the fastest node
+ * @param {AbortSignal} [options.signal]
+ * @param {number} [options.timeout=5000] ms for the /v1/route request
+ * @param {number} [options.probeTimeout=1500] ms for each ping
+ */
+export async function route(baseURL, options = {}) {
+  const { room, lat, lon, region, probe = false, signal, timeout = ROUTE_TIMEOUT_MS, probeTimeout = PROBE_TIMEOUT_MS } = options;
+  const base = httpBaseURL(baseURL);
+  const q = new URLSearchParams();
+  if (lat != null && lat !== '' && lon != null && lon !== '') {
+    q.set('lat', String(lat));
+    q.set('lon', String(lon));
+  }
+  if (region) q.set('region', String(region));
+  if (room) q.set('room', String(room));
+  const qs = q.toString();
+  const url = `${base}/v1/route${qs ? '?' + qs : ''}`;
+  const data = await fetchWithin(url, { cache: 'no-store', mode: 'cors', credentials: 'omit' }, timeout, signal, async (res) => {
+    if (!res.ok) {
+      const body = (await res.text().catch(() => '')).trim().slice(0, 200);
+      const err = new CascadeError('route_failed', `GET ${url}: HTTP ${res.status}${body ? `: ${body}` : ''}`);
+      err.status = res.status;
+      throw err;
+    }
+    try {
+      return await res.json();
+    } catch (err) {
+      throw new CascadeError('route_failed', `GET ${url}: invalid JSON: ${err.message}`);
+    }
+  });
+  if (!data || typeof data !== 'object' || typeof data.node_id !== 'string') {
+    throw new CascadeError('route_failed', `GET ${url}: not a route answer`);
+  }
+  const chosen = { url: nodeURL(data.url, base), nodeId: data.node_id, region: data.region ?? '' };
+  const alternatives = [];
+  for (const a of Array.isArray(data.alternatives) ? data.alternatives : []) {
+    if (!a || typeof a.url !== 'string' || !a.url) continue;
+    alternatives.push({ url: nodeURL(a.url, base), nodeId: a.node_id ?? '', region: a.region ?? '' });
+  }
+  const result = {
+    ...chosen,
+    method: 'route',
+    source: data.source ?? null,
+    distanceKm: data.distance_km ?? null,
+    alternatives,
+  };
+  if (!probe) return result;
+
+  // The route's choice first, so that it wins ties.
+  const candidates = [];
+  for (const c of [chosen, ...alternatives]) if (!candidates.some((d) => d.url === c.url)) candidates.push(c);
+  const probes = await Promise.all(candidates.map((c) => measureRTT(c.url, { timeout: probeTimeout, signal }).then(
+    (rtt) => ({ ...c, rttMs: Math.round(rtt * 10) / 10 }),
+    (err) => {
+      if (isAbort(err, signal)) throw err;
+      return { ...c, rttMs: null, error: err.message };
+    },
+  )));
+  result.probes = probes;
+  let best = null;
+  for (const p of probes) if (p.rttMs != null && (!best || p.rttMs < best.rttMs)) best = p;
+  if (!best) return result;
+  return { ...result, url: best.url, nodeId: best.nodeId, region: best.region, method: 'probe', rttMs: best.rttMs };
+}
+
+/** The room claim of an access token, or undefined. The token is not verified. */
+function tokenRoom(token) {
+  try {
+    const part = String(token).split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4)));
+    return typeof claims.room === 'string' && claims.room ? claims.room : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -219,6 +426,13 @@ export class Room extends EventTarget {
     this._ended = false;
     this._leaveReason = null; // why the session is ending, if we know before the socket closes
     this.iceServers = [];
+    /** The signalling WebSocket URL of the last connection attempt. */
+    this.url = null;
+    /**
+     * How connect() chose the node, when it was given a routing request: the
+     * result of route(), or {url, nodeId: null, method: 'fallback', error}.
+     */
+    this.routeInfo = null;
   }
 
   // ---- events -------------------------------------------------------------
@@ -246,26 +460,43 @@ export class Room extends EventTarget {
   /**
    * Opens the signalling WebSocket and joins the room the token is for.
    * Resolves with the `joined` data once the server accepted the session.
-   * @param {string} url node address (http(s)://host, ws(s)://host, or '' for this page's origin)
+   *
+   * `url` is either a node address (http(s)://host, ws(s)://host, or '' for
+   * this page's origin), used as is, or a routing request
+   * `{route: baseURL, room?, lat?, lon?, region?, probe?, signal?}`: the SDK
+   * asks baseURL's /v1/route for the best node of the cluster (see route()),
+   * emits `routed`, and connects to the chosen node. `room` defaults to the
+   * token's room. If the route cannot be had (an older server without
+   * /v1/route, a network error) or the chosen node's WebSocket cannot be
+   * opened, it warns on the console and connects to baseURL itself.
+   * The outcome is in `room.routeInfo` and the WebSocket URL in `room.url`.
+   *
+   * @param {string|{route: string, room?: string, lat?: number, lon?: number, region?: string, probe?: boolean, signal?: AbortSignal}} url
    * @param {string} token access token (JWT)
    * @param {{name?: string, timeout?: number}} [options]
    */
   async connect(url, token, options = {}) {
     if (this.state !== 'new') throw new CascadeError('already_joined', 'a Room connects once; make a new Room');
     this.state = 'connecting';
-    const wsURL = signalURL(url);
     const timeout = options.timeout ?? REQUEST_TIMEOUT_MS;
-    this._debug('connecting to', wsURL);
-
-    const ws = new WebSocket(wsURL);
-    this._ws = ws;
+    const routed = url !== null && typeof url === 'object';
+    let ws;
     try {
-      await new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new CascadeError('timeout', `no WebSocket connection to ${wsURL}`)), timeout);
-        ws.onopen = () => { clearTimeout(timer); resolve(); };
-        ws.onerror = () => { clearTimeout(timer); reject(new CascadeError('connection_failed', `WebSocket to ${wsURL} failed`)); };
-        ws.onclose = (e) => { clearTimeout(timer); reject(new CascadeError('connection_failed', `WebSocket closed (${e.code})`)); };
-      });
+      if (!routed) {
+        ws = await this._openSocket(signalURL(url), timeout);
+      } else {
+        const base = httpBaseURL(url.route);
+        const target = await this._route(url, token, base);
+        try {
+          ws = await this._openSocket(signalURL(target), timeout);
+        } catch (err) {
+          if (target === base) throw err;
+          this._routeWarn(`cannot reach the routed node ${target} (${err.message}); connecting to ${base} itself`);
+          this.routeInfo = { url: base, nodeId: null, region: null, method: 'fallback', error: err.message, routed: this.routeInfo };
+          this._emit('routed', this.routeInfo);
+          ws = await this._openSocket(signalURL(base), timeout);
+        }
+      }
     } catch (err) {
       this._end('connection_failed', { silent: true });
       throw err;
@@ -286,6 +517,53 @@ export class Room extends EventTarget {
     }
     this._onJoined(joined);
     return joined;
+  }
+
+  /**
+   * Follows a routing request to a node URL. Sets this.routeInfo and emits
+   * `routed`. Only an abort rejects: any other failure falls back to base.
+   */
+  async _route(req, token, base) {
+    const { route: _base, ...opts } = req;
+    if (!opts.room) opts.room = tokenRoom(token);
+    try {
+      this.routeInfo = await route(base, opts);
+    } catch (err) {
+      if (isAbort(err, opts.signal)) throw err;
+      this._routeWarn(`routing through ${base}/v1/route failed (${err.message}); connecting to ${base} itself`);
+      this.routeInfo = { url: base, nodeId: null, region: null, method: 'fallback', error: err.message };
+    }
+    this._debug('route:', this.routeInfo);
+    this._emit('routed', this.routeInfo);
+    return this.routeInfo.url;
+  }
+
+  /** A routing fallback is always worth a warning, even without a logger. */
+  _routeWarn(message) {
+    if (this.logger?.warn) this._warn(message);
+    else console.warn('[cascade]', message);
+  }
+
+  /** Opens the WebSocket; resolves once it is open. */
+  async _openSocket(wsURL, timeout) {
+    this._debug('connecting to', wsURL);
+    this.url = wsURL;
+    const ws = new WebSocket(wsURL); // throws at once for a bad or blocked URL
+    this._ws = ws;
+    try {
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new CascadeError('timeout', `no WebSocket connection to ${wsURL}`)), timeout);
+        ws.onopen = () => { clearTimeout(timer); resolve(); };
+        ws.onerror = () => { clearTimeout(timer); reject(new CascadeError('connection_failed', `WebSocket to ${wsURL} failed`)); };
+        ws.onclose = (e) => { clearTimeout(timer); reject(new CascadeError('connection_failed', `WebSocket closed (${e.code})`)); };
+      });
+    } catch (err) {
+      ws.onopen = ws.onerror = ws.onclose = null;
+      try { ws.close(); } catch { /* not open */ }
+      this._ws = null;
+      throw err;
+    }
+    return ws;
   }
 
   /** Leaves the room: tells the server, closes both PeerConnections and the socket. */
