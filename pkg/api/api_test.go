@@ -40,7 +40,9 @@ func newFixture(t *testing.T) *fixture {
 	}
 	loc, _ := geo.NewLocator("")
 	s := New(Config{
-		Self:     func() cluster.Node { return cluster.Node{ID: "eu", Lat: 52.37, Lon: 4.90, URL: "http://eu", State: cluster.StateActive} },
+		Self: func() cluster.Node {
+			return cluster.Node{ID: "eu", Lat: 52.37, Lon: 4.90, URL: "http://eu", State: cluster.StateActive}
+		},
 		Registry: reg, Store: store, Locator: loc, Verifier: v,
 	})
 	mux := http.NewServeMux()
