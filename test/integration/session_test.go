@@ -3,12 +3,15 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/cascade-sfu/cascade/pkg/client"
 	"github.com/cascade-sfu/cascade/pkg/rtc"
 	"github.com/cascade-sfu/cascade/pkg/signal"
 )
@@ -107,4 +110,32 @@ func TestShutdownTellsClients(t *testing.T) {
 func dialRaw(ctx context.Context, n *node) (*websocket.Conn, error) {
 	c, _, err := websocket.Dial(ctx, n.wsURL(), nil)
 	return c, err
+}
+
+// A flood of joins from one address is refused with rate_limited; other sessions go on.
+func TestJoinFloodIsRateLimited(t *testing.T) {
+	n := startNode(t, nodeOptions{signal: func(c *signal.Config) { c.JoinRate, c.JoinBurst = 1, 3 }})
+	first := n.join("flood", "first")
+	limited := 0
+	for i := range 6 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := client.Dial(ctx, client.Options{URL: n.wsURL(), Token: n.token("flood", fmt.Sprintf("bot-%d", i), everything), API: loopbackAPI(t)})
+		cancel()
+		var se *signal.Error
+		switch {
+		case err == nil:
+			c.Close()
+		case errors.As(err, &se) && se.Code == signal.CodeRateLimited:
+			limited++
+		default:
+			t.Fatalf("join %d: %v", i, err)
+		}
+	}
+	if limited < 3 {
+		t.Fatalf("only %d of 6 flooding joins were refused", limited)
+	}
+	if err := first.Send("ping", signal.PingMessage{TS: 7}); err != nil {
+		t.Fatal(err)
+	}
+	waitMessage(t, first, "pong", nil)
 }
