@@ -177,6 +177,7 @@ type rxTrack struct {
 	unwrap  *rtputil.SeqUnwrapper
 	layers  map[byte]int // VP8 test layer marker → packets
 	last    byte
+	first   []byte // payload of the first packet
 }
 
 func newReceiver() *receiver { return &receiver{tracks: map[string]*rxTrack{}} }
@@ -200,6 +201,9 @@ func (r *receiver) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 				continue
 			}
 			r.mu.Lock()
+			if rt.packets == 0 {
+				rt.first = append([]byte(nil), p.Payload...)
+			}
 			rt.packets++
 			rt.seqs[rt.unwrap.Unwrap(p.SequenceNumber)] = true
 			if rt.kind == "video" && len(p.Payload) > 2 {
