@@ -225,7 +225,17 @@ func (d *DownTrack) forward(p *packet) {
 		}
 		return
 	}
-	d.write(b, h, p.hdr.Marker, p.payload, p.level, p.hasLevel, &d.levels[p.layer])
+	if !d.write(b, h, p.hdr.Marker, p.payload, p.level, p.hasLevel, &d.levels[p.layer]) && d.packets.Load() == 0 {
+		// Nothing has reached the subscriber yet (its transport was not ready): the stream
+		// must start again at a keyframe, or its decoder would begin with deltas.
+		d.mu.Lock()
+		if d.packets.Load() == 0 {
+			d.current.Store(noLayer)
+			d.m.started = false
+		}
+		d.mu.Unlock()
+		d.track.RequestKeyframe(p.layer)
+	}
 }
 
 // dropNone marks a packet that is skipped without being a drop (the old layer's packets while a
@@ -290,9 +300,10 @@ func (d *DownTrack) startLayer(p *packet) {
 	m.started = true
 }
 
-// write fills in the subscriber's header fields and sends. h carries the rewritten sequence
-// number and timestamp.
-func (d *DownTrack) write(b *Binding, h *rtp.Header, marker bool, payload []byte, level uint8, hasLevel bool, levelBuf *[1]byte) {
+// write fills in the subscriber's header fields and sends; it reports whether the packet left.
+// h carries the rewritten sequence number and timestamp. pion accepts and silently discards
+// packets (0 bytes, no error) until the transport's SRTP keys exist: that counts as not sent.
+func (d *DownTrack) write(b *Binding, h *rtp.Header, marker bool, payload []byte, level uint8, hasLevel bool, levelBuf *[1]byte) bool {
 	h.Version = 2
 	h.Padding = false
 	h.Marker = marker
@@ -307,14 +318,19 @@ func (d *DownTrack) write(b *Binding, h *rtp.Header, marker bool, payload []byte
 		_ = h.SetExtension(b.AudioLevelExtID, levelBuf[:])
 	}
 	n, err := b.Writer.WriteRTP(h, payload)
-	if err != nil {
+	switch {
+	case err != nil:
 		d.stats.Drop(DropWriteError)
-		return
+		return false
+	case n == 0:
+		d.stats.Drop(DropNotReady)
+		return false
 	}
 	d.packets.Add(1)
 	d.bytes.Add(uint64(n))
 	d.stats.PacketsOut.Add(1)
 	d.stats.BytesOut.Add(uint64(n))
+	return true
 }
 
 // HandleRTCP processes RTCP from the subscriber: NACKs are answered from the publisher's packet

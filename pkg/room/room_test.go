@@ -366,7 +366,10 @@ func TestLongStreamIsNeverMistakenForStale(t *testing.T) {
 
 type countingWriter struct{ n int }
 
-func (w *countingWriter) WriteRTP(*rtp.Header, []byte) (int, error) { w.n++; return 0, nil }
+func (w *countingWriter) WriteRTP(h *rtp.Header, p []byte) (int, error) {
+	w.n++
+	return 12 + len(p), nil
+}
 
 func newTestCache() *rtputil.PacketCache { return rtputil.NewPacketCache(64, maxPacketSize) }
 
@@ -420,4 +423,42 @@ func TestActiveSpeakerFollowsAudioLevel(t *testing.T) {
 		}
 	}
 	t.Fatal("silence did not clear the active speakers")
+}
+
+// notReady drops everything (as pion does before SRTP keys exist) until ready is set.
+type notReady struct {
+	recorder
+	ready bool
+}
+
+func (w *notReady) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	if !w.ready {
+		return 0, nil
+	}
+	return w.recorder.WriteRTP(h, payload)
+}
+
+// A keyframe swallowed by a transport that is not ready yet must not start the stream: the
+// subscriber's first packet is always a keyframe.
+func TestStreamStartsOverWhenTheFirstKeyframeIsLost(t *testing.T) {
+	stats := &Stats{}
+	cfg := testConfig()
+	track := newUpTrack(vp8Info(), stats, cfg.Logger, cfg.KeyframeInterval, nil)
+	d := newDownTrack(track, "s", stats)
+	w := &notReady{}
+	d.Bind(Binding{Writer: w, SSRC: 5, PayloadType: 96})
+	_ = track.addDownTrack(d)
+	l := &upLayer{cache: newTestCache()}
+	var hdr rtp.Header
+	track.forward(l, vp8Packet(1, 1, 0, true, 20), &hdr) // lost: not ready
+	w.ready = true
+	track.forward(l, vp8Packet(1, 2, 3000, false, 21), &hdr) // a delta must not be first
+	track.forward(l, vp8Packet(1, 3, 6000, true, 22), &hdr)
+	got := w.packets()
+	if len(got) != 1 || len(got[0].Payload) != 22 {
+		t.Fatalf("subscriber got %d packets; want exactly the second keyframe", len(got))
+	}
+	if stats.Drops(DropNotReady) != 1 {
+		t.Fatalf("not_ready drops = %d", stats.Drops(DropNotReady))
+	}
 }

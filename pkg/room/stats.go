@@ -14,11 +14,13 @@ const (
 	DropWriteError                     // the transport refused the packet
 	DropMalformed                      // not a parsable RTP packet
 	DropTooLarge                       // larger than the forwarding buffer
+	DropNotReady                       // the transport is negotiated but not yet connected (no SRTP keys)
 	numDropReasons
 )
 
 var dropReasonNames = [numDropReasons]string{
 	"unbound", "wait_keyframe", "stale", "padding", "paused", "write_error", "malformed", "too_large",
+	"not_ready",
 }
 
 func (r DropReason) String() string {
