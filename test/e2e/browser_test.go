@@ -158,9 +158,12 @@ func (p *page) describe() string {
 	state, err := eval[json.RawMessage](p, `(async () => {
 		const c = window.cascade;
 		if (!c) return {loaded: false, url: location.href};
-		let stats;
+		let stats, route = null;
 		try { stats = await c.stats(); } catch (e) { stats = String(e); }
-		return {state: c.state, errors: c.errors(), chatLog: c.chatLog(), stats};
+		if (c.route) {
+			try { route = await c.route(); } catch (e) { route = String(e); }
+		}
+		return {state: c.state, errors: c.errors(), chatLog: c.chatLog(), route, stats};
 	})()`)
 	if err != nil {
 		fmt.Fprintf(&b, "state: %v\n", err)

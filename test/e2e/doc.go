@@ -6,6 +6,13 @@
 // /usr/bin/chromium (or $CHROMIUM); without it the test is skipped, or fails
 // when $CI is set.
 //
+// routing_test.go runs a cluster of two nodes (one Redis from redis-server on
+// PATH, one gossip ring) placed in Amsterdam and Ho Chi Minh City, opens the
+// demo page on the Amsterdam node for a client in Ho Chi Minh City, and checks
+// that the page follows /v1/route and holds its session on the other node;
+// then a second page with probe=1 times both nodes and joins the faster one.
+// It also needs redis-server (skipped without it, failing when $CI is set).
+//
 // Knobs (environment):
 //
 //	CHROMIUM                  path of the browser (default /usr/bin/chromium)

@@ -487,6 +487,7 @@ export class Room extends EventTarget {
       } else {
         const base = httpBaseURL(url.route);
         const target = await this._route(url, token, base);
+        if (this._ended) throw new CascadeError('disconnected', 'left while routing');
         try {
           ws = await this._openSocket(signalURL(target), timeout);
         } catch (err) {
