@@ -1,0 +1,99 @@
+package relay
+
+import (
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/cascade-sfu/cascade/pkg/cluster"
+)
+
+// LinkInfo describes a link, for operators and metrics.
+type LinkInfo struct {
+	Peer    cluster.NodeID `json:"peer"`
+	ID      string         `json:"id"`
+	Offerer bool           `json:"offerer"`
+	State   LinkState      `json:"state"`
+	Created time.Time      `json:"created"`
+	// OpenedAfter is the set-up time, from the first step to the open control channel.
+	OpenedAfter time.Duration `json:"opened_after"`
+	// RTT is the ICE round-trip time of the nominated candidate pair (STUN consent checks).
+	RTT time.Duration `json:"rtt"`
+	// BytesSent and BytesReceived count everything on the link's ICE transport (media,
+	// RTCP, DTLS, SCTP, STUN): counters, for rates computed by the metrics system.
+	BytesSent     uint64 `json:"bytes_sent"`
+	BytesReceived uint64 `json:"bytes_received"`
+	// SendBitrate and RecvBitrate are bits per second between the last two samples; Info takes
+	// a sample when the previous one is at least a second old (the first call only takes one).
+	SendBitrate int64 `json:"send_bitrate"`
+	RecvBitrate int64 `json:"recv_bitrate"`
+	// BandwidthEstimate is GCC's estimate toward the peer, bits per second.
+	BandwidthEstimate int `json:"bandwidth_estimate"`
+	// ControlDropped counts received control messages dropped (malformed, or no handler and a
+	// full backlog).
+	ControlDropped uint64 `json:"control_dropped"`
+}
+
+// rateSample is the byte counters at one time, and the rates up to it.
+type rateSample struct {
+	at                       time.Time
+	sent, recv               uint64
+	sendBitrate, recvBitrate int64
+}
+
+// minSampleInterval is the shortest interval over which Info computes bitrates.
+const minSampleInterval = time.Second
+
+// Info describes the link now. It reads the PeerConnection's statistics.
+func (l *Link) Info() LinkInfo {
+	l.mu.Lock()
+	info := LinkInfo{
+		Peer: l.peer, ID: l.id, Offerer: l.offerer, State: l.state, Created: l.created,
+		OpenedAfter: l.openedAfter, ControlDropped: l.dropped,
+	}
+	pc := l.pc
+	l.mu.Unlock()
+	info.BandwidthEstimate = l.BandwidthEstimate()
+	if pc == nil || info.State == StateClosed {
+		return info
+	}
+	info.RTT, info.BytesSent, info.BytesReceived = transportStats(pc.GetStats())
+	now := time.Now()
+	l.mu.Lock()
+	if info.State == StateOpen {
+		s := &l.sample
+		switch dt := now.Sub(s.at); {
+		case s.at.IsZero():
+			s.at, s.sent, s.recv = now, info.BytesSent, info.BytesReceived
+		case dt >= minSampleInterval:
+			s.sendBitrate = rate(info.BytesSent, s.sent, dt)
+			s.recvBitrate = rate(info.BytesReceived, s.recv, dt)
+			s.at, s.sent, s.recv = now, info.BytesSent, info.BytesReceived
+		}
+		info.SendBitrate, info.RecvBitrate = s.sendBitrate, s.recvBitrate
+	}
+	l.mu.Unlock()
+	return info
+}
+
+func rate(now, before uint64, dt time.Duration) int64 {
+	if now < before {
+		return 0
+	}
+	return int64(float64(now-before) * 8 / dt.Seconds())
+}
+
+// transportStats picks the nominated pair's RTT and the ICE transport's byte counters.
+func transportStats(report webrtc.StatsReport) (rtt time.Duration, sent, recv uint64) {
+	for _, s := range report {
+		switch st := s.(type) {
+		case webrtc.ICECandidatePairStats:
+			if st.Nominated && st.CurrentRoundTripTime > 0 {
+				rtt = time.Duration(st.CurrentRoundTripTime * float64(time.Second))
+			}
+		case webrtc.TransportStats:
+			sent, recv = st.BytesSent, st.BytesReceived
+		}
+	}
+	return rtt, sent, recv
+}

@@ -1,0 +1,89 @@
+package rtc
+
+import (
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/webrtc/v4"
+)
+
+// NewRelayPeerConnection creates the PeerConnection of a node-to-node relay link. Unlike a
+// participant's PeerConnections it carries media both ways, so it gets both interceptor sets:
+// on the receive side NACK generation, receiver reports and transport-wide congestion feedback
+// (as for a Publisher), on the send side sender reports, transport-wide sequence numbers and a
+// GCC bandwidth estimate delivered to onBWE (as for a Subscriber). Codecs are the participants'
+// (no transcoding across a relay either). The caller owns the PeerConnection and closes it.
+func (e *Engine) NewRelayPeerConnection(onBWE func(cc.BandwidthEstimator)) (*webrtc.PeerConnection, error) {
+	api, err := e.newRelayAPI(onBWE)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewPeerConnection(webrtc.Configuration{})
+}
+
+// newRelayAPI builds the pion API of a relay link: newPublisherAPI's and newSubscriberAPI's
+// interceptors on one registry.
+func (e *Engine) newRelayAPI(onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
+	m, err := mediaEngine()
+	if err != nil {
+		return nil, err
+	}
+	// Receive side.
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	fb, err := twcc.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	// Send side.
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ext, err := twcc.NewHeaderExtensionInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	bwe := &bweFactory{newEstimator: func() (cc.BandwidthEstimator, error) {
+		return gcc.NewSendSideBWE(
+			gcc.SendSideBWEInitialBitrate(e.cfg.InitialBitrate),
+			gcc.SendSideBWEMaxBitrate(e.cfg.MaxBitrate),
+			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+		)
+	}, onNew: onBWE}
+	reg := &interceptor.Registry{}
+	// Send side first, in newSubscriberAPI's order: the last added runs first on the way out,
+	// so the transport-wide sequence number is written before the estimator records the packet.
+	// The receive-side interceptors wrap remote streams and RTCP only, never a local stream's
+	// writer, so their place after these does not change the outgoing media path.
+	reg.Add(bwe)
+	reg.Add(ext)
+	reg.Add(sr)
+	reg.Add(gen)
+	reg.Add(rr)
+	reg.Add(fb)
+	return webrtc.NewAPI(webrtc.WithSettingEngine(e.relaySettings()), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
+}
+
+// relaySettings returns the node's settings with two round trips less in a link's set-up;
+// both ends are Cascade nodes, so neither needs to interoperate with a browser:
+//   - the SCTP association is set up in the SDP (SNAP, draft-hancke-tsvwg-snap): the INIT
+//     exchange of the control channel's association costs no round trip on the link;
+//   - the DTLS server skips HelloVerifyRequest. The cookie round trip protects a server from
+//     amplifying spoofed ClientHellos; here DTLS starts only after ICE has checked the peer's
+//     address with the credentials of the signed offer/answer.
+func (e *Engine) relaySettings() webrtc.SettingEngine {
+	se := e.se
+	se.EnableSctpSnap(true)
+	se.SetDTLSInsecureSkipHelloVerify(true)
+	return se
+}
