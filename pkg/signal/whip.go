@@ -250,8 +250,9 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// handlePatch takes trickled candidates (RFC 8840 SDP fragments). An ICE restart (new
-// credentials in the fragment) is not supported: the client gets 501 and should re-POST.
+// handlePatch takes trickled candidates (RFC 8840 SDP fragments): 204. A fragment with new ICE
+// credentials is an ICE restart (RFC 9725 §4.3): 200 with the server's new credentials and
+// candidates as a fragment.
 func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 	h := s.lookup(w, r)
 	if h == nil {
@@ -279,9 +280,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 		current = rtc.ICEUfrag(h.viewer.RemoteDescription())
 	}
 	if ufrag != "" && ufrag != current {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusNotImplemented)
-		_, _ = io.WriteString(w, "ICE restart over PATCH is not supported; DELETE and POST again\n")
+		s.restartICE(w, h, ufrag, fragPassword(string(body)), cands)
 		return
 	}
 	for _, c := range cands {
@@ -297,6 +296,34 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// restartICE answers a PATCH that restarts ICE.
+func (s *Server) restartICE(w http.ResponseWriter, h *httpSession, ufrag, pwd string, cands []webrtc.ICECandidateInit) {
+	var frag string
+	var err error
+	if h.pub != nil {
+		frag, err = h.pub.RestartICE(ufrag, pwd, cands)
+	} else {
+		frag, err = h.viewer.RestartICE(ufrag, pwd, cands)
+	}
+	if err != nil {
+		writeHTTPError(w, classify(err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/trickle-ice-sdpfrag")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, frag)
+}
+
+// fragPassword returns the a=ice-pwd of an SDP fragment, or "".
+func fragPassword(frag string) string {
+	for _, line := range strings.Split(frag, "\n") {
+		if p, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "a=ice-pwd:"); ok {
+			return p
+		}
+	}
+	return ""
 }
 
 // parseSDPFrag extracts candidates and the ICE username fragment from a trickle-ice-sdpfrag
