@@ -84,10 +84,35 @@ type Server struct {
 	draining atomic.Bool
 	ctx      context.Context // cancelled by Close: ends every WebSocket session
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup // WebSocket sessions
+	wg       sync.WaitGroup // WebSocket sessions and background teardowns
 
-	mu    sync.Mutex // guards the fields below
-	https map[string]*httpSession
+	mu     sync.Mutex // guards the fields below
+	https  map[string]*httpSession
+	closed bool // no more background work may start
+}
+
+// enter registers work that Close must wait for; false once Close has begun. The caller
+// calls s.wg.Done when the work ends.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// spawn runs f on a goroutine that Close waits for; after Close it runs f inline.
+func (s *Server) spawn(f func()) {
+	if !s.enter() {
+		f()
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
 }
 
 // NewServer returns a server; Register adds its routes to a mux.
@@ -131,6 +156,9 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 func (s *Server) Close() {
 	s.Drain()
 	s.cancel()
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.wg.Wait()
 	s.mu.Lock()
 	sessions := make([]*httpSession, 0, len(s.https))

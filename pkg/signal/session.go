@@ -76,7 +76,11 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		msgs:   rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
 	}
 	ss.log = s.log.With("session", ss.id, "remote", clientIP(r))
-	s.wg.Add(1)
+	if !s.enter() {
+		_ = conn.Close(websocket.StatusGoingAway, "node is shutting down")
+		cancel()
+		return
+	}
 	defer s.wg.Done()
 	ss.run(clientIP(r))
 }

@@ -33,7 +33,7 @@ type httpSession struct {
 // session the room ends (replaced, kicked, shutdown) is torn down.
 func (h *httpSession) Deliver(ev room.Event) {
 	if e, ok := ev.(room.SessionEnded); ok {
-		go h.end(e.Reason) // Deliver runs under room locks; end closes PeerConnections
+		h.srv.spawn(func() { h.end(e.Reason) }) // Deliver runs under room locks; end closes PeerConnections
 	}
 }
 
@@ -143,7 +143,7 @@ func (s *Server) handleWHIP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.part = part
-	pub, err := s.cfg.Engine.NewPublisher(part, rtc.PeerEvents{Failed: func() { go h.end(room.ReasonDisconnected) }})
+	pub, err := s.cfg.Engine.NewPublisher(part, rtc.PeerEvents{Failed: func() { s.spawn(func() { h.end(room.ReasonDisconnected) }) }})
 	if err != nil {
 		h.end(room.ReasonDisconnected)
 		writeHTTPError(w, classify(err))
@@ -169,7 +169,7 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := &httpSession{srv: s, id: room.NewID("WH"), kind: "whep", roomName: g.Room, identity: g.Identity}
-	viewer, err := s.cfg.Engine.NewViewer(offer, rtc.PeerEvents{Failed: func() { go h.end(room.ReasonDisconnected) }})
+	viewer, err := s.cfg.Engine.NewViewer(offer, rtc.PeerEvents{Failed: func() { s.spawn(func() { h.end(room.ReasonDisconnected) }) }})
 	if err != nil {
 		writeHTTPError(w, classify(err))
 		return
