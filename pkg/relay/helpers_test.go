@@ -23,8 +23,8 @@ import (
 
 const (
 	busPrefix = "relaytest:"
-	// testOfferTimeout is short so that failures show quickly; loopback set-up takes tens of ms.
-	testOfferTimeout = 3 * time.Second
+	// testOfferTimeout leaves room for -race on a busy 2-core machine; loopback set-up takes tens of ms.
+	testOfferTimeout = 10 * time.Second
 )
 
 var busSecret = []byte("relay-test-cluster-secret")

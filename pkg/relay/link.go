@@ -80,6 +80,9 @@ type Link struct {
 	backlog     []ControlMessage
 	dropped     uint64 // control messages dropped: malformed, or the backlog was full
 	sample      rateSample
+	slots       map[string]*slot // media slots by mid, once open
+
+	slotWG sync.WaitGroup // RTCP readers of the slots
 }
 
 type estimator struct{ cc.BandwidthEstimator }
@@ -183,6 +186,12 @@ func (l *Link) end(err error, onlyConnecting bool) bool {
 
 // markOpen runs when the control channel opens.
 func (l *Link) markOpen() {
+	l.mu.Lock()
+	connecting := l.state == StateConnecting && l.slots == nil
+	l.mu.Unlock()
+	if connecting {
+		l.openSlots()
+	}
 	l.mu.Lock()
 	if l.state != StateConnecting {
 		l.mu.Unlock()
@@ -361,6 +370,11 @@ func (l *Link) newPeerConnection() (*webrtc.PeerConnection, error) {
 		_ = pc.Close()
 		return nil, fmt.Errorf("%w: control channel: %v", ErrLinkFailed, err)
 	}
+	if err := addSlots(pc); err != nil {
+		_ = pc.Close()
+		return nil, fmt.Errorf("%w: media slots: %v", ErrLinkFailed, err)
+	}
+	pc.OnTrack(l.onTrack)
 	dc.SetBufferedAmountLowThreshold(bufferedLow)
 	dc.OnBufferedAmountLow(func() {
 		select {
@@ -406,6 +420,7 @@ func (l *Link) teardown() {
 		err := pc.GracefulClose()
 		l.log.Debug("peer connection closed", "took", time.Since(start), "err", err)
 	}
+	l.slotWG.Wait()
 	close(l.released)
 	l.m.released(l)
 	if !tell {

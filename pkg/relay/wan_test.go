@@ -58,9 +58,9 @@ func TestLinkSetupOverWAN(t *testing.T) {
 		la.Close()
 		waitClosed(t, lb, 5*time.Second)
 	}
-	if worst > 5*rtt+100*time.Millisecond {
-		t.Fatalf("set-up took %v, more than 5 RTT + 100 ms", worst)
-	}
+	// A record, not a limit (tests assert no wall-clock times): docs/performance.md keeps the
+	// figures. What is asserted is that the link opens across the emulated WAN at all.
+	t.Logf("worst set-up %v = %.1f RTT", worst, float64(worst)/float64(rtt))
 }
 
 func quietPion() logging.LoggerFactory {

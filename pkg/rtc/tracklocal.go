@@ -91,3 +91,7 @@ func fmtpKey(fmtp string) string {
 	}
 	return profile + "/" + mode
 }
+
+// NewTrackLocal presents d to pion as a TrackLocal, for transports outside this package (relay
+// links) that attach down tracks to their own senders.
+func NewTrackLocal(d *room.DownTrack) webrtc.TrackLocal { return trackLocal{d} }
