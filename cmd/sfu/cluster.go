@@ -16,7 +16,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cascade-sfu/cascade/pkg/cluster"
+	"github.com/cascade-sfu/cascade/pkg/relay"
 	"github.com/cascade-sfu/cascade/pkg/room"
+	"github.com/cascade-sfu/cascade/pkg/rtc"
 	"github.com/cascade-sfu/cascade/pkg/signal"
 )
 
@@ -29,7 +31,8 @@ type clusterParts struct {
 	registry   cluster.Registry
 	membership *cluster.Membership // nil without --serf-bind
 	agent      *cluster.Agent
-	bus        cluster.Bus // nil without Redis
+	bus        cluster.Bus         // nil without Redis
+	relays     *relay.Coordinator // nil without Redis
 	agentSelf  func() cluster.Node
 	draining   atomic.Bool
 }
@@ -37,7 +40,7 @@ type clusterParts struct {
 // loadScale is the participant count that makes a node's coarse load figure 1.
 const loadScale = 500
 
-func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Manager) (*clusterParts, error) {
+func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Manager, engine *rtc.Engine) (*clusterParts, error) {
 	c := &clusterParts{}
 	if cfg.Redis != "" {
 		opts, err := redis.ParseURL(cfg.Redis)
@@ -68,19 +71,32 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 	}
 	c.agentSelf = self
 	if c.rdb != nil {
+		// Offers for relay links may arrive as soon as the bus listens: route them through a
+		// pointer that is set once the coordinator exists.
+		var relays atomic.Pointer[relay.Coordinator]
 		bus, err := cluster.NewRedisBus(context.Background(), c.rdb, cfg.RedisPrefix, cluster.BusConfig{
 			Self: cluster.NodeID(cfg.NodeID), Secret: busSecret(cfg.APISecret), Logger: log,
 			IsMember: func(ctx context.Context, id cluster.NodeID) bool {
 				nodes, err := c.registry.Nodes(ctx)
 				return err == nil && slices.ContainsFunc(nodes, func(n cluster.Node) bool { return n.ID == id })
 			},
-			Handler: func(m cluster.Message) { handleBus(m, rooms, log) },
+			Handler: func(m cluster.Message) {
+				if r := relays.Load(); r != nil && r.Links().HandleBusMessage(m) {
+					return
+				}
+				handleBus(m, rooms, log)
+			},
 		})
 		if err != nil {
 			c.close(context.Background())
 			return nil, fmt.Errorf("cluster bus (is Redis reachable?): %w", err)
 		}
 		c.bus = bus
+		c.relays = relay.NewCoordinator(relay.CoordinatorConfig{
+			Link: relay.Config{Self: cluster.NodeID(cfg.NodeID), Engine: engine, Bus: bus, Logger: log},
+			Rooms: rooms, Directory: c.store, Logger: log,
+		})
+		relays.Store(c.relays)
 	}
 	if cfg.SerfBind != "" {
 		var key []byte
@@ -159,6 +175,9 @@ func (c *clusterParts) close(ctx context.Context) error {
 	}
 	if c.membership != nil {
 		errs = append(errs, c.membership.Leave(), c.membership.Close())
+	}
+	if c.relays != nil {
+		c.relays.Close()
 	}
 	if c.bus != nil {
 		errs = append(errs, c.bus.Close())

@@ -76,7 +76,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		n.abort()
 		return nil, err
 	}
-	if n.cluster, err = startCluster(cfg, log.With("component", "cluster"), publicURL, rooms); err != nil {
+	if n.cluster, err = startCluster(cfg, log.With("component", "cluster"), publicURL, rooms, engine); err != nil {
 		n.abort()
 		return nil, err
 	}

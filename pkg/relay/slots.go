@@ -248,3 +248,25 @@ func (r *slotSource) Close() error {
 	})
 	return nil
 }
+
+// audioLevelID returns the link's negotiated id of the RFC 6464 audio level extension, 0 if
+// none: relayed audio carries the level under it.
+func (l *Link) audioLevelID() uint8 {
+	l.mu.Lock()
+	pc := l.pc
+	l.mu.Unlock()
+	if pc == nil {
+		return 0
+	}
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Kind() != webrtc.RTPCodecTypeAudio || tr.Receiver() == nil {
+			continue
+		}
+		for _, h := range tr.Receiver().GetParameters().HeaderExtensions {
+			if h.URI == "urn:ietf:params:rtp-hdrext:ssrc-audio-level" {
+				return uint8(h.ID)
+			}
+		}
+	}
+	return 0
+}

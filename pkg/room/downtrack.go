@@ -190,6 +190,9 @@ func (d *DownTrack) ContinueFrom(prev *DownTrack) {
 	d.mu.Unlock()
 }
 
+// Close detaches the down track from its track; its subscriber gets nothing more.
+func (d *DownTrack) Close() { d.close() }
+
 func (d *DownTrack) close() {
 	d.closed.Store(true)
 	d.track.removeDownTrack(d)

@@ -27,7 +27,10 @@ type JoinParams struct {
 	Session     SessionID
 	Permissions Permissions
 	// Hidden participants (WHEP viewers) are not announced and see no participant events.
-	Hidden    bool
+	Hidden bool
+	// Origin is the node a remote participant is connected to (a relay's proxy of it); empty
+	// for participants of this node.
+	Origin    string
 	Sink      EventSink
 	Transport SubscriberTransport // nil if the participant never subscribes
 }
@@ -43,6 +46,7 @@ type Participant struct {
 	session   SessionID
 	perms     Permissions
 	hidden    bool
+	origin    string
 	sink      EventSink
 	transport SubscriberTransport
 	room      *Room
@@ -68,6 +72,9 @@ func (p *Participant) Room() *Room { return p.room }
 
 // Hidden reports whether the participant is a hidden viewer (WHEP).
 func (p *Participant) Hidden() bool { return p.hidden }
+
+// Origin returns the node a remote participant is on, or "" for a participant of this node.
+func (p *Participant) Origin() string { return p.origin }
 
 // Permissions returns the participant's grants.
 func (p *Participant) Permissions() Permissions { return p.perms }

@@ -190,6 +190,7 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 		session:   jp.Session,
 		perms:     jp.Permissions,
 		hidden:    jp.Hidden,
+		origin:    jp.Origin,
 		sink:      jp.Sink,
 		transport: jp.Transport,
 		room:      r,

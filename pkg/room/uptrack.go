@@ -290,6 +290,16 @@ func (t *UpTrack) removeDownTrack(d *DownTrack) {
 	t.subs.Store(&next)
 }
 
+// Subscribe attaches a new down track that is not a participant's: a relay link's copy of the
+// track. The caller binds it and closes it with DownTrack.Close.
+func (t *UpTrack) Subscribe(subscriber ParticipantSID) (*DownTrack, error) {
+	d := newDownTrack(t, subscriber, t.stats)
+	if err := t.addDownTrack(d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
 // Subscribers returns the number of attached down tracks.
 func (t *UpTrack) Subscribers() int { return len(*t.subs.Load()) }
 

@@ -1,0 +1,504 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cascade-sfu/cascade/pkg/cluster"
+	"github.com/cascade-sfu/cascade/pkg/room"
+)
+
+// Directory says which nodes have occupants in a room (cluster.RoomStore does).
+type Directory interface {
+	RoomNodes(ctx context.Context, room string) (map[cluster.NodeID]int, error)
+}
+
+// CoordinatorConfig sets up a Coordinator.
+type CoordinatorConfig struct {
+	// Link configures the link Manager the coordinator owns (its OnLink is replaced).
+	Link      Config
+	Rooms     *room.Manager
+	Directory Directory
+	// Interval is how often rooms, interests and subscriptions are reconciled (default 250 ms).
+	Interval time.Duration
+	// Grace is how long a relayed track keeps crossing after its last subscriber here left
+	// (default 3 s), so that a subscriber flapping does not restart it.
+	Grace  time.Duration
+	Logger *slog.Logger
+}
+
+// Coordinator makes rooms span nodes. For every room with participants here and on another
+// node it keeps a link to that node and tells it so (interest); each side then sends the
+// other a snapshot of its own participants and tracks in the room (state) whenever it
+// changes. A node shows the other's participants as proxy participants whose tracks are
+// published locally with no media; only when a proxy track has a subscriber here does the node
+// ask for it (subscribe), and the origin node answers with the slot of each layer (assigned).
+// After the last subscriber leaves, and Grace, the track stops crossing (unsubscribe).
+//
+// All state lives on the coordinator's goroutine; control messages reach it through a channel.
+type Coordinator struct {
+	cfg   CoordinatorConfig
+	log   *slog.Logger
+	links *Manager
+	inbox chan inbound
+	ctx   context.Context
+	stop  context.CancelFunc
+	done  chan struct{}
+	once  sync.Once
+
+	peers map[cluster.NodeID]*peerState // coordinator goroutine only
+}
+
+type inbound struct {
+	link *Link
+	msg  ControlMessage
+}
+
+// peerState is what this node shares with one peer, over one link.
+type peerState struct {
+	link     *Link
+	wanted   map[string]bool          // rooms both nodes host, from the directory
+	interest map[string]bool          // rooms we told the peer we host
+	exported map[string]string        // rooms the peer asked about → last state sent
+	exports  map[room.TrackID]*export // our tracks the peer subscribed to
+	imports  map[string]*importedRoom // the peer's participants, by room
+}
+
+type export struct {
+	room  string
+	downs []*room.DownTrack
+	mids  []string
+}
+
+type importedRoom struct {
+	proxies map[string]*proxy // by the peer's participant sid
+}
+
+type proxy struct {
+	part   *room.Participant
+	tracks map[room.TrackID]*proxyTrack
+}
+
+type proxyTrack struct {
+	room       string
+	up         *room.UpTrack
+	sources    map[string]*proxySource // by rid ("" for a single layer)
+	subscribed bool
+	idleSince  time.Time
+}
+
+// NewCoordinator starts the coordinator and its link manager.
+func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 250 * time.Millisecond
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	c := &Coordinator{
+		cfg: cfg, log: cfg.Logger.With("component", "relay-rooms"), inbox: make(chan inbound, 1024),
+		ctx: ctx, stop: stop, done: make(chan struct{}), peers: map[cluster.NodeID]*peerState{},
+	}
+	lc := cfg.Link
+	lc.OnLink = func(l *Link) {
+		l.OnControl(func(m ControlMessage) {
+			select {
+			case c.inbox <- inbound{link: l, msg: m}:
+			case <-ctx.Done():
+			}
+		})
+	}
+	c.links = NewManager(lc)
+	go c.run()
+	return c
+}
+
+// Links returns the link manager (its bus messages, stats).
+func (c *Coordinator) Links() *Manager { return c.links }
+
+// Close stops the coordinator, removes every proxy and closes every link.
+func (c *Coordinator) Close() {
+	c.once.Do(func() {
+		c.stop()
+		<-c.done
+		c.links.Close()
+	})
+}
+
+func (c *Coordinator) run() {
+	defer close(c.done)
+	tick := time.NewTicker(c.cfg.Interval)
+	defer tick.Stop()
+	defer func() {
+		for id, ps := range c.peers {
+			c.dropPeer(id, ps)
+		}
+	}()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case in := <-c.inbox:
+			c.handle(in)
+		case <-tick.C:
+			c.reconcile()
+		}
+	}
+}
+
+// peer returns the state for a link's peer, resetting it when the link changed.
+func (c *Coordinator) peer(id cluster.NodeID, l *Link) *peerState {
+	ps := c.peers[id]
+	if ps != nil && l != nil && ps.link != l {
+		c.dropPeer(id, ps)
+		ps = nil
+	}
+	if ps == nil {
+		ps = &peerState{
+			link: l, wanted: map[string]bool{}, interest: map[string]bool{}, exported: map[string]string{},
+			exports: map[room.TrackID]*export{}, imports: map[string]*importedRoom{},
+		}
+		c.peers[id] = ps
+	}
+	return ps
+}
+
+// reconcile brings links, interests, state snapshots and subscriptions up to date.
+func (c *Coordinator) reconcile() {
+	self := c.cfg.Link.Self
+	hosted := map[string]bool{}
+	for _, r := range c.cfg.Rooms.Rooms() {
+		if hasLocal(r) {
+			hosted[string(r.Name())] = true
+		}
+	}
+	wanted := map[cluster.NodeID]map[string]bool{}
+	for name := range hosted {
+		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+		nodes, err := c.cfg.Directory.RoomNodes(ctx, name)
+		cancel()
+		if err != nil {
+			continue
+		}
+		for id, n := range nodes {
+			if id != self && n > 0 {
+				if wanted[id] == nil {
+					wanted[id] = map[string]bool{}
+				}
+				wanted[id][name] = true
+			}
+		}
+	}
+	for id, ps := range c.peers {
+		if isDone(ps.link) {
+			c.dropPeer(id, ps)
+			delete(c.peers, id)
+		}
+	}
+	for id, rooms := range wanted {
+		l := c.linkTo(id)
+		if l == nil {
+			continue
+		}
+		ps := c.peer(id, l)
+		ps.wanted = rooms
+	}
+	for id, ps := range c.peers {
+		if wanted[id] == nil {
+			ps.wanted = map[string]bool{}
+		}
+		c.syncPeer(id, ps, hosted)
+	}
+}
+
+// linkTo returns the open link to a peer, starting one if needed without waiting long.
+func (c *Coordinator) linkTo(id cluster.NodeID) *Link {
+	if ps := c.peers[id]; ps != nil && !isDone(ps.link) {
+		return ps.link
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 200*time.Millisecond)
+	defer cancel()
+	l, err := c.links.Link(ctx, id)
+	if err != nil {
+		return nil // the attempt goes on; the next tick takes the link
+	}
+	return l
+}
+
+func (c *Coordinator) syncPeer(id cluster.NodeID, ps *peerState, hosted map[string]bool) {
+	for name := range ps.wanted {
+		if !ps.interest[name] {
+			if c.send(ps, "interest", name, nil) {
+				ps.interest[name] = true
+			}
+		}
+	}
+	for name := range ps.interest {
+		if !ps.wanted[name] {
+			c.send(ps, "uninterest", name, nil)
+			delete(ps.interest, name)
+			c.dropImports(ps, name)
+		}
+	}
+	for name, last := range ps.exported {
+		if !hosted[name] {
+			// We no longer host it: an empty snapshot removes our proxies there.
+			if last != "{}" {
+				c.send(ps, "state", name, stateBody{})
+				ps.exported[name] = "{}"
+			}
+			continue
+		}
+		st := c.snapshot(name)
+		b, _ := json.Marshal(st)
+		if string(b) != last && c.send(ps, "state", name, st) {
+			ps.exported[name] = string(b)
+		}
+	}
+	for id, ex := range ps.exports {
+		if r := c.cfg.Rooms.Room(room.Name(ex.room)); r == nil || r.Track(id) == nil {
+			c.unexport(ps, id)
+		}
+	}
+	now := time.Now()
+	for name, ir := range ps.imports {
+		for _, px := range ir.proxies {
+			for tid, pt := range px.tracks {
+				c.syncSubscription(ps, name, tid, pt, now)
+			}
+		}
+	}
+	_ = id
+}
+
+// syncSubscription subscribes to a proxy track while it has subscribers here.
+func (c *Coordinator) syncSubscription(ps *peerState, name string, id room.TrackID, pt *proxyTrack, now time.Time) {
+	if pt.up.Subscribers() > 0 {
+		pt.idleSince = time.Time{}
+		if !pt.subscribed && c.send(ps, "subscribe", name, subscribeBody{Track: string(id)}) {
+			pt.subscribed = true
+		}
+		return
+	}
+	if !pt.subscribed {
+		return
+	}
+	if pt.idleSince.IsZero() {
+		pt.idleSince = now
+		return
+	}
+	if now.Sub(pt.idleSince) >= c.cfg.Grace && c.send(ps, "unsubscribe", name, subscribeBody{Track: string(id)}) {
+		pt.subscribed = false
+		for _, s := range pt.sources {
+			s.assign(nil)
+		}
+	}
+}
+
+func (c *Coordinator) send(ps *peerState, typ, name string, body any) bool {
+	msg := ControlMessage{Type: typ, Room: name}
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return false
+		}
+		msg.Body = b
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+	defer cancel()
+	if err := ps.link.Send(ctx, msg); err != nil {
+		c.log.Debug("control message not sent", "type", typ, "peer", ps.link.Peer(), "err", err)
+		return false
+	}
+	return true
+}
+
+// handle processes one control message from a peer.
+func (c *Coordinator) handle(in inbound) {
+	if isDone(in.link) {
+		return
+	}
+	ps := c.peer(in.link.Peer(), in.link)
+	m := in.msg
+	switch m.Type {
+	case "interest":
+		if _, ok := ps.exported[m.Room]; !ok {
+			ps.exported[m.Room] = ""
+		}
+	case "uninterest":
+		delete(ps.exported, m.Room)
+		for id, ex := range ps.exports {
+			if ex.room == m.Room {
+				c.unexport(ps, id)
+			}
+		}
+	case "state":
+		var st stateBody
+		if json.Unmarshal(m.Body, &st) == nil {
+			c.applyState(ps, m.Room, st)
+		}
+	case "subscribe":
+		var sb subscribeBody
+		if json.Unmarshal(m.Body, &sb) == nil {
+			c.export(ps, m.Room, room.TrackID(sb.Track))
+		}
+	case "unsubscribe":
+		var sb subscribeBody
+		if json.Unmarshal(m.Body, &sb) == nil {
+			c.unexport(ps, room.TrackID(sb.Track))
+		}
+	case "assigned":
+		var ab assignedBody
+		if json.Unmarshal(m.Body, &ab) == nil {
+			c.assigned(ps, m.Room, ab)
+		}
+	default:
+		c.log.Debug("unknown control message", "type", m.Type)
+	}
+}
+
+// export sends one of our tracks to the peer: one slot per layer.
+func (c *Coordinator) export(ps *peerState, name string, id room.TrackID) {
+	if _, ok := ps.exports[id]; ok {
+		return
+	}
+	r := c.cfg.Rooms.Room(room.Name(name))
+	if r == nil {
+		return
+	}
+	up := r.Track(id)
+	if up == nil || isProxyTrack(r, up) {
+		return // never relay a relayed track back: media does not loop
+	}
+	info := up.Info()
+	rids := info.RIDs
+	if len(rids) == 0 {
+		rids = []string{""}
+	}
+	ex := &export{room: name}
+	for i, rid := range rids {
+		d, err := up.Subscribe(room.ParticipantSID("relay:" + string(ps.link.Peer())))
+		if err != nil {
+			break
+		}
+		d.SetMaxLayer(room.Quality(i))
+		d.SetTargetLayer(i)
+		mid, err := ps.link.Attach(d)
+		if err != nil {
+			d.Close()
+			c.log.Warn("cannot relay a track layer", "track", id, "rid", rid, "err", err)
+			continue
+		}
+		ex.downs = append(ex.downs, d)
+		ex.mids = append(ex.mids, mid)
+		c.send(ps, "assigned", name, assignedBody{Track: string(id), RID: rid, MID: mid})
+	}
+	ps.exports[id] = ex
+}
+
+func (c *Coordinator) unexport(ps *peerState, id room.TrackID) {
+	ex := ps.exports[id]
+	if ex == nil {
+		return
+	}
+	delete(ps.exports, id)
+	for i, d := range ex.downs {
+		ps.link.Detach(ex.mids[i])
+		d.Close()
+	}
+}
+
+// assigned starts reading one layer of a proxy track from its slot.
+func (c *Coordinator) assigned(ps *peerState, name string, ab assignedBody) {
+	ir := ps.imports[name]
+	if ir == nil {
+		return
+	}
+	for _, px := range ir.proxies {
+		if pt := px.tracks[room.TrackID(ab.Track)]; pt != nil {
+			if s := pt.sources[ab.RID]; s != nil {
+				s.assign(func() (*slotSource, error) {
+					src, err := ps.link.Source(ab.MID)
+					if err != nil {
+						return nil, err
+					}
+					return src.(*slotSource), nil
+				})
+			}
+			return
+		}
+	}
+}
+
+// isDone reports whether a link has closed.
+func isDone(l *Link) bool {
+	if l == nil {
+		return true
+	}
+	select {
+	case <-l.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// hasLocal reports whether a room has participants of this node.
+func hasLocal(r *room.Room) bool {
+	for _, p := range r.Participants() {
+		if p.Origin() == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func isProxyTrack(r *room.Room, t *room.UpTrack) bool {
+	for _, p := range r.Participants() {
+		if p.SID() == t.Info().Participant {
+			return p.Origin() != ""
+		}
+	}
+	return false
+}
+
+// dropPeer removes everything shared with a peer whose link went away.
+func (c *Coordinator) dropPeer(_ cluster.NodeID, ps *peerState) {
+	for name := range ps.imports {
+		c.dropImports(ps, name)
+	}
+	for id := range ps.exports {
+		c.unexport(ps, id)
+	}
+}
+
+func (c *Coordinator) dropImports(ps *peerState, name string) {
+	ir := ps.imports[name]
+	if ir == nil {
+		return
+	}
+	delete(ps.imports, name)
+	for _, px := range ir.proxies {
+		c.removeProxy(px)
+	}
+}
+
+func (c *Coordinator) removeProxy(px *proxy) {
+	for _, pt := range px.tracks {
+		for _, s := range pt.sources {
+			_ = s.Close()
+		}
+	}
+	px.part.Leave(room.ReasonLeft)
+}
+
+func proxySession(peer cluster.NodeID, sid string) room.SessionID {
+	return room.SessionID("relay:" + string(peer) + ":" + sid)
+}

@@ -1,0 +1,260 @@
+package relay
+
+import (
+	"errors"
+	"sort"
+	"sync"
+
+	"github.com/cascade-sfu/cascade/pkg/room"
+)
+
+// Control message bodies of the room protocol.
+type (
+	stateBody struct {
+		Participants []partState `json:"participants,omitempty"`
+	}
+	partState struct {
+		SID      string       `json:"sid"`
+		Identity string       `json:"identity"`
+		Name     string       `json:"name,omitempty"`
+		Host     bool         `json:"host,omitempty"`
+		Tracks   []trackState `json:"tracks,omitempty"`
+	}
+	trackState struct {
+		ID        string   `json:"id"`
+		Kind      string   `json:"kind"`
+		Source    string   `json:"source"`
+		Name      string   `json:"name,omitempty"`
+		Muted     bool     `json:"muted,omitempty"`
+		Mime      string   `json:"mime"`
+		ClockRate uint32   `json:"clock_rate"`
+		Channels  uint16   `json:"channels,omitempty"`
+		Fmtp      string   `json:"fmtp,omitempty"`
+		RIDs      []string `json:"rids,omitempty"`
+	}
+	subscribeBody struct {
+		Track string `json:"track"`
+	}
+	assignedBody struct {
+		Track string `json:"track"`
+		RID   string `json:"rid"`
+		MID   string `json:"mid"`
+	}
+)
+
+// snapshot describes this node's own participants of a room (never proxies), in a stable order.
+func (c *Coordinator) snapshot(name string) stateBody {
+	var st stateBody
+	r := c.cfg.Rooms.Room(room.Name(name))
+	if r == nil {
+		return st
+	}
+	for _, p := range r.Participants() {
+		if p.Origin() != "" || p.Hidden() {
+			continue
+		}
+		info := p.Info()
+		ps := partState{SID: string(info.SID), Identity: string(info.Identity), Name: info.Name, Host: info.Role == room.RoleHost}
+		for _, t := range info.Tracks {
+			ps.Tracks = append(ps.Tracks, trackState{
+				ID: string(t.ID), Kind: string(t.Kind), Source: string(t.Source), Name: t.Name, Muted: t.Muted,
+				Mime: t.Codec.MimeType, ClockRate: t.Codec.ClockRate, Channels: t.Codec.Channels, Fmtp: t.Codec.SDPFmtpLine,
+				RIDs: t.RIDs,
+			})
+		}
+		sort.Slice(ps.Tracks, func(i, j int) bool { return ps.Tracks[i].ID < ps.Tracks[j].ID })
+		st.Participants = append(st.Participants, ps)
+	}
+	sort.Slice(st.Participants, func(i, j int) bool { return st.Participants[i].SID < st.Participants[j].SID })
+	return st
+}
+
+// applyState makes this node's proxies of the peer's participants in a room match a snapshot.
+func (c *Coordinator) applyState(ps *peerState, name string, st stateBody) {
+	if !ps.wanted[name] && len(st.Participants) > 0 {
+		return // we host no one there (any more)
+	}
+	ir := ps.imports[name]
+	if ir == nil {
+		ir = &importedRoom{proxies: map[string]*proxy{}}
+		ps.imports[name] = ir
+	}
+	seen := map[string]bool{}
+	for _, p := range st.Participants {
+		seen[p.SID] = true
+		px := ir.proxies[p.SID]
+		if px == nil {
+			part, err := c.cfg.Rooms.Join(room.Name(name), room.JoinParams{
+				Identity: room.Identity(p.Identity), Name: p.Name, Session: proxySession(ps.link.Peer(), p.SID),
+				Permissions: room.Permissions{Publish: true, Admin: p.Host}, Origin: string(ps.link.Peer()),
+				Sink: discardSink{},
+			})
+			if err != nil {
+				c.log.Warn("cannot show a remote participant", "room", name, "identity", p.Identity, "err", err)
+				continue
+			}
+			px = &proxy{part: part, tracks: map[room.TrackID]*proxyTrack{}}
+			ir.proxies[p.SID] = px
+		}
+		c.syncProxyTracks(ps, name, px, p.Tracks)
+	}
+	for sid, px := range ir.proxies {
+		if !seen[sid] {
+			delete(ir.proxies, sid)
+			c.removeProxy(px)
+		}
+	}
+}
+
+func (c *Coordinator) syncProxyTracks(ps *peerState, name string, px *proxy, tracks []trackState) {
+	seen := map[room.TrackID]bool{}
+	for _, t := range tracks {
+		id := room.TrackID(t.ID)
+		seen[id] = true
+		if pt := px.tracks[id]; pt != nil {
+			if pt.up.Info().Muted != t.Muted {
+				_ = px.part.SetMuted(px.part.SID(), id, t.Muted)
+			}
+			continue
+		}
+		info := room.TrackInfo{
+			ID: id, Kind: room.Kind(t.Kind), Source: room.ParseSource(t.Source), Name: t.Name, Muted: t.Muted,
+			Codec: room.CodecParams{MimeType: t.Mime, ClockRate: t.ClockRate, Channels: t.Channels, SDPFmtpLine: t.Fmtp},
+			RIDs:  t.RIDs,
+		}
+		if info.Kind == room.KindAudio {
+			info.AudioLevelExtID = ps.link.audioLevelID()
+		}
+		up, err := px.part.Publish(info)
+		if err != nil {
+			c.log.Warn("cannot show a remote track", "track", id, "err", err)
+			continue
+		}
+		pt := &proxyTrack{room: name, up: up, sources: map[string]*proxySource{}}
+		rids := t.RIDs
+		if len(rids) == 0 {
+			rids = []string{""}
+		}
+		for _, rid := range rids {
+			src := newProxySource()
+			if err := up.AddLayer(rid, src); err != nil {
+				_ = src.Close()
+				continue
+			}
+			pt.sources[rid] = src
+		}
+		px.tracks[id] = pt
+	}
+	for id, pt := range px.tracks {
+		if !seen[id] {
+			delete(px.tracks, id)
+			for _, s := range pt.sources {
+				_ = s.Close()
+			}
+			_ = px.part.Unpublish(id)
+		}
+	}
+}
+
+// discardSink drops a proxy participant's events: nobody listens on this node.
+type discardSink struct{}
+
+func (discardSink) Deliver(room.Event) {}
+
+var errProxyClosed = errors.New("relay: remote track ended")
+
+// proxySource is one layer of a remote track as a room.PacketSource. It follows the slot the
+// origin assigns: between assignments (nobody here wants the track) its reader waits.
+type proxySource struct {
+	mu      sync.Mutex // guards the fields below
+	cur     *slotSource
+	changed chan struct{} // closed and replaced on every change
+	closed  bool
+}
+
+func newProxySource() *proxySource { return &proxySource{changed: make(chan struct{})} }
+
+// assign switches to a new slot (open returns its source), or to none with nil.
+func (p *proxySource) assign(open func() (*slotSource, error)) {
+	var next *slotSource
+	if open != nil {
+		s, err := open()
+		if err != nil {
+			return
+		}
+		next = s
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		if next != nil {
+			_ = next.Close()
+		}
+		return
+	}
+	old := p.cur
+	p.cur = next
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+}
+
+func (p *proxySource) ReadRTP(buf []byte) (int, error) {
+	for {
+		p.mu.Lock()
+		cur, changed, closed := p.cur, p.changed, p.closed
+		p.mu.Unlock()
+		if closed {
+			return 0, errProxyClosed
+		}
+		if cur == nil {
+			<-changed
+			continue
+		}
+		n, err := cur.ReadRTP(buf)
+		if err == nil {
+			return n, nil
+		}
+		// The slot was reassigned, released or its link closed: wait for what comes next.
+		select {
+		case <-changed:
+		case <-cur.l.Done():
+			p.mu.Lock()
+			if p.cur == cur {
+				p.cur = nil
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+func (p *proxySource) RequestKeyframe() error {
+	p.mu.Lock()
+	cur := p.cur
+	p.mu.Unlock()
+	if cur == nil {
+		return nil
+	}
+	return cur.RequestKeyframe()
+}
+
+func (p *proxySource) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	old := p.cur
+	p.cur = nil
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	return nil
+}

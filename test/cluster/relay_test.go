@@ -1,0 +1,183 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/cascade-sfu/cascade/pkg/auth"
+	"github.com/cascade-sfu/cascade/pkg/client"
+	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
+	"github.com/cascade-sfu/cascade/pkg/signal"
+)
+
+// packetsOut reads a node's cascade_rtp_packets_total{direction="out"}.
+func packetsOut(t *testing.T, p *proc) int {
+	t.Helper()
+	resp, err := http.Get(p.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`cascade_rtp_packets_total\{direction="out",node="[^"]+"\} (\d+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no packets-out metric on %s", p.name)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+// counter counts RTP packets received on a client's tracks.
+type counter struct {
+	mu sync.Mutex
+	n  int
+	wg sync.WaitGroup
+}
+
+func (c *counter) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := tr.Read(buf); err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.n++
+			c.mu.Unlock()
+		}
+	}()
+}
+
+func (c *counter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+func dialWith(t *testing.T, p *proc, roomName, identity string, g auth.Grants, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) *client.Client {
+	t.Helper()
+	g.Room, g.Identity = roomName, identity
+	tok, err := auth.Sign(apiKey, apiSecret, g, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Options{URL: "ws" + p.url[len("http"):] + "/v1/rtc", Token: tok, API: loopbackAPI(), OnTrack: onTrack})
+	if err != nil {
+		t.Fatalf("%s joins %s: %v", identity, p.name, err)
+	}
+	return c
+}
+
+// sendVP8 writes synthetic VP8 frames (a keyframe every second) until ctx ends.
+func sendVP8(ctx context.Context, wg *sync.WaitGroup, tr *webrtc.TrackLocalStaticRTP) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(33 * time.Millisecond)
+		defer tick.Stop()
+		for i := uint16(0); ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			payload := make([]byte, 600)
+			payload[0] = 0x10
+			if i%30 != 0 {
+				payload[1] = 0x01
+			}
+			_ = tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: i, Timestamp: uint32(i) * 3000, Marker: true}, Payload: payload})
+		}
+	}()
+}
+
+func waitFor(t *testing.T, c *client.Client, typ string, match func(json.RawMessage) bool) {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case env := <-c.Messages():
+			if env.Type == typ && (match == nil || match(env.Data)) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %s message", typ)
+		}
+	}
+}
+
+// A room spans two nodes: a publisher on eu is seen and received by a subscriber on hcm, and
+// nothing of the track crosses while hcm has no subscriber for it.
+func TestRoomSpansNodes(t *testing.T) {
+	redis := redistest.Start(t)
+	euSerf, hcmSerf := freePort(t), freePort(t)
+	eu := startNode(t, redis.Addr(), nodeSpec{id: "eu", lat: 52.37, lon: 4.90, serf: euSerf, join: hcmSerf})
+	hcm := startNode(t, redis.Addr(), nodeSpec{id: "hcm", lat: 10.82, lon: 106.63, serf: hcmSerf, join: euSerf})
+
+	alice := dialWith(t, eu, "span", "alice", auth.Grants{CanPublish: true, CanSubscribe: true, CanPublishData: true}, nil)
+	defer alice.Close()
+	video, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "s")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if _, err := alice.Publish(ctx, video); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	mctx, stopMedia := context.WithCancel(context.Background())
+	var media sync.WaitGroup
+	defer func() { stopMedia(); media.Wait() }()
+	sendVP8(mctx, &media, video)
+
+	// bob is in the room on hcm but receives nothing: hcm must not pull alice's track.
+	bob := dialWith(t, hcm, "span", "bob", auth.Grants{CanPublishData: true}, nil)
+	defer bob.Close()
+	waitFor(t, bob, "participant_joined", func(d json.RawMessage) bool {
+		var m signal.ParticipantJoinedMsg
+		return json.Unmarshal(d, &m) == nil && m.Participant.Identity == "alice"
+	})
+	waitFor(t, bob, "track_published", nil)
+	time.Sleep(1500 * time.Millisecond)
+	if n := packetsOut(t, eu); n != 0 {
+		t.Fatalf("eu sent %d packets although no one subscribes to alice's track", n)
+	}
+
+	// carol on hcm subscribes: the track crosses and reaches her.
+	var rx counter
+	carol := dialWith(t, hcm, "span", "carol", auth.Grants{CanSubscribe: true}, rx.onTrack)
+	defer func() { carol.Close(); rx.wg.Wait() }()
+	eventuallyT(t, 15*time.Second, "carol on hcm receives alice's video from eu", func() bool { return rx.count() > 30 }, func() string {
+		return "eu out=" + strconv.Itoa(packetsOut(t, eu)) + " hcm out=" + strconv.Itoa(packetsOut(t, hcm))
+	})
+
+	// alice leaves eu: she disappears on hcm.
+	_ = alice.Leave()
+	waitFor(t, carol, "participant_left", func(d json.RawMessage) bool {
+		var m signal.ParticipantLeftMsg
+		return json.Unmarshal(d, &m) == nil && m.Identity == "alice"
+	})
+}
+
+func eventuallyT(t *testing.T, timeout time.Duration, what string, cond func() bool, state func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s; %s", what, state())
+}
