@@ -31,7 +31,7 @@ type clusterParts struct {
 	registry   cluster.Registry
 	membership *cluster.Membership // nil without --serf-bind
 	agent      *cluster.Agent
-	bus        cluster.Bus         // nil without Redis
+	bus        cluster.Bus        // nil without Redis
 	relays     *relay.Coordinator // nil without Redis
 	agentSelf  func() cluster.Node
 	draining   atomic.Bool
@@ -93,7 +93,7 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		}
 		c.bus = bus
 		c.relays = relay.NewCoordinator(relay.CoordinatorConfig{
-			Link: relay.Config{Self: cluster.NodeID(cfg.NodeID), Engine: engine, Bus: bus, Logger: log},
+			Link:  relay.Config{Self: cluster.NodeID(cfg.NodeID), Engine: engine, Bus: bus, Logger: log},
 			Rooms: rooms, Directory: c.store, Logger: log,
 		})
 		relays.Store(c.relays)
