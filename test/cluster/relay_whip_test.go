@@ -1,0 +1,130 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/cascade-sfu/cascade/pkg/auth"
+	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
+	"github.com/cascade-sfu/cascade/pkg/signal"
+)
+
+func token(t *testing.T, roomName, identity string, g auth.Grants) string {
+	t.Helper()
+	g.Room, g.Identity = roomName, identity
+	tok, err := auth.Sign(apiKey, apiSecret, g, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// whipLike POSTs a complete offer to a WHIP or WHEP endpoint and applies the answer.
+func whipLike(t *testing.T, pc *webrtc.PeerConnection, url, tok string) {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(pc.LocalDescription().SDP))
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST %s: %d %s", url, resp.StatusCode, body)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WHIP publish on eu, WHEP viewers on hcm; then eu dies: hcm's own participants go on and
+// eu's tracks disappear there.
+func TestRelayWHIPToWHEPAndNodeDeath(t *testing.T) {
+	redis := redistest.Start(t)
+	euSerf, hcmSerf := freePort(t), freePort(t)
+	eu := startNode(t, redis.Addr(), nodeSpec{id: "eu", lat: 52.37, lon: 4.90, serf: euSerf, join: hcmSerf})
+	hcm := startNode(t, redis.Addr(), nodeSpec{id: "hcm", lat: 10.82, lon: 106.63, serf: hcmSerf, join: euSerf})
+
+	// WHIP publisher on eu.
+	pub, err := loopbackAPI().NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	video, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "obs")
+	if _, err := pub.AddTransceiverFromTrack(video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	whipLike(t, pub, eu.url+"/whip/live", token(t, "live", "obs", auth.Grants{CanPublish: true}))
+	mctx, stopMedia := context.WithCancel(context.Background())
+	var media sync.WaitGroup
+	defer func() { stopMedia(); media.Wait() }()
+	sendVP8(mctx, &media, video)
+
+	// Two WHEP viewers on hcm.
+	var viewers []*counter
+	for _, id := range []string{"viewer-1", "viewer-2"} {
+		pc, err := loopbackAPI().NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rx := &counter{}
+		pc.OnTrack(rx.onTrack)
+		defer func() { pc.Close(); rx.wg.Wait() }()
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+		whipLike(t, pc, hcm.url+"/whep/live", token(t, "live", id, auth.Grants{CanSubscribe: true}))
+		viewers = append(viewers, rx)
+	}
+	for i, rx := range viewers {
+		eventuallyT(t, 15*time.Second, "WHEP viewer on hcm receives the WHIP stream from eu", func() bool { return rx.count() > 30 }, func() string {
+			return "viewer " + string(rune('1'+i))
+		})
+	}
+
+	// hcm's own participants: erin publishes there, frank watches.
+	erin := dialWith(t, hcm, "live", "erin", auth.Grants{CanPublish: true}, nil)
+	defer erin.Close()
+	local, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "erin")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if _, err := erin.Publish(ctx, local); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	sendVP8(mctx, &media, local)
+	var frx counter
+	frank := dialWith(t, hcm, "live", "frank", auth.Grants{CanSubscribe: true}, frx.onTrack)
+	defer func() { frank.Close(); frx.wg.Wait() }()
+	eventuallyT(t, 15*time.Second, "frank receives both erin (local) and obs (from eu)", func() bool { return frx.count() > 60 }, func() string { return "" })
+
+	if err := eu.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, frank, "participant_left", func(d json.RawMessage) bool {
+		var m signal.ParticipantLeftMsg
+		return json.Unmarshal(d, &m) == nil && m.Identity == "obs"
+	})
+	before := frx.count()
+	eventuallyT(t, 10*time.Second, "frank still receives erin after eu died", func() bool { return frx.count() > before+30 }, func() string { return "" })
+}
