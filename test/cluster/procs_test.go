@@ -70,7 +70,7 @@ func (s *syncBuffer) String() string {
 }
 
 // freePort returns a port free for TCP and UDP on 127.0.0.1 at the time of the call.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	for range 20 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -98,7 +98,7 @@ type nodeSpec struct {
 	extra    []string
 }
 
-func startNode(t *testing.T, redisAddr string, s nodeSpec) *proc {
+func startNode(t testing.TB, redisAddr string, s nodeSpec) *proc {
 	t.Helper()
 	httpPort := freePort(t)
 	args := []string{

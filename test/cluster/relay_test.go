@@ -66,7 +66,7 @@ func (c *counter) count() int {
 	return c.n
 }
 
-func dialWith(t *testing.T, p *proc, roomName, identity string, g auth.Grants, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) *client.Client {
+func dialWith(t testing.TB, p *proc, roomName, identity string, g auth.Grants, onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) *client.Client {
 	t.Helper()
 	g.Room, g.Identity = roomName, identity
 	tok, err := auth.Sign(apiKey, apiSecret, g, time.Hour, time.Now())
