@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 	"github.com/cascade-sfu/cascade/pkg/auth"
 	"github.com/cascade-sfu/cascade/pkg/cluster"
 	"github.com/cascade-sfu/cascade/pkg/metrics"
+	"github.com/cascade-sfu/cascade/pkg/relay"
 	"github.com/cascade-sfu/cascade/pkg/room"
 	"github.com/cascade-sfu/cascade/pkg/rtc"
 	"github.com/cascade-sfu/cascade/pkg/signal"
@@ -60,6 +62,12 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	rcfg := room.DefaultConfig()
 	rcfg.MaxParticipants = cfg.MaxParticipants
 	rcfg.Logger = log.With("component", "room")
+	var relays atomic.Pointer[relay.Coordinator] // set once the cluster is up
+	rcfg.OnData = func(name room.Name, from *room.Participant, msg room.DataMessage) {
+		if c := relays.Load(); c != nil {
+			c.DataSent(name, from, msg)
+		}
+	}
 	rooms := room.NewManager(rcfg)
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
@@ -80,6 +88,9 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		n.abort()
 		return nil, err
 	}
+	if n.cluster.relays != nil {
+		relays.Store(n.cluster.relays)
+	}
 	n.signal = signal.NewServer(signal.Config{
 		Rooms: rooms, Engine: engine, Verifier: verifier, Logger: log.With("component", "signal"),
 		Dev: cfg.Dev, DevKey: cfg.APIKey, DevSecret: cfg.APISecret,
@@ -92,6 +103,9 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	}
 	if n.cluster.membership != nil {
 		apiCfg.RTT = n.cluster.membership
+	}
+	if n.cluster.relays != nil { // not a nil *relay.Manager in the interface: the API checks for nil
+		apiCfg.Relays = n.cluster.relays.Links()
 	}
 	n.api = api.New(apiCfg)
 	n.http = &http.Server{
@@ -107,9 +121,14 @@ func (n *node) routes() http.Handler {
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
 	n.api.Register(mux)
+	var links metrics.LinkSource // none without relays (no --redis)
+	if n.cluster.relays != nil {
+		links = n.cluster.relays.Links()
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		metrics.NewRoomCollector(n.rooms, n.cfg.NodeID),
+		metrics.NewRelayCollector(links, n.cfg.NodeID),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

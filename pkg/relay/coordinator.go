@@ -44,12 +44,19 @@ type Coordinator struct {
 	log   *slog.Logger
 	links *Manager
 	inbox chan inbound
+	data  chan localData // chat and state sent by this node's participants
 	ctx   context.Context
 	stop  context.CancelFunc
 	done  chan struct{}
 	once  sync.Once
 
 	peers map[cluster.NodeID]*peerState // coordinator goroutine only
+}
+
+type localData struct {
+	room string
+	sid  room.ParticipantSID
+	msg  room.DataMessage
 }
 
 type inbound struct {
@@ -104,7 +111,8 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 	ctx, stop := context.WithCancel(context.Background())
 	c := &Coordinator{
 		cfg: cfg, log: cfg.Logger.With("component", "relay-rooms"), inbox: make(chan inbound, 1024),
-		ctx: ctx, stop: stop, done: make(chan struct{}), peers: map[cluster.NodeID]*peerState{},
+		data: make(chan localData, 1024),
+		ctx:  ctx, stop: stop, done: make(chan struct{}), peers: map[cluster.NodeID]*peerState{},
 	}
 	lc := cfg.Link
 	lc.OnLink = func(l *Link) {
@@ -118,6 +126,30 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 	c.links = NewManager(lc)
 	go c.run()
 	return c
+}
+
+// DataSent is room.Config.OnData: it carries chat and room-state messages of this node's
+// participants to the nodes that host the same room. Every node numbers the messages it
+// delivers in its own order; across nodes the order of messages from different nodes may
+// differ. It only enqueues (it runs under the room's event lock).
+func (c *Coordinator) DataSent(name room.Name, from *room.Participant, msg room.DataMessage) {
+	if from.Origin() != "" {
+		return // a proxy's message came from its node: never send it back
+	}
+	select {
+	case c.data <- localData{room: string(name), sid: from.SID(), msg: msg}:
+	default:
+		c.log.Warn("relay data queue full; a chat message did not reach other nodes", "room", name)
+	}
+}
+
+func (c *Coordinator) forwardData(d localData) {
+	body := dataBody{SID: string(d.sid), Kind: string(d.msg.Kind), Text: d.msg.Text, Topic: d.msg.Topic, Payload: d.msg.Payload}
+	for _, ps := range c.peers {
+		if _, hosts := ps.exported[d.room]; hosts && !isDone(ps.link) {
+			c.send(ps, "data", d.room, body)
+		}
+	}
 }
 
 // Links returns the link manager (its bus messages, stats).
@@ -147,6 +179,8 @@ func (c *Coordinator) run() {
 			return
 		case in := <-c.inbox:
 			c.handle(in)
+		case d := <-c.data:
+			c.forwardData(d)
 		case <-tick.C:
 			c.reconcile()
 		}
@@ -353,6 +387,11 @@ func (c *Coordinator) handle(in inbound) {
 		var sb subscribeBody
 		if json.Unmarshal(m.Body, &sb) == nil {
 			c.unexport(ps, room.TrackID(sb.Track))
+		}
+	case "data":
+		var db dataBody
+		if json.Unmarshal(m.Body, &db) == nil {
+			c.deliverData(ps, m.Room, db)
 		}
 	case "assigned":
 		var ab assignedBody

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"encoding/json"
 	"errors"
 	"sort"
 	"sync"
@@ -34,6 +35,13 @@ type (
 	}
 	subscribeBody struct {
 		Track string `json:"track"`
+	}
+	dataBody struct {
+		SID     string          `json:"sid"`
+		Kind    string          `json:"kind"`
+		Text    string          `json:"text,omitempty"`
+		Topic   string          `json:"topic,omitempty"`
+		Payload json.RawMessage `json:"payload,omitempty"`
 	}
 	assignedBody struct {
 		Track string `json:"track"`
@@ -86,7 +94,7 @@ func (c *Coordinator) applyState(ps *peerState, name string, st stateBody) {
 		if px == nil {
 			part, err := c.cfg.Rooms.Join(room.Name(name), room.JoinParams{
 				Identity: room.Identity(p.Identity), Name: p.Name, Session: proxySession(ps.link.Peer(), p.SID),
-				Permissions: room.Permissions{Publish: true, Admin: p.Host}, Origin: string(ps.link.Peer()),
+				Permissions: room.Permissions{Publish: true, PublishData: true, Admin: p.Host}, Origin: string(ps.link.Peer()),
 				Sink: discardSink{},
 			})
 			if err != nil {
@@ -153,6 +161,24 @@ func (c *Coordinator) syncProxyTracks(ps *peerState, name string, px *proxy, tra
 			}
 			_ = px.part.Unpublish(id)
 		}
+	}
+}
+
+// deliverData re-emits a remote participant's chat or state message in the room here.
+func (c *Coordinator) deliverData(ps *peerState, name string, db dataBody) {
+	ir := ps.imports[name]
+	if ir == nil {
+		return
+	}
+	px := ir.proxies[db.SID]
+	if px == nil {
+		return
+	}
+	switch room.DataKind(db.Kind) {
+	case room.DataChat:
+		_ = px.part.SendChat(db.Text, "")
+	case room.DataState:
+		_ = px.part.SendState(db.Topic, db.Payload, "")
 	}
 }
 

@@ -21,6 +21,9 @@ type Config struct {
 	AllocateInterval time.Duration
 	Logger           *slog.Logger
 	Stats            *Stats
+	// OnData, if set, is told of every data message after the room delivered it (under the
+	// room's event lock: it must only enqueue). The relay uses it to carry chat across nodes.
+	OnData func(room Name, from *Participant, msg DataMessage)
 }
 
 // DefaultConfig returns the production defaults.
@@ -384,6 +387,9 @@ func (r *Room) broadcastData(from *Participant, msg DataMessage) error {
 	msg.From, msg.Identity = from.sid, from.identity
 	msg.UnixMS = time.Now().UnixMilli()
 	r.deliverLocked(msg, nil)
+	if r.cfg.OnData != nil {
+		r.cfg.OnData(r.name, from, msg)
+	}
 	return nil
 }
 

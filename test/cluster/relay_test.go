@@ -162,6 +162,22 @@ func TestRoomSpansNodes(t *testing.T) {
 		return "eu out=" + strconv.Itoa(packetsOut(t, eu)) + " hcm out=" + strconv.Itoa(packetsOut(t, hcm))
 	})
 
+	// Chat crosses nodes both ways, with the right sender.
+	if err := bob.Chat("hello from hcm"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, alice, "data", func(d json.RawMessage) bool {
+		var m signal.DataMsg
+		return json.Unmarshal(d, &m) == nil && m.Text == "hello from hcm" && m.From.Identity == "bob"
+	})
+	if err := alice.Chat("hello from eu"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, bob, "data", func(d json.RawMessage) bool {
+		var m signal.DataMsg
+		return json.Unmarshal(d, &m) == nil && m.Text == "hello from eu" && m.From.Identity == "alice"
+	})
+
 	// alice leaves eu: she disappears on hcm.
 	_ = alice.Leave()
 	waitFor(t, carol, "participant_left", func(d json.RawMessage) bool {
