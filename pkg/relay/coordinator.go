@@ -75,9 +75,13 @@ type peerState struct {
 }
 
 type export struct {
-	room  string
-	downs []*room.DownTrack
-	mids  []string
+	room   string
+	layers map[int]exportLayer // by layer index
+}
+
+type exportLayer struct {
+	down *room.DownTrack
+	mid  string
 }
 
 type importedRoom struct {
@@ -92,8 +96,10 @@ type proxy struct {
 type proxyTrack struct {
 	room       string
 	up         *room.UpTrack
-	sources    map[string]*proxySource // by rid ("" for a single layer)
+	rids       []string                // layer order; [""] for a single layer
+	sources    map[string]*proxySource // by rid
 	subscribed bool
+	maxLayer   int // layers asked for: 0..maxLayer
 	idleSince  time.Time
 }
 
@@ -312,12 +318,18 @@ func (c *Coordinator) syncPeer(id cluster.NodeID, ps *peerState, hosted map[stri
 	_ = id
 }
 
-// syncSubscription subscribes to a proxy track while it has subscribers here.
+// syncSubscription subscribes to a proxy track while it has subscribers here, asking for the
+// layers up to the highest one they want.
 func (c *Coordinator) syncSubscription(ps *peerState, name string, id room.TrackID, pt *proxyTrack, now time.Time) {
-	if pt.up.Subscribers() > 0 {
+	if want := pt.up.MaxWantedLayer(); want >= 0 {
 		pt.idleSince = time.Time{}
-		if !pt.subscribed && c.send(ps, "subscribe", name, subscribeBody{Track: string(id)}) {
-			pt.subscribed = true
+		if (!pt.subscribed || want != pt.maxLayer) && c.send(ps, "subscribe", name, subscribeBody{Track: string(id), MaxLayer: want}) {
+			pt.subscribed, pt.maxLayer = true, want
+			for i, rid := range pt.rids {
+				if i > want {
+					pt.sources[rid].assign(nil) // the origin stops sending it
+				}
+			}
 		}
 		return
 	}
@@ -381,7 +393,7 @@ func (c *Coordinator) handle(in inbound) {
 	case "subscribe":
 		var sb subscribeBody
 		if json.Unmarshal(m.Body, &sb) == nil {
-			c.export(ps, m.Room, room.TrackID(sb.Track))
+			c.export(ps, m.Room, room.TrackID(sb.Track), sb.MaxLayer)
 		}
 	case "unsubscribe":
 		var sb subscribeBody
@@ -403,11 +415,9 @@ func (c *Coordinator) handle(in inbound) {
 	}
 }
 
-// export sends one of our tracks to the peer: one slot per layer.
-func (c *Coordinator) export(ps *peerState, name string, id room.TrackID) {
-	if _, ok := ps.exports[id]; ok {
-		return
-	}
+// export sends layers 0..maxLayer of one of our tracks to the peer, one slot per layer, and
+// stops sending the layers above.
+func (c *Coordinator) export(ps *peerState, name string, id room.TrackID, maxLayer int) {
 	r := c.cfg.Rooms.Room(room.Name(name))
 	if r == nil {
 		return
@@ -416,30 +426,39 @@ func (c *Coordinator) export(ps *peerState, name string, id room.TrackID) {
 	if up == nil || isProxyTrack(r, up) {
 		return // never relay a relayed track back: media does not loop
 	}
-	info := up.Info()
-	rids := info.RIDs
+	rids := up.Info().RIDs
 	if len(rids) == 0 {
 		rids = []string{""}
 	}
-	ex := &export{room: name}
-	for i, rid := range rids {
-		d, err := up.Subscribe(room.ParticipantSID("relay:" + string(ps.link.Peer())))
-		if err != nil {
-			break
-		}
-		d.SetMaxLayer(room.Quality(i))
-		d.SetTargetLayer(i)
-		mid, err := ps.link.Attach(d)
-		if err != nil {
-			d.Close()
-			c.log.Warn("cannot relay a track layer", "track", id, "rid", rid, "err", err)
-			continue
-		}
-		ex.downs = append(ex.downs, d)
-		ex.mids = append(ex.mids, mid)
-		c.send(ps, "assigned", name, assignedBody{Track: string(id), RID: rid, MID: mid})
+	ex := ps.exports[id]
+	if ex == nil {
+		ex = &export{room: name, layers: map[int]exportLayer{}}
+		ps.exports[id] = ex
 	}
-	ps.exports[id] = ex
+	for i, rid := range rids {
+		el, sending := ex.layers[i]
+		switch {
+		case i > maxLayer && sending:
+			ps.link.Detach(el.mid)
+			el.down.Close()
+			delete(ex.layers, i)
+		case i <= maxLayer && !sending:
+			d, err := up.Subscribe(room.ParticipantSID("relay:" + string(ps.link.Peer())))
+			if err != nil {
+				return
+			}
+			d.SetMaxLayer(room.Quality(i))
+			d.SetTargetLayer(i)
+			mid, err := ps.link.Attach(d)
+			if err != nil {
+				d.Close()
+				c.log.Warn("cannot relay a track layer", "track", id, "rid", rid, "err", err)
+				continue
+			}
+			ex.layers[i] = exportLayer{down: d, mid: mid}
+			c.send(ps, "assigned", name, assignedBody{Track: string(id), RID: rid, MID: mid})
+		}
+	}
 }
 
 func (c *Coordinator) unexport(ps *peerState, id room.TrackID) {
@@ -448,9 +467,9 @@ func (c *Coordinator) unexport(ps *peerState, id room.TrackID) {
 		return
 	}
 	delete(ps.exports, id)
-	for i, d := range ex.downs {
-		ps.link.Detach(ex.mids[i])
-		d.Close()
+	for _, el := range ex.layers {
+		ps.link.Detach(el.mid)
+		el.down.Close()
 	}
 }
 

@@ -35,6 +35,8 @@ type (
 	}
 	subscribeBody struct {
 		Track string `json:"track"`
+		// MaxLayer is the highest simulcast layer wanted; layers 0..MaxLayer cross.
+		MaxLayer int `json:"max_layer"`
 	}
 	dataBody struct {
 		SID     string          `json:"sid"`
@@ -138,11 +140,11 @@ func (c *Coordinator) syncProxyTracks(ps *peerState, name string, px *proxy, tra
 			c.log.Warn("cannot show a remote track", "track", id, "err", err)
 			continue
 		}
-		pt := &proxyTrack{room: name, up: up, sources: map[string]*proxySource{}}
 		rids := t.RIDs
 		if len(rids) == 0 {
 			rids = []string{""}
 		}
+		pt := &proxyTrack{room: name, up: up, rids: rids, sources: map[string]*proxySource{}, maxLayer: -1}
 		for _, rid := range rids {
 			src := newProxySource()
 			if err := up.AddLayer(rid, src); err != nil {

@@ -300,6 +300,22 @@ func (t *UpTrack) Subscribe(subscriber ParticipantSID) (*DownTrack, error) {
 	return d, nil
 }
 
+// MaxWantedLayer returns the highest layer any unpaused subscriber prefers, capped by the
+// track's layers, or -1 when no one wants the track.
+func (t *UpTrack) MaxWantedLayer() int {
+	top := len(t.info.RIDs) - 1
+	if top < 0 {
+		top = 0
+	}
+	want := -1
+	for _, d := range *t.subs.Load() {
+		if !d.Paused() {
+			want = max(want, min(int(d.MaxLayer()), top))
+		}
+	}
+	return want
+}
+
 // Subscribers returns the number of attached down tracks.
 func (t *UpTrack) Subscribers() int { return len(*t.subs.Load()) }
 
