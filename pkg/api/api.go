@@ -1,6 +1,6 @@
 // Package api serves the cluster's HTTP API: client routing (/v1/route, /v1/ping) and the
-// operator view (/v1/nodes, /v1/rooms). It reads the cluster's registry and room state; it
-// holds no state of its own.
+// operator view (/v1/nodes, /v1/rooms, /v1/relays). It reads the cluster's registry, room
+// state and relay links; it holds no state of its own.
 //
 // # Concurrency
 //
@@ -50,6 +50,9 @@ type Config struct {
 	Verifier *auth.Verifier
 	// RTT is optional (a node without gossip has none).
 	RTT RTTEstimator
+	// Relays lists this node's relay links for /v1/relays; nil (a node without --redis) has
+	// none.
+	Relays RelaySource
 	// RoomAffinity: prefer a node already hosting the room when it is within this fraction of
 	// the best distance (default 0.2).
 	RoomAffinity float64
@@ -79,6 +82,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/route", s.handleRoute)
 	mux.HandleFunc("GET /v1/nodes", s.admin(s.handleNodes))
 	mux.HandleFunc("GET /v1/rooms", s.admin(s.handleRooms))
+	mux.HandleFunc("GET /v1/relays", s.admin(s.handleRelays))
 }
 
 func (s *Server) handlePing(w http.ResponseWriter, _ *http.Request) {
