@@ -37,6 +37,9 @@ type LinkView struct {
 	EstimateBps int `json:"estimate_bps"`
 	// ControlDropped counts control messages from the peer that were dropped.
 	ControlDropped uint64 `json:"control_dropped"`
+	NACKsReceived  uint64 `json:"nacks_received"`
+	PLIsReceived   uint64 `json:"plis_received"`
+	PLIsSent       uint64 `json:"plis_sent"`
 }
 
 // Relays is the answer of /v1/relays.
@@ -63,6 +66,7 @@ func linkView(l relay.LinkInfo) LinkView {
 		Peer: string(l.Peer), ID: l.ID, Offerer: l.Offerer, State: string(l.State), Created: l.Created,
 		BytesSent: l.BytesSent, BytesReceived: l.BytesReceived, BitrateOut: l.SendBitrate, BitrateIn: l.RecvBitrate,
 		EstimateBps: l.BandwidthEstimate, ControlDropped: l.ControlDropped,
+		NACKsReceived: l.NACKsReceived, PLIsReceived: l.PLIsReceived, PLIsSent: l.PLIsSent,
 	}
 	ms := func(d time.Duration) *float64 {
 		f := float64(d.Microseconds()) / 1000

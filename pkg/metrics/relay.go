@@ -21,7 +21,7 @@ type LinkSource interface {
 type RelayCollector struct {
 	src LinkSource
 
-	openDesc, setupDesc, rttDesc, bytesDesc, bitrateDesc, estimateDesc, droppedDesc *prometheus.Desc
+	openDesc, setupDesc, rttDesc, bytesDesc, bitrateDesc, estimateDesc, droppedDesc, nacksDesc, plisDesc *prometheus.Desc
 }
 
 // NewRelayCollector returns a collector for the links of src; a nil src (a node without relay
@@ -40,12 +40,14 @@ func NewRelayCollector(src LinkSource, nodeID string) *RelayCollector {
 		bitrateDesc:  d("bitrate_bits_per_second", "Bitrate of the link each way over the last sample interval (at least a second).", "direction"),
 		estimateDesc: d("bandwidth_estimate_bits_per_second", "GCC bandwidth estimate toward dst (absent before set-up)."),
 		droppedDesc:  d("control_dropped_total", "Control messages received from dst and dropped (malformed, or no handler and a full backlog)."),
+		nacksDesc:    d("nacks_received_total", "Sequence numbers dst NACKed in the media src sends it (answered from src's cache)."),
+		plisDesc:     d("plis_total", "Keyframe requests (PLI/FIR) on the link: in = from dst about src's media, out = sent by src to dst.", "direction"),
 	}
 }
 
 func (c *RelayCollector) descs() []*prometheus.Desc {
 	return []*prometheus.Desc{
-		c.openDesc, c.setupDesc, c.rttDesc, c.bytesDesc, c.bitrateDesc, c.estimateDesc, c.droppedDesc,
+		c.openDesc, c.setupDesc, c.rttDesc, c.bytesDesc, c.bitrateDesc, c.estimateDesc, c.droppedDesc, c.nacksDesc, c.plisDesc,
 	}
 }
 
@@ -90,5 +92,8 @@ func (c *RelayCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.estimateDesc, float64(info.BandwidthEstimate))
 		}
 		counter(c.droppedDesc, info.ControlDropped)
+		counter(c.nacksDesc, info.NACKsReceived)
+		counter(c.plisDesc, info.PLIsReceived, "in")
+		counter(c.plisDesc, info.PLIsSent, "out")
 	}
 }

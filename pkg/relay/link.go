@@ -83,6 +83,8 @@ type Link struct {
 	slots       map[string]*slot // media slots by mid, once open
 
 	slotWG sync.WaitGroup // RTCP readers of the slots
+
+	nacksIn, plisIn, plisOut atomic.Uint64 // media feedback counters (LinkInfo)
 }
 
 type estimator struct{ cc.BandwidthEstimator }

@@ -178,8 +178,23 @@ func (l *Link) readSlotRTCP(s *slot) {
 		if err != nil {
 			continue
 		}
+		l.countFeedback(pkts)
 		if d := s.out.Load(); d != nil {
 			d.HandleRTCP(pkts)
+		}
+	}
+}
+
+// countFeedback counts the peer's NACKed sequence numbers and keyframe requests.
+func (l *Link) countFeedback(pkts []rtcp.Packet) {
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.TransportLayerNack:
+			for _, pair := range p.Nacks {
+				l.nacksIn.Add(uint64(len(pair.PacketList())))
+			}
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			l.plisIn.Add(1)
 		}
 	}
 }
@@ -236,6 +251,7 @@ func (r *slotSource) RequestKeyframe() error {
 	r.l.mu.Lock()
 	pc := r.l.pc
 	r.l.mu.Unlock()
+	r.l.plisOut.Add(1)
 	return pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
 }
 

@@ -32,6 +32,12 @@ type LinkInfo struct {
 	// ControlDropped counts received control messages dropped (malformed, or no handler and a
 	// full backlog).
 	ControlDropped uint64 `json:"control_dropped"`
+	// NACKsReceived and PLIsReceived count the peer's feedback on the media this node sends
+	// (sequence numbers NACKed, PLI/FIR); PLIsSent counts keyframe requests this node sent for
+	// media it receives. Each node's view of the other direction is the peer's own figures.
+	NACKsReceived uint64 `json:"nacks_received"`
+	PLIsReceived  uint64 `json:"plis_received"`
+	PLIsSent      uint64 `json:"plis_sent"`
 }
 
 // rateSample is the byte counters at one time, and the rates up to it.
@@ -54,6 +60,7 @@ func (l *Link) Info() LinkInfo {
 	pc := l.pc
 	l.mu.Unlock()
 	info.BandwidthEstimate = l.BandwidthEstimate()
+	info.NACKsReceived, info.PLIsReceived, info.PLIsSent = l.nacksIn.Load(), l.plisIn.Load(), l.plisOut.Load()
 	if pc == nil || info.State == StateClosed {
 		return info
 	}
