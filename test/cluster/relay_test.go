@@ -162,6 +162,23 @@ func TestRoomSpansNodes(t *testing.T) {
 		return "eu out=" + strconv.Itoa(packetsOut(t, eu)) + " hcm out=" + strconv.Itoa(packetsOut(t, hcm))
 	})
 
+	// The link is visible to operators on both ends.
+	for _, p := range []struct{ node, peer *proc }{{eu, hcm}, {hcm, eu}} {
+		out, err := relayctl(t, p.node.url, "relays")
+		if err != nil || !regexp.MustCompile(`(?m)^`+p.peer.name+`\s+open\s`).MatchString(out) {
+			t.Fatalf("relayctl relays on %s:\n%s %v", p.node.name, out, err)
+		}
+		resp, err := http.Get(p.node.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !regexp.MustCompile(`cascade_relay_link_open\{dst="` + p.peer.name + `",src="` + p.node.name + `"\} 1`).Match(b) {
+			t.Fatalf("no open link %s→%s in /metrics", p.node.name, p.peer.name)
+		}
+	}
+
 	// Chat crosses nodes both ways, with the right sender.
 	if err := bob.Chat("hello from hcm"); err != nil {
 		t.Fatal(err)
