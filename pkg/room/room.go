@@ -210,7 +210,9 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 		return nil, ErrRoomClosed
 	}
 	old := r.byIdentity[jp.Identity]
-	if old == nil && len(r.byIdentity) >= r.cfg.MaxParticipants {
+	// Remote participants (relay proxies) were admitted by their own node against the cluster's
+	// count; only this node's own participants are counted here.
+	if old == nil && jp.Origin == "" && r.localIdentities() >= r.cfg.MaxParticipants {
 		r.mu.Unlock()
 		r.eventMu.Unlock()
 		return nil, ErrRoomFull
@@ -260,6 +262,17 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 	}
 	p.log.Info("joined", "replaced", old != nil)
 	return p, nil
+}
+
+// localIdentities counts the identities of this node's own participants. r.mu held.
+func (r *Room) localIdentities() int {
+	n := 0
+	for _, p := range r.byIdentity {
+		if p.origin == "" {
+			n++
+		}
+	}
+	return n
 }
 
 // leave removes p if it is still the room's participant for its session. Idempotent.

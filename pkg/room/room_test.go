@@ -462,3 +462,18 @@ func TestStreamStartsOverWhenTheFirstKeyframeIsLost(t *testing.T) {
 		t.Fatalf("not_ready drops = %d", stats.Drops(DropNotReady))
 	}
 }
+
+// Remote participants shown by a relay do not take this node's places.
+func TestRemoteParticipantsDoNotCountLocally(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxParticipants = 1
+	m := NewManager(cfg)
+	defer m.Close()
+	join(t, m, "r", "local")
+	if _, err := m.Join("r", JoinParams{Identity: "remote", Origin: "other-node", Sink: &sink{}}); err != nil {
+		t.Fatalf("a remote participant was refused: %v", err)
+	}
+	if _, err := m.Join("r", JoinParams{Identity: "second-local", Sink: &sink{}}); err != ErrRoomFull {
+		t.Fatalf("second local participant: %v, want ErrRoomFull", err)
+	}
+}
