@@ -64,7 +64,11 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		}
 		for _, r := range rooms.Rooms() {
 			n.Rooms++
-			n.Participants += len(r.Participants())
+			for _, p := range r.Participants() {
+				if p.Origin() == "" { // remote participants are counted by their own node
+					n.Participants++
+				}
+			}
 		}
 		n.Load = min(1, float64(n.Participants)/loadScale)
 		return n
@@ -142,6 +146,9 @@ func reassert(store cluster.RoomStore, rooms *room.Manager, node cluster.NodeID,
 	n := 0
 	for _, r := range rooms.Rooms() {
 		for _, p := range r.Participants() {
+			if p.Origin() != "" {
+				continue // a relay proxy: its own node re-asserts it
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_, err := store.Join(ctx, cluster.Occupant{
 				Room: string(r.Name()), Identity: string(p.Identity()), SessionID: string(p.Session()),

@@ -46,6 +46,8 @@ type Membership struct {
 
 	mu   sync.Mutex // guards self
 	self Node
+	// tagsMu serialises Update: serf.SetTags is not safe for concurrent use.
+	tagsMu sync.Mutex
 
 	closeOnce sync.Once
 }
@@ -169,6 +171,8 @@ func (m *Membership) Self() Node {
 
 // Update changes this node's tags (state, load, counts) and gossips them if they changed.
 func (m *Membership) Update(f func(*Node)) error {
+	m.tagsMu.Lock()
+	defer m.tagsMu.Unlock()
 	m.mu.Lock()
 	before := m.self.tags()
 	f(&m.self)

@@ -29,7 +29,7 @@ func NewRoomCollector(m *room.Manager, nodeID string) *RoomCollector {
 	return &RoomCollector{
 		rooms:                m,
 		roomsDesc:            d("rooms", "Rooms open on this node."),
-		participantsDesc:     d("participants", "Participants on this node, by kind (visible or hidden WHEP viewers).", "kind"),
+		participantsDesc:     d("participants", "Participants in this node's rooms, by kind: visible, hidden (WHEP viewers) or remote (on another node, shown here by the relay).", "kind"),
 		tracksDesc:           d("tracks", "Published tracks on this node, by kind.", "kind"),
 		subscriptionsDesc:    d("subscriptions", "Down tracks (one subscriber's copy of a track) on this node."),
 		packetsDesc:          d("rtp_packets_total", "RTP packets received from publishers (in) and sent to subscribers (out).", "direction"),
@@ -58,12 +58,15 @@ func (c *RoomCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *RoomCollector) Collect(ch chan<- prometheus.Metric) {
 	rooms := c.rooms.Rooms()
-	var visible, hidden, audio, video, subs int
+	var visible, hidden, remote, audio, video, subs int
 	for _, r := range rooms {
 		for _, p := range r.Participants() {
-			if p.Hidden() {
+			switch {
+			case p.Origin() != "":
+				remote++
+			case p.Hidden():
 				hidden++
-			} else {
+			default:
 				visible++
 			}
 			subs += len(p.Subscriptions())
@@ -82,6 +85,7 @@ func (c *RoomCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.roomsDesc, len(rooms))
 	gauge(c.participantsDesc, visible, "visible")
 	gauge(c.participantsDesc, hidden, "hidden")
+	gauge(c.participantsDesc, remote, "remote")
 	gauge(c.tracksDesc, audio, "audio")
 	gauge(c.tracksDesc, video, "video")
 	gauge(c.subscriptionsDesc, subs)

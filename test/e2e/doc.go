@@ -12,6 +12,14 @@
 // that the page follows /v1/route and holds its session on the other node;
 // then a second page with probe=1 times both nodes and joins the faster one.
 // It also needs redis-server (skipped without it, failing when $CI is set).
+// Where each session is held is read from the cluster's room state in Redis.
+//
+// span_test.go runs rooms that span nodes: two (then three) nodes in one
+// cluster, each page opened on its own node's origin with that node's
+// location, so that every page holds its session on a different node. Every
+// page must decode every other page's video, relayed between the nodes, and
+// every chat message must reach every page once, in one order. These nodes
+// log at $CASCADE_E2E_LOG_LEVEL (default debug).
 //
 // Knobs (environment):
 //
@@ -20,6 +28,7 @@
 //	CASCADE_E2E_NODE_RACE=1   build the node with -race as well
 //	CASCADE_E2E_SCREENSHOTS   directory to save a screenshot of every page into
 //	CASCADE_E2E_VERBOSE=1     log the node's output and the pages' consoles on success too
+//	CASCADE_E2E_LOG_LEVEL     --log-level of the span tests' nodes (default debug)
 //
 // The package has no non-test code besides this comment.
 package e2e

@@ -148,6 +148,9 @@ func startNode(t *testing.T, extraArgs ...string) *node {
 	}
 	t.Cleanup(func() {
 		n.stop(t)
+		if strings.Contains(n.out.String(), "WARNING: DATA RACE") { // a node built with -race
+			t.Errorf("node %s reported a data race", n.addr)
+		}
 		if t.Failed() || os.Getenv("CASCADE_E2E_VERBOSE") == "1" {
 			t.Logf("node %s %s exited (%v); its output:\n%s", bin, strings.Join(args, " "), n.err, n.out.String())
 		}

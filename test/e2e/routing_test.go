@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,11 +9,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cascade-sfu/cascade/pkg/cluster"
 	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
 )
 
@@ -65,6 +64,10 @@ func TestChromiumRoutesToNearestNode(t *testing.T) {
 	b := startNode(t, "--node-id", "b", "--region", "b", "--lat", "10.82", "--lon", "106.63",
 		"--redis", redisURL, "--serf-bind", gossipB, "--join", gossipA)
 	nodes := map[string]*node{"a": a, "b": b}
+	// Where each page's session is held, read from the cluster's room state:
+	// every node also shows the room's participants of the other node (as
+	// relay proxies), so the nodes' own participant counts cannot tell.
+	store := cluster.NewRedisStore(rdb.Client(), cluster.RedisStoreOptions{})
 
 	// Both nodes must know each other before a client is routed.
 	waitRoute(t, a, "lat=10.8&lon=106.7", b)
@@ -103,7 +106,7 @@ func TestChromiumRoutesToNearestNode(t *testing.T) {
 	if header.Hidden || !strings.Contains(header.Text, "node b") || !strings.Contains(header.Text, "route") {
 		t.Errorf("carol's header node label = %+v, want it to show node b and the method", header)
 	}
-	waitParticipants(t, nodes, map[string]int{"a": 0, "b": 1})
+	waitOccupants(t, store, room, map[string]string{"carol": "b"})
 
 	// 2. Probing: the page times both nodes and joins the faster one. On
 	// loopback either may win; what matters is that both were measured from
@@ -139,9 +142,8 @@ func TestChromiumRoutesToNearestNode(t *testing.T) {
 	if header.Hidden || !strings.Contains(header.Text, "node "+r.NodeID) || !strings.Contains(header.Text, "probe") || !strings.Contains(header.Text, "ms") {
 		t.Errorf("dave's header node label = %+v, want node %s, probe and its RTT", header, r.NodeID)
 	}
-	want := map[string]int{"a": 0, "b": 1}
-	want[r.NodeID]++
-	waitParticipants(t, nodes, want)
+	want := map[string]string{"carol": "b", "dave": r.NodeID}
+	waitOccupants(t, store, room, want)
 
 	// 3. Fallback: when /v1/route fails (here 400, for coordinates out of
 	// range) the page warns and joins on its own origin, node a.
@@ -161,8 +163,8 @@ func TestChromiumRoutesToNearestNode(t *testing.T) {
 	if header := nodeLabel(t, erin); header.Hidden || !strings.Contains(header.Text, "no route") {
 		t.Errorf("erin's header node label = %+v, want the fallback shown", header)
 	}
-	want["a"]++
-	waitParticipants(t, nodes, want)
+	want["erin"] = "a"
+	waitOccupants(t, store, room, want)
 }
 
 // openRoutedPage opens a page and, when the test fails, reports its state,
@@ -218,59 +220,6 @@ func nodeLabel(t *testing.T, p *page) (label struct {
 		t.Fatal(err)
 	}
 	return label
-}
-
-// waitParticipants waits until every node's /metrics shows the wanted number
-// of visible participants.
-func waitParticipants(t *testing.T, nodes map[string]*node, want map[string]int) {
-	t.Helper()
-	waitFor(t, 10*time.Second, fmt.Sprintf("visible participants per node are %v", want), func() (bool, string, error) {
-		got := map[string]int{}
-		for id, n := range nodes {
-			v, err := visibleParticipants(n)
-			if err != nil {
-				return false, err.Error(), nil
-			}
-			got[id] = v
-		}
-		for id, w := range want {
-			if got[id] != w {
-				return false, fmt.Sprintf("got %v", got), nil
-			}
-		}
-		return true, "", nil
-	})
-}
-
-// visibleParticipants reads cascade_participants{kind="visible"} from the node's /metrics.
-func visibleParticipants(n *node) (int, error) {
-	client := &http.Client{Timeout: 2 * time.Second}
-	res, err := client.Get(n.URL("/metrics"))
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /metrics: %s", res.Status)
-	}
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "cascade_participants{") || !strings.Contains(line, `kind="visible"`) {
-			continue
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q: %w", line, err)
-		}
-		return int(v), nil
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("%s/metrics has no cascade_participants{kind=\"visible\"}", n.addr)
 }
 
 // freeGossipAddr returns a loopback address whose port was free for both TCP
