@@ -168,21 +168,12 @@ func (l *Link) Detach(mid string) {
 // the down track currently attached.
 func (l *Link) readSlotRTCP(s *slot) {
 	defer l.slotWG.Done()
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := s.tr.Sender().Read(buf)
-		if err != nil {
-			return
-		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
+	rtc.ReadSenderRTCP(s.tr.Sender(), func(pkts []rtcp.Packet) {
 		l.countFeedback(pkts)
 		if d := s.out.Load(); d != nil {
 			d.HandleRTCP(pkts)
 		}
-	}
+	})
 }
 
 // countFeedback counts the peer's NACKed sequence numbers and keyframe requests.

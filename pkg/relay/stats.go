@@ -64,7 +64,7 @@ func (l *Link) Info() LinkInfo {
 	if pc == nil || info.State == StateClosed {
 		return info
 	}
-	info.RTT, info.BytesSent, info.BytesReceived = transportStats(pc.GetStats())
+	info.RTT, info.BytesSent, info.BytesReceived = transportStats(pc)
 	now := time.Now()
 	l.mu.Lock()
 	if info.State == StateOpen {
@@ -90,17 +90,14 @@ func rate(now, before uint64, dt time.Duration) int64 {
 	return int64(float64(now-before) * 8 / dt.Seconds())
 }
 
-// transportStats picks the nominated pair's RTT and the ICE transport's byte counters.
-func transportStats(report webrtc.StatsReport) (rtt time.Duration, sent, recv uint64) {
-	for _, s := range report {
-		switch st := s.(type) {
-		case webrtc.ICECandidatePairStats:
-			if st.Nominated && st.CurrentRoundTripTime > 0 {
-				rtt = time.Duration(st.CurrentRoundTripTime * float64(time.Second))
-			}
-		case webrtc.TransportStats:
-			sent, recv = st.BytesSent, st.BytesReceived
-		}
+// transportStats reads the RTT of the nominated candidate pair and the bytes on the link's ICE
+// transport. It asks the ICE transport directly: PeerConnection.GetStats races with pion's
+// own close of the PeerConnection (pion v4.2.20 clears its stats getter without a lock).
+func transportStats(pc *webrtc.PeerConnection) (rtt time.Duration, sent, recv uint64) {
+	ice := pc.SCTP().Transport().ICETransport()
+	if pair, ok := ice.GetSelectedCandidatePairStats(); ok && pair.CurrentRoundTripTime > 0 {
+		rtt = time.Duration(pair.CurrentRoundTripTime * float64(time.Second))
 	}
-	return rtt, sent, recv
+	st := ice.Stats()
+	return rtt, st.BytesSent, st.BytesReceived
 }

@@ -194,57 +194,78 @@ func mediaEngine() (*webrtc.MediaEngine, error) {
 // newPublisherAPI builds the pion API for a PeerConnection that receives media: it NACKs
 // losses, sends receiver reports and transport-wide congestion feedback to the publisher.
 func (e *Engine) newPublisherAPI() (*webrtc.API, error) {
-	m, err := mediaEngine()
-	if err != nil {
-		return nil, err
-	}
-	reg := &interceptor.Registry{}
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	rr, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	tw, err := twcc.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	reg.Add(gen)
-	reg.Add(rr)
-	reg.Add(tw)
-	return webrtc.NewAPI(webrtc.WithSettingEngine(e.se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
+	return e.newAPI(e.se, nil, true)
 }
 
 // newSubscriberAPI builds the pion API for a PeerConnection that sends media: sender reports,
 // transport-wide sequence numbers, and a GCC bandwidth estimate (delivered to onBWE) that
 // drives simulcast layer choice. There is no pacer: packets leave as they are forwarded.
 func (e *Engine) newSubscriberAPI(onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
+	return e.newAPI(e.se, onBWE, false)
+}
+
+// newAPI builds a pion API with the node's codecs and the interceptors of the sending side
+// (when onBWE is set) and of the receiving side (when receive is set).
+func (e *Engine) newAPI(se webrtc.SettingEngine, onBWE func(cc.BandwidthEstimator), receive bool) (*webrtc.API, error) {
 	m, err := mediaEngine()
 	if err != nil {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
+	if onBWE != nil {
+		if err := e.addSendInterceptors(reg, onBWE); err != nil {
+			return nil, err
+		}
+	}
+	if receive {
+		if err := addReceiveInterceptors(reg); err != nil {
+			return nil, err
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
+}
+
+// addSendInterceptors adds sender reports, transport-wide sequence numbers and the GCC
+// estimator. Order matters: the last added runs first on the way out, so the transport-wide
+// sequence number is written before the estimator records the packet.
+func (e *Engine) addSendInterceptors(reg *interceptor.Registry, onBWE func(cc.BandwidthEstimator)) error {
 	sr, err := report.NewSenderInterceptor()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ext, err := twcc.NewHeaderExtensionInterceptor()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	bwe := &bweFactory{newEstimator: func() (cc.BandwidthEstimator, error) {
+	reg.Add(&bweFactory{newEstimator: func() (cc.BandwidthEstimator, error) {
 		return gcc.NewSendSideBWE(
 			gcc.SendSideBWEInitialBitrate(e.cfg.InitialBitrate),
 			gcc.SendSideBWEMaxBitrate(e.cfg.MaxBitrate),
 			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
 		)
-	}, onNew: onBWE}
-	// Order matters: the last added runs first on the way out, so the transport-wide sequence
-	// number is written before the estimator records the packet.
-	reg.Add(bwe)
+	}, onNew: onBWE})
 	reg.Add(ext)
 	reg.Add(sr)
-	return webrtc.NewAPI(webrtc.WithSettingEngine(e.se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
+	return nil
+}
+
+// addReceiveInterceptors adds NACK generation, receiver reports and transport-wide congestion
+// feedback. They wrap remote streams and RTCP only, never a local stream's writer.
+func addReceiveInterceptors(reg *interceptor.Registry) error {
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return err
+	}
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return err
+	}
+	fb, err := twcc.NewSenderInterceptor()
+	if err != nil {
+		return err
+	}
+	reg.Add(gen)
+	reg.Add(rr)
+	reg.Add(fb)
+	return nil
 }

@@ -1,12 +1,7 @@
 package rtc
 
 import (
-	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
-	"github.com/pion/interceptor/pkg/gcc"
-	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
-	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -24,54 +19,9 @@ func (e *Engine) NewRelayPeerConnection(onBWE func(cc.BandwidthEstimator)) (*web
 	return api.NewPeerConnection(webrtc.Configuration{})
 }
 
-// newRelayAPI builds the pion API of a relay link: newPublisherAPI's and newSubscriberAPI's
-// interceptors on one registry.
+// newRelayAPI builds the pion API of a relay link: both interceptor sets on one registry.
 func (e *Engine) newRelayAPI(onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
-	m, err := mediaEngine()
-	if err != nil {
-		return nil, err
-	}
-	// Receive side.
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	rr, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	fb, err := twcc.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	// Send side.
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	ext, err := twcc.NewHeaderExtensionInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	bwe := &bweFactory{newEstimator: func() (cc.BandwidthEstimator, error) {
-		return gcc.NewSendSideBWE(
-			gcc.SendSideBWEInitialBitrate(e.cfg.InitialBitrate),
-			gcc.SendSideBWEMaxBitrate(e.cfg.MaxBitrate),
-			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
-		)
-	}, onNew: onBWE}
-	reg := &interceptor.Registry{}
-	// Send side first, in newSubscriberAPI's order: the last added runs first on the way out,
-	// so the transport-wide sequence number is written before the estimator records the packet.
-	// The receive-side interceptors wrap remote streams and RTCP only, never a local stream's
-	// writer, so their place after these does not change the outgoing media path.
-	reg.Add(bwe)
-	reg.Add(ext)
-	reg.Add(sr)
-	reg.Add(gen)
-	reg.Add(rr)
-	reg.Add(fb)
-	return webrtc.NewAPI(webrtc.WithSettingEngine(e.relaySettings()), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)), nil
+	return e.newAPI(e.relaySettings(), onBWE, true)
 }
 
 // relaySettings returns the node's settings with two round trips less in a link's set-up;

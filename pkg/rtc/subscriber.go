@@ -20,7 +20,7 @@ type Subscriber struct {
 	pc        *webrtc.PeerConnection
 	log       *slog.Logger
 	sendOffer func(sdp string)
-	bwe       atomic.Pointer[bweHolder]
+	bwe       bweRef
 	wg        sync.WaitGroup // RTCP readers
 
 	mu          sync.Mutex // guards the fields below
@@ -55,12 +55,7 @@ func (e *Engine) NewSubscriber(ev PeerEvents, sendOffer func(sdp string)) (*Subs
 }
 
 // BandwidthEstimate returns GCC's estimate toward the client in bits per second.
-func (s *Subscriber) BandwidthEstimate() int {
-	if h := s.bwe.Load(); h != nil {
-		return h.est.GetTargetBitrate()
-	}
-	return 0
-}
+func (s *Subscriber) BandwidthEstimate() int { return s.bwe.bitrate() }
 
 // AddTrack adds a sendonly transceiver for d and renegotiates.
 func (s *Subscriber) AddTrack(d *room.DownTrack) error {
@@ -103,19 +98,34 @@ func (s *Subscriber) RemoveTrack(d *room.DownTrack) error {
 // readRTCP feeds the subscriber's RTCP for one sender to its down track.
 func (s *Subscriber) readRTCP(sender *webrtc.RTPSender, d *room.DownTrack) {
 	defer s.wg.Done()
+	ReadSenderRTCP(sender, d.HandleRTCP)
+}
+
+// ReadSenderRTCP reads a sender's RTCP until the sender stops, handing each compound packet to
+// handle. Reading is what makes pion's interceptors see the feedback; call it on one goroutine.
+func ReadSenderRTCP(sender *webrtc.RTPSender, handle func([]rtcp.Packet)) {
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := sender.Read(buf)
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
+		if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
+			handle(pkts)
 		}
-		d.HandleRTCP(pkts)
 	}
 }
+
+// bitrate returns an estimator's target in bits per second, 0 before it exists.
+func (p *bweRef) bitrate() int {
+	if h := p.Load(); h != nil {
+		return h.est.GetTargetBitrate()
+	}
+	return 0
+}
+
+// bweRef holds a PeerConnection's estimator once pion has created it.
+type bweRef struct{ atomic.Pointer[bweHolder] }
 
 // RestartICE makes the next offer restart ICE, and sends it as soon as no offer is out.
 func (s *Subscriber) RestartICE() {

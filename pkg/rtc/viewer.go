@@ -21,7 +21,7 @@ import (
 type Viewer struct {
 	pc  *webrtc.PeerConnection
 	log *slog.Logger
-	bwe atomic.Pointer[bweHolder]
+	bwe bweRef
 	wg  sync.WaitGroup // RTCP readers, one per slot
 
 	mu      sync.Mutex // guards the fields below
@@ -104,12 +104,7 @@ func (v *Viewer) RemoteDescription() string { return remoteSDP(v.pc) }
 func (v *Viewer) AddCandidate(c webrtc.ICECandidateInit) error { return v.pc.AddICECandidate(c) }
 
 // BandwidthEstimate returns GCC's estimate toward the viewer in bits per second.
-func (v *Viewer) BandwidthEstimate() int {
-	if h := v.bwe.Load(); h != nil {
-		return h.est.GetTargetBitrate()
-	}
-	return 0
-}
+func (v *Viewer) BandwidthEstimate() int { return v.bwe.bitrate() }
 
 // AddTrack puts d into a free slot of its kind, or queues it.
 func (v *Viewer) AddTrack(d *room.DownTrack) error {
@@ -183,20 +178,11 @@ func (v *Viewer) takeWaiting(kind room.Kind) *room.DownTrack {
 
 func (v *Viewer) readRTCP(s *slot) {
 	defer v.wg.Done()
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := s.sender.Read(buf)
-		if err != nil {
-			return
-		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
+	ReadSenderRTCP(s.sender, func(pkts []rtcp.Packet) {
 		if d := s.cur.Load(); d != nil {
 			d.HandleRTCP(pkts)
 		}
-	}
+	})
 }
 
 // Close ends the PeerConnection and waits for the RTCP readers.
