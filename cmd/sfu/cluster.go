@@ -96,9 +96,14 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 			return nil, fmt.Errorf("cluster bus (is Redis reachable?): %w", err)
 		}
 		c.bus = bus
+		via, err := c.relayPolicy(cfg)
+		if err != nil {
+			c.close(context.Background())
+			return nil, err
+		}
 		c.relays = relay.NewCoordinator(relay.CoordinatorConfig{
 			Link:  relay.Config{Self: cluster.NodeID(cfg.NodeID), Engine: engine, Bus: bus, Logger: log},
-			Rooms: rooms, Directory: c.store, Logger: log,
+			Rooms: rooms, Directory: c.store, Via: via, Logger: log,
 		})
 		relays.Store(c.relays)
 	}
@@ -138,6 +143,46 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		},
 	})
 	return c, nil
+}
+
+// relayPolicy turns --relay-via into the coordinator's next-hop function (nil: direct).
+func (c *clusterParts) relayPolicy(cfg Config) (func(cluster.NodeID) cluster.NodeID, error) {
+	self := cluster.NodeID(cfg.NodeID)
+	switch cfg.RelayVia {
+	case "":
+		return nil, nil
+	case "auto":
+		return func(to cluster.NodeID) cluster.NodeID { return c.fastestHop(self, to) }, nil
+	}
+	pairs, err := parseRelayVia(cfg.RelayVia)
+	if err != nil {
+		return nil, err
+	}
+	return func(to cluster.NodeID) cluster.NodeID { return cluster.NodeID(pairs[string(to)]) }, nil
+}
+
+// fastestHop picks a third node when the gossip RTT estimate through it is at least 20% below
+// the direct one; otherwise the direct path.
+func (c *clusterParts) fastestHop(self, to cluster.NodeID) cluster.NodeID {
+	if c.membership == nil {
+		return to
+	}
+	direct, ok := c.membership.RTT(to)
+	if !ok {
+		return to
+	}
+	best, bestRTT := to, time.Duration(float64(direct)*0.8)
+	for _, m := range c.membership.Members() {
+		if m.ID == self || m.ID == to || m.State != cluster.StateActive {
+			continue
+		}
+		first, ok1 := c.membership.RTT(m.ID)
+		second, ok2 := c.membership.RTTBetween(m.ID, to)
+		if ok1 && ok2 && first+second < bestRTT {
+			best, bestRTT = m.ID, first+second
+		}
+	}
+	return best
 }
 
 // reassert writes this node's live sessions back into the room state, after Redis lost them.

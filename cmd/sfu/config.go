@@ -101,6 +101,9 @@ type Config struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// HealthTTL is the lifetime of the node's health record in the registry.
 	HealthTTL time.Duration `yaml:"health_ttl"`
+	// RelayVia is the relay path policy: "" (direct links only), "auto" (through a third node
+	// when the gossip RTT estimate through it is at least 20% lower), or "to=via,..." pairs.
+	RelayVia string `yaml:"relay_via"`
 
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	ConfigFile string `yaml:"-"`
@@ -175,6 +178,7 @@ func options() []option {
 		{"public-url", "URL", "base URL clients use to reach this node (default: http://<http address>)", false, func(c *Config) any { return &c.PublicURL }},
 		{"drain-timeout", "DURATION", "on SIGTERM, how long sessions may go on while draining before clients are told to leave", false, func(c *Config) any { return &c.DrainTimeout }},
 		{"health-ttl", "DURATION", "lifetime of the node's health record; refreshed every third of it", false, func(c *Config) any { return &c.HealthTTL }},
+		{"relay-via", "POLICY", "relay paths: empty = direct, auto = through a node when it is 20% faster by RTT, or to=via,... pairs", false, func(c *Config) any { return &c.RelayVia }},
 	}
 }
 
@@ -384,6 +388,7 @@ func (c *Config) validate() error {
 		checkPositive("shutdown-timeout", c.ShutdownTimeout),
 		checkPositive("health-ttl", c.HealthTTL),
 		checkOptional(c.PublicURL, checkPublicURL),
+		checkOptional(c.RelayVia, checkRelayVia),
 		checkNonNegative("drain-timeout", c.DrainTimeout),
 		checkRate(c.JoinRate),
 		checkAtLeast("join-burst", c.JoinBurst, 1),
@@ -514,6 +519,27 @@ func checkSerfKey(s string) error {
 		return errors.New("serf-key: must be base64 of 16, 24 or 32 bytes")
 	}
 	return nil
+}
+
+// parseRelayVia reads "to=via,..." pairs.
+func parseRelayVia(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range strings.Split(s, ",") {
+		to, via, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || checkID("relay-via", to) != nil || checkID("relay-via", via) != nil || to == via {
+			return nil, fmt.Errorf("relay-via: %q is not to=via with two different node ids", pair)
+		}
+		out[to] = via
+	}
+	return out, nil
+}
+
+func checkRelayVia(s string) error {
+	if s == "auto" {
+		return nil
+	}
+	_, err := parseRelayVia(s)
+	return err
 }
 
 func checkPublicURL(s string) error {

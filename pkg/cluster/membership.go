@@ -225,6 +225,23 @@ func (m *Membership) RTT(id NodeID) (time.Duration, bool) {
 	return mine.DistanceTo(theirs), true
 }
 
+// RTTBetween estimates the round-trip time between two nodes from their gossip coordinates.
+func (m *Membership) RTTBetween(a, b NodeID) (time.Duration, bool) {
+	local := NodeID(m.serf.LocalMember().Name)
+	if a == local {
+		return m.RTT(b)
+	}
+	if b == local {
+		return m.RTT(a)
+	}
+	ca, ok1 := m.serf.GetCachedCoordinate(string(a))
+	cb, ok2 := m.serf.GetCachedCoordinate(string(b))
+	if !ok1 || !ok2 || ca == nil || cb == nil {
+		return 0, false
+	}
+	return ca.DistanceTo(cb), true
+}
+
 // Leave tells the cluster this node is leaving (graceful).
 func (m *Membership) Leave() error { return m.serf.Leave() }
 

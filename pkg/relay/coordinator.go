@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +28,10 @@ type CoordinatorConfig struct {
 	Interval time.Duration
 	// Grace is how long a relayed track keeps crossing after its last subscriber here left
 	// (default 3 s), so that a subscriber flapping does not restart it.
-	Grace  time.Duration
+	Grace time.Duration
+	// Via returns the node through which to reach a node (itself, or nil, for a direct link):
+	// the relay path policy. A transit node forwards the tracks of the origins asked of it.
+	Via    func(to cluster.NodeID) cluster.NodeID
 	Logger *slog.Logger
 }
 
@@ -54,9 +59,10 @@ type Coordinator struct {
 }
 
 type localData struct {
-	room string
-	sid  room.ParticipantSID
-	msg  room.DataMessage
+	room   string
+	sid    room.ParticipantSID
+	origin cluster.NodeID // "" for this node's participants
+	msg    room.DataMessage
 }
 
 type inbound struct {
@@ -67,8 +73,11 @@ type inbound struct {
 // peerState is what this node shares with one peer, over one link.
 type peerState struct {
 	link     *Link
-	wanted   map[string]bool          // rooms both nodes host, from the directory
-	interest map[string]bool          // rooms we told the peer we host
+	wanted   map[string]map[cluster.NodeID]bool // room → origins to receive through this peer
+	interest map[string]string                  // room → origins last asked for (key)
+	// origins is, per room, the nodes whose participants the peer asked to receive through us
+	// (besides ours): we are its transit for them.
+	origins  map[string]map[cluster.NodeID]bool
 	exported map[string]string        // rooms the peer asked about → last state sent
 	exports  map[room.TrackID]*export // our tracks the peer subscribed to
 	imports  map[string]*importedRoom // the peer's participants, by room
@@ -139,11 +148,8 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 // delivers in its own order; across nodes the order of messages from different nodes may
 // differ. It only enqueues (it runs under the room's event lock).
 func (c *Coordinator) DataSent(name room.Name, from *room.Participant, msg room.DataMessage) {
-	if from.Origin() != "" {
-		return // a proxy's message came from its node: never send it back
-	}
 	select {
-	case c.data <- localData{room: string(name), sid: from.SID(), msg: msg}:
+	case c.data <- localData{room: string(name), sid: from.SID(), origin: cluster.NodeID(from.Origin()), msg: msg}:
 	default:
 		c.log.Warn("relay data queue full; a chat message did not reach other nodes", "room", name)
 	}
@@ -151,8 +157,13 @@ func (c *Coordinator) DataSent(name room.Name, from *room.Participant, msg room.
 
 func (c *Coordinator) forwardData(d localData) {
 	body := dataBody{SID: string(d.sid), Kind: string(d.msg.Kind), Text: d.msg.Text, Topic: d.msg.Topic, Payload: d.msg.Payload}
-	for _, ps := range c.peers {
-		if _, hosts := ps.exported[d.room]; hosts && !isDone(ps.link) {
+	for id, ps := range c.peers {
+		if _, hosts := ps.exported[d.room]; !hosts || isDone(ps.link) {
+			continue
+		}
+		// Our own participants' messages go to every peer in the room; a remote participant's
+		// only to peers that receive its node through us, and never back to its node.
+		if d.origin == "" || (d.origin != id && ps.origins[d.room][d.origin]) {
 			c.send(ps, "data", d.room, body)
 		}
 	}
@@ -202,7 +213,8 @@ func (c *Coordinator) peer(id cluster.NodeID, l *Link) *peerState {
 	}
 	if ps == nil {
 		ps = &peerState{
-			link: l, wanted: map[string]bool{}, interest: map[string]bool{}, exported: map[string]string{},
+			link: l, wanted: map[string]map[cluster.NodeID]bool{}, interest: map[string]string{},
+			origins: map[string]map[cluster.NodeID]bool{}, exported: map[string]string{},
 			exports: map[room.TrackID]*export{}, imports: map[string]*importedRoom{},
 		}
 		c.peers[id] = ps
@@ -213,14 +225,23 @@ func (c *Coordinator) peer(id cluster.NodeID, l *Link) *peerState {
 // reconcile brings links, interests, state snapshots and subscriptions up to date.
 func (c *Coordinator) reconcile() {
 	self := c.cfg.Link.Self
-	hosted := map[string]bool{}
-	for _, r := range c.cfg.Rooms.Rooms() {
-		if hasLocal(r) {
-			hosted[string(r.Name())] = true
+	hosted := map[string]bool{} // rooms with participants here, or that we relay for a peer
+	wanted := map[cluster.NodeID]map[string]map[cluster.NodeID]bool{}
+	want := func(hop cluster.NodeID, name string, origin cluster.NodeID) {
+		if wanted[hop] == nil {
+			wanted[hop] = map[string]map[cluster.NodeID]bool{}
 		}
+		if wanted[hop][name] == nil {
+			wanted[hop][name] = map[cluster.NodeID]bool{}
+		}
+		wanted[hop][name][origin] = true
 	}
-	wanted := map[cluster.NodeID]map[string]bool{}
-	for name := range hosted {
+	for _, r := range c.cfg.Rooms.Rooms() {
+		if !hasLocal(r) {
+			continue
+		}
+		name := string(r.Name())
+		hosted[name] = true
 		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
 		nodes, err := c.cfg.Directory.RoomNodes(ctx, name)
 		cancel()
@@ -229,10 +250,18 @@ func (c *Coordinator) reconcile() {
 		}
 		for id, n := range nodes {
 			if id != self && n > 0 {
-				if wanted[id] == nil {
-					wanted[id] = map[string]bool{}
+				want(c.via(id), name, id)
+			}
+		}
+	}
+	// As a transit node, receive from each origin a peer asked of us, directly.
+	for peer, ps := range c.peers {
+		for name, origins := range ps.origins {
+			for o := range origins {
+				if o != self && o != peer {
+					hosted[name] = true
+					want(o, name, o)
 				}
-				wanted[id][name] = true
 			}
 		}
 	}
@@ -252,10 +281,32 @@ func (c *Coordinator) reconcile() {
 	}
 	for id, ps := range c.peers {
 		if wanted[id] == nil {
-			ps.wanted = map[string]bool{}
+			ps.wanted = map[string]map[cluster.NodeID]bool{}
 		}
 		c.syncPeer(id, ps, hosted)
 	}
+}
+
+// via returns the next hop toward a node.
+func (c *Coordinator) via(to cluster.NodeID) cluster.NodeID {
+	if c.cfg.Via != nil {
+		if hop := c.cfg.Via(to); hop != "" && hop != c.cfg.Link.Self {
+			return hop
+		}
+	}
+	return to
+}
+
+// originKey lists a set of origins, without the peer itself, in a stable order.
+func originKey(origins map[cluster.NodeID]bool, peer cluster.NodeID) []string {
+	var out []string
+	for o := range origins {
+		if o != peer {
+			out = append(out, string(o))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // linkTo returns the open link to a peer, starting one if needed without waiting long.
@@ -273,15 +324,17 @@ func (c *Coordinator) linkTo(id cluster.NodeID) *Link {
 }
 
 func (c *Coordinator) syncPeer(id cluster.NodeID, ps *peerState, hosted map[string]bool) {
-	for name := range ps.wanted {
-		if !ps.interest[name] {
-			if c.send(ps, "interest", name, nil) {
-				ps.interest[name] = true
+	for name, origins := range ps.wanted {
+		through := originKey(origins, id)
+		key := "[" + strings.Join(through, ",") + "]"
+		if sent, ok := ps.interest[name]; !ok || sent != key {
+			if c.send(ps, "interest", name, interestBody{Origins: through}) {
+				ps.interest[name] = key
 			}
 		}
 	}
 	for name := range ps.interest {
-		if !ps.wanted[name] {
+		if ps.wanted[name] == nil {
 			c.send(ps, "uninterest", name, nil)
 			delete(ps.interest, name)
 			c.dropImports(ps, name)
@@ -296,7 +349,7 @@ func (c *Coordinator) syncPeer(id cluster.NodeID, ps *peerState, hosted map[stri
 			}
 			continue
 		}
-		st := c.snapshot(name)
+		st := c.snapshot(name, id, ps.origins[name])
 		b, _ := json.Marshal(st)
 		if string(b) != last && c.send(ps, "state", name, st) {
 			ps.exported[name] = string(b)
@@ -375,11 +428,17 @@ func (c *Coordinator) handle(in inbound) {
 	m := in.msg
 	switch m.Type {
 	case "interest":
-		if _, ok := ps.exported[m.Room]; !ok {
-			ps.exported[m.Room] = ""
+		var ib interestBody
+		_ = json.Unmarshal(m.Body, &ib)
+		origins := map[cluster.NodeID]bool{}
+		for _, o := range ib.Origins {
+			origins[cluster.NodeID(o)] = true
 		}
+		ps.origins[m.Room] = origins
+		ps.exported[m.Room] = "" // (re)send the snapshot: its scope may have changed
 	case "uninterest":
 		delete(ps.exported, m.Room)
+		delete(ps.origins, m.Room)
 		for id, ex := range ps.exports {
 			if ex.room == m.Room {
 				c.unexport(ps, id)
@@ -423,8 +482,11 @@ func (c *Coordinator) export(ps *peerState, name string, id room.TrackID, maxLay
 		return
 	}
 	up := r.Track(id)
-	if up == nil || isProxyTrack(r, up) {
-		return // never relay a relayed track back: media does not loop
+	if up == nil {
+		return
+	}
+	if origin := trackOrigin(r, up); origin != "" && (origin == string(ps.link.Peer()) || !ps.origins[name][cluster.NodeID(origin)]) {
+		return // a relayed track goes only where it was asked for through us, never back
 	}
 	rids := up.Info().RIDs
 	if len(rids) == 0 {
@@ -518,13 +580,14 @@ func hasLocal(r *room.Room) bool {
 	return false
 }
 
-func isProxyTrack(r *room.Room, t *room.UpTrack) bool {
+// trackOrigin returns the node a track's publisher is on, "" for this node.
+func trackOrigin(r *room.Room, t *room.UpTrack) string {
 	for _, p := range r.Participants() {
 		if p.SID() == t.Info().Participant {
-			return p.Origin() != ""
+			return p.Origin()
 		}
 	}
-	return false
+	return ""
 }
 
 // dropPeer removes everything shared with a peer whose link went away.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/cascade-sfu/cascade/pkg/cluster"
 	"github.com/cascade-sfu/cascade/pkg/room"
 )
 
@@ -14,8 +15,15 @@ type (
 	stateBody struct {
 		Participants []partState `json:"participants,omitempty"`
 	}
+	interestBody struct {
+		// Origins are the nodes, other than the receiver, whose participants the sender wants
+		// through the receiver (the receiver is its transit to them).
+		Origins []string `json:"origins,omitempty"`
+	}
 	partState struct {
-		SID      string       `json:"sid"`
+		SID string `json:"sid"`
+		// Origin is the node the participant is on; empty for the sender itself.
+		Origin   string       `json:"origin,omitempty"`
 		Identity string       `json:"identity"`
 		Name     string       `json:"name,omitempty"`
 		Host     bool         `json:"host,omitempty"`
@@ -52,19 +60,21 @@ type (
 	}
 )
 
-// snapshot describes this node's own participants of a room (never proxies), in a stable order.
-func (c *Coordinator) snapshot(name string) stateBody {
+// snapshot describes, for a peer, this node's own participants of a room and the remote ones
+// the peer receives through us (never those of the peer itself), in a stable order.
+func (c *Coordinator) snapshot(name string, peer cluster.NodeID, through map[cluster.NodeID]bool) stateBody {
 	var st stateBody
 	r := c.cfg.Rooms.Room(room.Name(name))
 	if r == nil {
 		return st
 	}
 	for _, p := range r.Participants() {
-		if p.Origin() != "" || p.Hidden() {
+		origin := cluster.NodeID(p.Origin())
+		if p.Hidden() || (origin != "" && (origin == peer || !through[origin])) {
 			continue
 		}
 		info := p.Info()
-		ps := partState{SID: string(info.SID), Identity: string(info.Identity), Name: info.Name, Host: info.Role == room.RoleHost}
+		ps := partState{SID: string(info.SID), Origin: string(origin), Identity: string(info.Identity), Name: info.Name, Host: info.Role == room.RoleHost}
 		for _, t := range info.Tracks {
 			ps.Tracks = append(ps.Tracks, trackState{
 				ID: string(t.ID), Kind: string(t.Kind), Source: string(t.Source), Name: t.Name, Muted: t.Muted,
@@ -81,7 +91,7 @@ func (c *Coordinator) snapshot(name string) stateBody {
 
 // applyState makes this node's proxies of the peer's participants in a room match a snapshot.
 func (c *Coordinator) applyState(ps *peerState, name string, st stateBody) {
-	if !ps.wanted[name] && len(st.Participants) > 0 {
+	if ps.wanted[name] == nil && len(st.Participants) > 0 {
 		return // we host no one there (any more)
 	}
 	ir := ps.imports[name]
@@ -91,12 +101,19 @@ func (c *Coordinator) applyState(ps *peerState, name string, st stateBody) {
 	}
 	seen := map[string]bool{}
 	for _, p := range st.Participants {
+		origin := cluster.NodeID(p.Origin)
+		if origin == "" {
+			origin = ps.link.Peer()
+		}
+		if origin == c.cfg.Link.Self {
+			continue // our own participants, back through a transit: never
+		}
 		seen[p.SID] = true
 		px := ir.proxies[p.SID]
 		if px == nil {
 			part, err := c.cfg.Rooms.Join(room.Name(name), room.JoinParams{
 				Identity: room.Identity(p.Identity), Name: p.Name, Session: proxySession(ps.link.Peer(), p.SID),
-				Permissions: room.Permissions{Publish: true, PublishData: true, Admin: p.Host}, Origin: string(ps.link.Peer()),
+				Permissions: room.Permissions{Publish: true, PublishData: true, Admin: p.Host}, Origin: string(origin),
 				Sink: discardSink{},
 			})
 			if err != nil {

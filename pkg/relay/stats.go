@@ -61,7 +61,10 @@ func (l *Link) Info() LinkInfo {
 	l.mu.Unlock()
 	info.BandwidthEstimate = l.BandwidthEstimate()
 	info.NACKsReceived, info.PLIsReceived, info.PLIsSent = l.nacksIn.Load(), l.plisIn.Load(), l.plisOut.Load()
-	if pc == nil || info.State == StateClosed {
+	// Only an open link's transports are read: pion starts the ICE transport without a lock
+	// while the link connects, and its stats accessors read it unsynchronised (pion v4.2.20);
+	// once the control channel is open the transports were started before.
+	if pc == nil || info.State != StateOpen {
 		return info
 	}
 	info.RTT, info.BytesSent, info.BytesReceived = transportStats(pc)
