@@ -171,15 +171,27 @@ func (c *clusterParts) fastestHop(self, to cluster.NodeID) cluster.NodeID {
 	if !ok {
 		return to
 	}
-	best, bestRTT := to, time.Duration(float64(direct)*0.8)
+	paths := map[cluster.NodeID]time.Duration{}
 	for _, m := range c.membership.Members() {
 		if m.ID == self || m.ID == to || m.State != cluster.StateActive {
 			continue
 		}
 		first, ok1 := c.membership.RTT(m.ID)
 		second, ok2 := c.membership.RTTBetween(m.ID, to)
-		if ok1 && ok2 && first+second < bestRTT {
-			best, bestRTT = m.ID, first+second
+		if ok1 && ok2 {
+			paths[m.ID] = first + second
+		}
+	}
+	return cheapestHop(to, direct, paths)
+}
+
+// cheapestHop returns the node through which the path is at least 20% shorter than direct,
+// the shortest such (ties by id), or to itself.
+func cheapestHop(to cluster.NodeID, direct time.Duration, through map[cluster.NodeID]time.Duration) cluster.NodeID {
+	best, bestRTT := to, time.Duration(float64(direct)*0.8)
+	for via, rtt := range through {
+		if rtt < bestRTT || (rtt == bestRTT && best != to && via < best) {
+			best, bestRTT = via, rtt
 		}
 	}
 	return best
