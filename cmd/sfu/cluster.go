@@ -103,7 +103,7 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		}
 		c.relays = relay.NewCoordinator(relay.CoordinatorConfig{
 			Link:  relay.Config{Self: cluster.NodeID(cfg.NodeID), Engine: engine, Bus: bus, Logger: log},
-			Rooms: rooms, Directory: c.store, Via: via, Logger: log,
+			Rooms: rooms, Directory: c.store, Via: via, Linger: cfg.RelayLinger, Logger: log,
 		})
 		relays.Store(c.relays)
 	}

@@ -104,6 +104,8 @@ type Config struct {
 	// RelayVia is the relay path policy: "" (direct links only), "auto" (through a third node
 	// when the gossip RTT estimate through it is at least 20% lower), or "to=via,..." pairs.
 	RelayVia string `yaml:"relay_via"`
+	// RelayLinger is how long a relay link that carries no room stays open.
+	RelayLinger time.Duration `yaml:"relay_linger"`
 
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	ConfigFile string `yaml:"-"`
@@ -124,6 +126,7 @@ func DefaultConfig() Config {
 		JoinBurst:       20,
 		RedisPrefix:     "cascade:",
 		HealthTTL:       10 * time.Second,
+		RelayLinger:     30 * time.Second,
 	}
 }
 
@@ -178,6 +181,7 @@ func options() []option {
 		{"public-url", "URL", "base URL clients use to reach this node (default: http://<http address>)", false, func(c *Config) any { return &c.PublicURL }},
 		{"drain-timeout", "DURATION", "on SIGTERM, how long sessions may go on while draining before clients are told to leave", false, func(c *Config) any { return &c.DrainTimeout }},
 		{"health-ttl", "DURATION", "lifetime of the node's health record; refreshed every third of it", false, func(c *Config) any { return &c.HealthTTL }},
+		{"relay-linger", "DURATION", "how long a relay link that carries no room stays open", false, func(c *Config) any { return &c.RelayLinger }},
 		{"relay-via", "POLICY", "relay paths: empty = direct, auto = through a node when it is 20% faster by RTT, or to=via,... pairs", false, func(c *Config) any { return &c.RelayVia }},
 	}
 }
@@ -389,6 +393,7 @@ func (c *Config) validate() error {
 		checkPositive("health-ttl", c.HealthTTL),
 		checkOptional(c.PublicURL, checkPublicURL),
 		checkOptional(c.RelayVia, checkRelayVia),
+		checkPositive("relay-linger", c.RelayLinger),
 		checkNonNegative("drain-timeout", c.DrainTimeout),
 		checkRate(c.JoinRate),
 		checkAtLeast("join-burst", c.JoinBurst, 1),

@@ -237,6 +237,8 @@ redis_prefix: "eu:"
 public_url: "https://eu.example.net"
 drain_timeout: 30s
 health_ttl: 6s
+relay_via: "hcm=sgp"
+relay_linger: 5s
 `)
 	got := mustLoad(t, []string{"--config", path}, nil)
 	want := Config{
@@ -246,6 +248,7 @@ health_ttl: 6s
 		JoinRate: 1.5, JoinBurst: 4, SerfBind: "127.0.0.1:7946", Join: []string{"10.0.0.2", "10.0.0.3:7946"},
 		SerfKey: serfKey16, Redis: "rediss://cache:6380", GeoIP: "/data/geo.mmdb", ConfigFile: path,
 		RedisPrefix: "eu:", PublicURL: "https://eu.example.net", DrainTimeout: 30 * time.Second, HealthTTL: 6 * time.Second,
+		RelayVia: "hcm=sgp", RelayLinger: 5 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("LoadConfig =\n%+v\nwant\n%+v", got, want)

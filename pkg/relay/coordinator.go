@@ -29,6 +29,9 @@ type CoordinatorConfig struct {
 	// Grace is how long a relayed track keeps crossing after its last subscriber here left
 	// (default 3 s), so that a subscriber flapping does not restart it.
 	Grace time.Duration
+	// Linger is how long a link that carries no room stays open before it is closed (default
+	// 30 s), so that a room emptying and refilling does not pay the set-up again.
+	Linger time.Duration
 	// Via returns the node through which to reach a node (itself, or nil, for a direct link):
 	// the relay path policy. A transit node forwards the tracks of the origins asked of it.
 	Via    func(to cluster.NodeID) cluster.NodeID
@@ -80,6 +83,7 @@ type peerState struct {
 	origins  map[string]map[cluster.NodeID]bool
 	exported map[string]string        // rooms the peer asked about → last state sent
 	exports  map[room.TrackID]*export // our tracks the peer subscribed to
+	idle     time.Time                // since when the link carries no room; zero while it does
 	imports  map[string]*importedRoom // the peer's participants, by room
 }
 
@@ -119,6 +123,9 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = 3 * time.Second
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -279,11 +286,30 @@ func (c *Coordinator) reconcile() {
 		ps := c.peer(id, l)
 		ps.wanted = rooms
 	}
+	now := time.Now()
 	for id, ps := range c.peers {
 		if wanted[id] == nil {
 			ps.wanted = map[string]map[cluster.NodeID]bool{}
 		}
 		c.syncPeer(id, ps, hosted)
+		c.closeIfIdle(id, ps, now)
+	}
+}
+
+// closeIfIdle closes a link that has carried no room, either way, for the linger time.
+func (c *Coordinator) closeIfIdle(id cluster.NodeID, ps *peerState, now time.Time) {
+	if len(ps.wanted) > 0 || len(ps.interest) > 0 || len(ps.exported) > 0 || len(ps.imports) > 0 || len(ps.exports) > 0 {
+		ps.idle = time.Time{}
+		return
+	}
+	if ps.idle.IsZero() {
+		ps.idle = now
+		return
+	}
+	if now.Sub(ps.idle) >= c.cfg.Linger {
+		c.log.Info("closing a relay link that carries no room", "peer", id)
+		ps.link.Close()
+		delete(c.peers, id)
 	}
 }
 

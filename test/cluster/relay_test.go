@@ -125,8 +125,9 @@ func waitFor(t *testing.T, c *client.Client, typ string, match func(json.RawMess
 func TestRoomSpansNodes(t *testing.T) {
 	redis := redistest.Start(t)
 	euSerf, hcmSerf := freePort(t), freePort(t)
-	eu := startNode(t, redis.Addr(), nodeSpec{id: "eu", lat: 52.37, lon: 4.90, serf: euSerf, join: hcmSerf})
-	hcm := startNode(t, redis.Addr(), nodeSpec{id: "hcm", lat: 10.82, lon: 106.63, serf: hcmSerf, join: euSerf})
+	linger := []string{"--relay-linger", "1s"}
+	eu := startNode(t, redis.Addr(), nodeSpec{id: "eu", lat: 52.37, lon: 4.90, serf: euSerf, join: hcmSerf, extra: linger})
+	hcm := startNode(t, redis.Addr(), nodeSpec{id: "hcm", lat: 10.82, lon: 106.63, serf: hcmSerf, join: euSerf, extra: linger})
 
 	alice := dialWith(t, eu, "span", "alice", auth.Grants{CanPublish: true, CanSubscribe: true, CanPublishData: true}, nil)
 	defer alice.Close()
@@ -201,6 +202,17 @@ func TestRoomSpansNodes(t *testing.T) {
 		var m signal.ParticipantLeftMsg
 		return json.Unmarshal(d, &m) == nil && m.Identity == "alice"
 	})
+
+	// With no room left across the link, it closes after the linger (1 s here).
+	eventuallyT(t, 10*time.Second, "the idle link closed on both nodes", func() bool {
+		for _, p := range []*proc{eu, hcm} {
+			out, err := relayctl(t, p.url, "relays", "--json")
+			if err != nil || regexp.MustCompile(`"state":"(open|connecting)"`).MatchString(out) {
+				return false
+			}
+		}
+		return true
+	}, func() string { out, _ := relayctl(t, eu.url, "relays"); return out })
 }
 
 func eventuallyT(t *testing.T, timeout time.Duration, what string, cond func() bool, state func() string) {
