@@ -104,6 +104,7 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		c.relays = relay.NewCoordinator(relay.CoordinatorConfig{
 			Link:  relay.Config{Self: cluster.NodeID(cfg.NodeID), Engine: engine, Bus: bus, Logger: log},
 			Rooms: rooms, Directory: c.store, Via: via, Linger: cfg.RelayLinger, Logger: log,
+			Prewarm: c.prewarm(cfg.RelayPrewarm),
 		})
 		relays.Store(c.relays)
 	}
@@ -143,6 +144,28 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		},
 	})
 	return c, nil
+}
+
+// prewarm returns the live nodes to keep relay links to, when --relay-prewarm is set.
+func (c *clusterParts) prewarm(on bool) func() []cluster.NodeID {
+	if !on {
+		return nil
+	}
+	return func() []cluster.NodeID {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		nodes, err := c.registry.Nodes(ctx)
+		if err != nil {
+			return nil
+		}
+		ids := make([]cluster.NodeID, 0, len(nodes))
+		for _, n := range nodes {
+			if n.State == cluster.StateActive {
+				ids = append(ids, n.ID)
+			}
+		}
+		return ids
+	}
 }
 
 // relayPolicy turns --relay-via into the coordinator's next-hop function (nil: direct).

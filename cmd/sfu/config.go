@@ -104,6 +104,8 @@ type Config struct {
 	// RelayVia is the relay path policy: "" (direct links only), "auto" (through a third node
 	// when the gossip RTT estimate through it is at least 20% lower), or "to=via,..." pairs.
 	RelayVia string `yaml:"relay_via"`
+	// RelayPrewarm keeps a relay link to every live node, so that rooms never wait for one.
+	RelayPrewarm bool `yaml:"relay_prewarm"`
 	// RelayLinger is how long a relay link that carries no room stays open.
 	RelayLinger time.Duration `yaml:"relay_linger"`
 
@@ -181,6 +183,7 @@ func options() []option {
 		{"public-url", "URL", "base URL clients use to reach this node (default: http://<http address>)", false, func(c *Config) any { return &c.PublicURL }},
 		{"drain-timeout", "DURATION", "on SIGTERM, how long sessions may go on while draining before clients are told to leave", false, func(c *Config) any { return &c.DrainTimeout }},
 		{"health-ttl", "DURATION", "lifetime of the node's health record; refreshed every third of it", false, func(c *Config) any { return &c.HealthTTL }},
+		{"relay-prewarm", "", "keep a relay link to every live node, so that a room spanning nodes never waits for a link's set-up", false, func(c *Config) any { return &c.RelayPrewarm }},
 		{"relay-linger", "DURATION", "how long a relay link that carries no room stays open", false, func(c *Config) any { return &c.RelayLinger }},
 		{"relay-via", "POLICY", "relay paths: empty = direct, auto = through a node when it is 20% faster by RTT, or to=via,... pairs", false, func(c *Config) any { return &c.RelayVia }},
 	}

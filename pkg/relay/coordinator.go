@@ -32,6 +32,10 @@ type CoordinatorConfig struct {
 	// Linger is how long a link that carries no room stays open before it is closed (default
 	// 30 s), so that a room emptying and refilling does not pay the set-up again.
 	Linger time.Duration
+	// Prewarm, if set, lists the nodes to keep a link to whether or not a room needs it, so
+	// that a room spanning nodes never waits for a link's set-up (a few RTT). Such links do not
+	// linger-close.
+	Prewarm func() []cluster.NodeID
 	// Via returns the node through which to reach a node (itself, or nil, for a direct link):
 	// the relay path policy. A transit node forwards the tracks of the origins asked of it.
 	Via    func(to cluster.NodeID) cluster.NodeID
@@ -278,6 +282,17 @@ func (c *Coordinator) reconcile() {
 			delete(c.peers, id)
 		}
 	}
+	warm := map[cluster.NodeID]bool{}
+	if c.cfg.Prewarm != nil {
+		for _, id := range c.cfg.Prewarm() {
+			if id != self {
+				warm[id] = true
+				if wanted[id] == nil {
+					wanted[id] = map[string]map[cluster.NodeID]bool{}
+				}
+			}
+		}
+	}
 	for id, rooms := range wanted {
 		l := c.linkTo(id)
 		if l == nil {
@@ -292,7 +307,9 @@ func (c *Coordinator) reconcile() {
 			ps.wanted = map[string]map[cluster.NodeID]bool{}
 		}
 		c.syncPeer(id, ps, hosted)
-		c.closeIfIdle(id, ps, now)
+		if !warm[id] {
+			c.closeIfIdle(id, ps, now)
+		}
 	}
 }
 
