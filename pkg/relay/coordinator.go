@@ -411,7 +411,6 @@ func (c *Coordinator) syncPeer(id cluster.NodeID, ps *peerState, hosted map[stri
 			}
 		}
 	}
-	_ = id
 }
 
 // syncSubscription subscribes to a proxy track while it has subscribers here, asking for the
