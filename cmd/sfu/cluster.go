@@ -278,6 +278,23 @@ func (c *clusterParts) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// remoteActions passes hosts' actions on remote participants to the relay, once it exists.
+type remoteActions struct {
+	relays *atomic.Pointer[relay.Coordinator]
+}
+
+func (r remoteActions) Kick(name room.Name, target *room.Participant) {
+	if c := r.relays.Load(); c != nil {
+		c.Kick(name, target)
+	}
+}
+
+func (r remoteActions) Mute(name room.Name, owner *room.Participant, track room.TrackID, muted bool) {
+	if c := r.relays.Load(); c != nil {
+		c.Mute(name, owner, track, muted)
+	}
+}
+
 // busSecret derives the key that signs node-to-node messages from the cluster's API secret.
 func busSecret(apiSecret string) []byte {
 	sum := sha256.Sum256([]byte("cascade bus v1\x00" + apiSecret))

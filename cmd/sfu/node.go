@@ -68,6 +68,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 			c.DataSent(name, from, msg)
 		}
 	}
+	rcfg.Remote = remoteActions{&relays}
 	rooms := room.NewManager(rcfg)
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {

@@ -52,15 +52,16 @@ type CoordinatorConfig struct {
 //
 // All state lives on the coordinator's goroutine; control messages reach it through a channel.
 type Coordinator struct {
-	cfg   CoordinatorConfig
-	log   *slog.Logger
-	links *Manager
-	inbox chan inbound
-	data  chan localData // chat and state sent by this node's participants
-	ctx   context.Context
-	stop  context.CancelFunc
-	done  chan struct{}
-	once  sync.Once
+	cfg     CoordinatorConfig
+	log     *slog.Logger
+	links   *Manager
+	inbox   chan inbound
+	data    chan localData    // chat and state sent by this node's participants
+	actions chan remoteAction // host actions on remote participants
+	ctx     context.Context
+	stop    context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
 
 	peers map[cluster.NodeID]*peerState // coordinator goroutine only
 }
@@ -137,8 +138,8 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 	ctx, stop := context.WithCancel(context.Background())
 	c := &Coordinator{
 		cfg: cfg, log: cfg.Logger.With("component", "relay-rooms"), inbox: make(chan inbound, 1024),
-		data: make(chan localData, 1024),
-		ctx:  ctx, stop: stop, done: make(chan struct{}), peers: map[cluster.NodeID]*peerState{},
+		data: make(chan localData, 1024), actions: make(chan remoteAction, 256),
+		ctx: ctx, stop: stop, done: make(chan struct{}), peers: map[cluster.NodeID]*peerState{},
 	}
 	lc := cfg.Link
 	lc.OnLink = func(l *Link) {
@@ -209,6 +210,8 @@ func (c *Coordinator) run() {
 			c.handle(in)
 		case d := <-c.data:
 			c.forwardData(d)
+		case a := <-c.actions:
+			c.act(a)
 		case <-tick.C:
 			c.reconcile()
 		}
@@ -500,6 +503,16 @@ func (c *Coordinator) handle(in inbound) {
 		var sb subscribeBody
 		if json.Unmarshal(m.Body, &sb) == nil {
 			c.unexport(ps, room.TrackID(sb.Track))
+		}
+	case "kick":
+		var kb kickBody
+		if json.Unmarshal(m.Body, &kb) == nil {
+			c.onKick(m.Room, kb)
+		}
+	case "mute":
+		var mb muteBody
+		if json.Unmarshal(m.Body, &mb) == nil {
+			c.onMute(m.Room, mb)
 		}
 	case "data":
 		var db dataBody

@@ -187,6 +187,15 @@ func (p *Participant) SetMuted(owner ParticipantSID, id TrackID, muted bool) err
 	if owner != p.sid && !p.perms.Admin {
 		return ErrNotAllowed
 	}
+	if remote := p.room.cfg.Remote; owner != p.sid && remote != nil {
+		if o := p.room.participant(owner); o != nil && o.origin != "" {
+			if o.Track(id) == nil {
+				return ErrTrackNotFound
+			}
+			remote.Mute(p.room.name, o, id, muted) // the owner's node mutes it; the relay follows
+			return nil
+		}
+	}
 	return p.room.setMuted(owner, id, muted)
 }
 
@@ -214,6 +223,10 @@ func (p *Participant) Kick(identity Identity) error {
 	target := p.room.participantByIdentity(identity)
 	if target == nil {
 		return ErrNotFound
+	}
+	if remote := p.room.cfg.Remote; target.origin != "" && remote != nil {
+		remote.Kick(p.room.name, target) // its own node removes it; the relay follows
+		return nil
 	}
 	target.Leave(ReasonKicked)
 	return nil

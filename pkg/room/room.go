@@ -24,6 +24,15 @@ type Config struct {
 	// OnData, if set, is told of every data message after the room delivered it (under the
 	// room's event lock: it must only enqueue). The relay uses it to carry chat across nodes.
 	OnData func(room Name, from *Participant, msg DataMessage)
+	// Remote, if set, carries a host's kick or mute of a remote participant (one shown here by
+	// a relay) to the node it is on; without it such actions only change this node's view.
+	Remote RemoteActions
+}
+
+// RemoteActions acts on participants of other nodes. Calls must not block.
+type RemoteActions interface {
+	Kick(room Name, target *Participant)
+	Mute(room Name, owner *Participant, track TrackID, muted bool)
 }
 
 // DefaultConfig returns the production defaults.
@@ -175,6 +184,12 @@ func (r *Room) Tracks() []*UpTrack {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].order < out[j].order })
 	return out
+}
+
+func (r *Room) participant(sid ParticipantSID) *Participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.participants[sid]
 }
 
 func (r *Room) participantByIdentity(id Identity) *Participant {
