@@ -34,7 +34,11 @@ type Config struct {
 	MaxBitrate int
 	// ICEDisconnectedTimeout and ICEFailedTimeout tune pion's ICE agent.
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
-	Logger                                   *slog.Logger
+	// AnswerTimeout bounds how long a client may take to answer a subscriber offer before
+	// its session is ended (default 15 s): an offer left unanswered would stall every later
+	// track change of that subscriber.
+	AnswerTimeout time.Duration
+	Logger        *slog.Logger
 }
 
 // Engine holds what every PeerConnection of the node shares.
@@ -60,6 +64,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	if cfg.ICEDisconnectedTimeout <= 0 {
 		cfg.ICEDisconnectedTimeout = 5 * time.Second
+	}
+	if cfg.AnswerTimeout <= 0 {
+		cfg.AnswerTimeout = 15 * time.Second
 	}
 	if cfg.ICEFailedTimeout <= 0 {
 		cfg.ICEFailedTimeout = 15 * time.Second

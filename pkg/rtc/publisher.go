@@ -27,6 +27,8 @@ type PeerEvents struct {
 	Candidate func(*webrtc.ICECandidateInit)
 	// Failed is called once when the connection has failed or closed for good.
 	Failed func()
+	// Unanswered is called when a client did not answer a server offer in time (Subscriber).
+	Unanswered func()
 }
 
 // Publisher receives one participant's media.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
@@ -20,6 +21,8 @@ type Subscriber struct {
 	pc        *webrtc.PeerConnection
 	log       *slog.Logger
 	sendOffer func(sdp string)
+	ev        PeerEvents
+	timeout   time.Duration // for an answer
 	bwe       bweRef
 	wg        sync.WaitGroup // RTCP readers
 
@@ -29,6 +32,7 @@ type Subscriber struct {
 	pending     bool // something changed while negotiating
 	restartICE  bool // the next offer restarts ICE
 	closed      bool
+	answerDue   *time.Timer // runs while an offer is out
 }
 
 type bweHolder struct{ est cc.BandwidthEstimator }
@@ -39,6 +43,8 @@ func (e *Engine) NewSubscriber(ev PeerEvents, sendOffer func(sdp string)) (*Subs
 	s := &Subscriber{
 		log:       e.log.With("pc", "sub"),
 		sendOffer: sendOffer,
+		ev:        ev,
+		timeout:   e.cfg.AnswerTimeout,
 		senders:   map[*room.DownTrack]*webrtc.RTPSender{},
 	}
 	api, err := e.newSubscriberAPI(func(est cc.BandwidthEstimator) { s.bwe.Store(&bweHolder{est}) })
@@ -156,6 +162,23 @@ func (s *Subscriber) negotiate() {
 		s.mu.Lock()
 		s.negotiating = false
 		s.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	if s.negotiating && !s.closed {
+		s.answerDue = time.AfterFunc(s.timeout, s.unanswered)
+	}
+	s.mu.Unlock()
+}
+
+// unanswered runs when the client let an offer go unanswered for the answer timeout.
+func (s *Subscriber) unanswered() {
+	s.mu.Lock()
+	stalled := s.negotiating && !s.closed
+	s.mu.Unlock()
+	if stalled && s.ev.Unanswered != nil {
+		s.log.Warn("client did not answer the subscriber offer", "timeout", s.timeout)
+		s.ev.Unanswered()
 	}
 }
 
@@ -192,6 +215,10 @@ func (s *Subscriber) HandleAnswer(sdp string) error {
 	err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp})
 	s.mu.Lock()
 	s.negotiating = false
+	if s.answerDue != nil {
+		s.answerDue.Stop()
+		s.answerDue = nil
+	}
 	again := s.pending || s.restartICE
 	s.mu.Unlock()
 	if err != nil {
@@ -210,6 +237,9 @@ func (s *Subscriber) AddCandidate(c webrtc.ICECandidateInit) error { return s.pc
 func (s *Subscriber) Close() error {
 	s.mu.Lock()
 	s.closed = true
+	if s.answerDue != nil {
+		s.answerDue.Stop()
+	}
 	s.mu.Unlock()
 	err := s.pc.Close()
 	s.wg.Wait()

@@ -323,6 +323,9 @@ func (ss *wsSession) peerEvents(pc string) rtc.PeerEvents {
 			}
 		},
 		Failed: func() { ss.fail(newError(CodeNegotiationFailed, pc+" connection failed"), room.ReasonDisconnected) },
+		Unanswered: func() {
+			ss.fail(newError(CodeNegotiationFailed, "the "+pc+" offer was not answered in time"), room.ReasonDisconnected)
+		},
 	}
 }
 

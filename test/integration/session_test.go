@@ -139,3 +139,51 @@ func TestJoinFloodIsRateLimited(t *testing.T) {
 	}
 	waitMessage(t, first, "pong", nil)
 }
+
+// A client that never answers a subscriber offer is told why and its session ends; the room
+// goes on for the others.
+func TestUnansweredOfferEndsTheSession(t *testing.T) {
+	n := startNode(t, nodeOptions{rtc: func(c *rtc.Config) { c.AnswerTimeout = 500 * time.Millisecond }})
+	watcher := n.join("mute-client", "watcher")
+	ctx := ctx10(t)
+	conn, _, err := websocket.Dial(ctx, n.wsURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	join, _ := json.Marshal(signal.Envelope{V: 1, Type: "join", Data: mustJSON(signal.JoinRequest{Token: n.token("mute-client", "silent", everything)})})
+	if err := conn.Write(ctx, websocket.MessageText, join); err != nil {
+		t.Fatal(err)
+	}
+	// A publisher arrives: the silent client is offered its track and never answers.
+	pub := n.join("mute-client", "pub")
+	src := startSource(t)
+	audio := opusTrack(t, "mic", "s")
+	if _, err := pub.Publish(ctx, audio); err != nil {
+		t.Fatal(err)
+	}
+	src.audio(audio)
+	var gotError bool
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			break // the server closed the socket
+		}
+		var env signal.Envelope
+		if json.Unmarshal(data, &env) == nil && env.Type == "error" {
+			var e signal.ErrorMsg
+			gotError = json.Unmarshal(env.Data, &e) == nil && e.Code == signal.CodeNegotiationFailed
+		}
+	}
+	if !gotError {
+		t.Fatal("the silent client was not told that its offer went unanswered")
+	}
+	leftWith(t, watcher, "silent", "disconnected")
+	tracks := n.rooms.Room("mute-client").Tracks()
+	if len(tracks) != 1 {
+		t.Fatalf("room has %d tracks", len(tracks))
+	}
+	id := string(tracks[0].ID())
+	before := watcher.rx.packetsOf(id)
+	eventually(t, 10*time.Second, "the watcher still receives", func() bool { return watcher.rx.packetsOf(id) > before+10 })
+}
