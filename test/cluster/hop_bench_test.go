@@ -16,7 +16,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/cascade-sfu/cascade/pkg/auth"
-	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
 )
 
 // latencies collects one-way delays of packets that carry their send time (bytes 2..10 of
@@ -73,10 +72,7 @@ func (l *latencies) quantiles() (p50, p99 time.Duration, n int) {
 // light load (30 packets/s) and heavy load (2,000 packets/s of 1,100 bytes, ≈ 18 Mbit/s).
 // b.N is not used: each sub-benchmark measures for a fixed time.
 func BenchmarkRelayHop(b *testing.B) {
-	redis := redistest.Start(b)
-	euSerf, hcmSerf := freePort(b), freePort(b)
-	eu := startNode(b, redis.Addr(), nodeSpec{id: "eu", lat: 52.37, lon: 4.90, serf: euSerf, join: hcmSerf, extra: []string{"--log-level", "warn"}})
-	hcm := startNode(b, redis.Addr(), nodeSpec{id: "hcm", lat: 10.82, lon: 106.63, serf: hcmSerf, join: euSerf, extra: []string{"--log-level", "warn"}})
+	eu, hcm := twoNodes(b, "--log-level", "warn")
 
 	var direct, relayed latencies
 	pub := dialWith(b, eu, "hop", "pub", auth.Grants{CanPublish: true}, nil)
@@ -85,7 +81,7 @@ func BenchmarkRelayHop(b *testing.B) {
 	defer func() { d.Close(); direct.wg.Wait() }()
 	r := dialWith(b, hcm, "hop", "relayed", auth.Grants{CanSubscribe: true}, relayed.onTrack)
 	defer func() { r.Close(); relayed.wg.Wait() }()
-	track, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "s")
+	track := newVP8(b, "s")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if _, err := pub.Publish(ctx, track); err != nil {
 		b.Fatal(err)

@@ -14,6 +14,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
 )
 
 const (
@@ -186,4 +190,25 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
+}
+
+// twoNodes starts Redis and two nodes, eu (Amsterdam) and hcm (Ho Chi Minh City), that gossip
+// with each other; extra flags go to both.
+func twoNodes(t testing.TB, extra ...string) (eu, hcm *proc) {
+	t.Helper()
+	redis := redistest.Start(t)
+	s1, s2 := freePort(t), freePort(t)
+	eu = startNode(t, redis.Addr(), nodeSpec{id: "eu", lat: 52.37, lon: 4.90, serf: s1, join: s2, extra: extra})
+	hcm = startNode(t, redis.Addr(), nodeSpec{id: "hcm", lat: 10.82, lon: 106.63, serf: s2, join: s1, extra: extra})
+	return eu, hcm
+}
+
+// newVP8 returns a VP8 track for a test publisher.
+func newVP8(t testing.TB, stream string, opts ...func(*webrtc.TrackLocalStaticRTP)) *webrtc.TrackLocalStaticRTP {
+	t.Helper()
+	tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", stream, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }

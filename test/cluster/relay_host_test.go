@@ -10,16 +10,12 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/cascade-sfu/cascade/pkg/auth"
-	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
 	"github.com/cascade-sfu/cascade/pkg/signal"
 )
 
 // A host on hcm mutes and then kicks a participant who is on eu: eu acts, and everyone follows.
 func TestHostActsOnRemoteParticipant(t *testing.T) {
-	redis := redistest.Start(t)
-	s1, s2 := freePort(t), freePort(t)
-	eu := startNode(t, redis.Addr(), nodeSpec{id: "eu", lat: 52.37, lon: 4.90, serf: s1, join: s2})
-	hcm := startNode(t, redis.Addr(), nodeSpec{id: "hcm", lat: 10.82, lon: 106.63, serf: s2, join: s1})
+	eu, hcm := twoNodes(t)
 
 	alice := dialWith(t, eu, "hosted", "alice", auth.Grants{CanPublish: true}, nil)
 	defer alice.Close()

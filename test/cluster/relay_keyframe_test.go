@@ -9,19 +9,14 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/cascade-sfu/cascade/pkg/auth"
-	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
 )
 
 // A publisher that sends keyframes only when asked (PLI): a late subscriber on another node
 // receives anything only if its keyframe request crosses the relay to the publisher.
 func TestLateSubscriberOnAnotherNodeGetsAKeyframe(t *testing.T) {
-	redis := redistest.Start(t)
-	s1, s2 := freePort(t), freePort(t)
-	eu := startNode(t, redis.Addr(), nodeSpec{id: "eu", lat: 52.37, lon: 4.90, serf: s1, join: s2})
-	hcm := startNode(t, redis.Addr(), nodeSpec{id: "hcm", lat: 10.82, lon: 106.63, serf: s2, join: s1})
+	eu, hcm := twoNodes(t)
 
 	alice := dialWith(t, eu, "kf", "alice", auth.Grants{CanPublish: true}, nil)
 	defer alice.Close()
@@ -29,7 +24,7 @@ func TestLateSubscriberOnAnotherNodeGetsAKeyframe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	video, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "s")
+	video := newVP8(t, "s")
 	sender, err := pc.AddTrack(video)
 	if err != nil {
 		t.Fatal(err)

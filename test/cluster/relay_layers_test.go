@@ -15,7 +15,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/cascade-sfu/cascade/pkg/auth"
-	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
 	"github.com/cascade-sfu/cascade/pkg/signal"
 )
 
@@ -44,17 +43,13 @@ func rate(t *testing.T, p *proc, d time.Duration) float64 {
 
 // Only the simulcast layers the remote node's subscribers want cross the link.
 func TestRelayCarriesOnlyWantedLayers(t *testing.T) {
-	redis := redistest.Start(t)
-	s1, s2 := freePort(t), freePort(t)
-	eu := startNode(t, redis.Addr(), nodeSpec{id: "eu", lat: 52.37, lon: 4.90, serf: s1, join: s2})
-	hcm := startNode(t, redis.Addr(), nodeSpec{id: "hcm", lat: 10.82, lon: 106.63, serf: s2, join: s1})
+	eu, hcm := twoNodes(t)
 
 	alice := dialWith(t, eu, "layers", "alice", auth.Grants{CanPublish: true}, nil)
 	defer alice.Close()
 	var layers []*webrtc.TrackLocalStaticRTP
 	for _, rid := range []string{"q", "h", "f"} {
-		tr, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "s", webrtc.WithRTPStreamID(rid))
-		layers = append(layers, tr)
+		layers = append(layers, newVP8(t, "s", webrtc.WithRTPStreamID(rid)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	sender, err := alice.PublishSimulcast(ctx, layers...)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/cascade-sfu/cascade/pkg/auth"
 	"github.com/cascade-sfu/cascade/pkg/client"
-	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
 	"github.com/cascade-sfu/cascade/pkg/signal"
 )
 
@@ -123,15 +122,11 @@ func waitFor(t *testing.T, c *client.Client, typ string, match func(json.RawMess
 // A room spans two nodes: a publisher on eu is seen and received by a subscriber on hcm, and
 // nothing of the track crosses while hcm has no subscriber for it.
 func TestRoomSpansNodes(t *testing.T) {
-	redis := redistest.Start(t)
-	euSerf, hcmSerf := freePort(t), freePort(t)
-	linger := []string{"--relay-linger", "1s"}
-	eu := startNode(t, redis.Addr(), nodeSpec{id: "eu", lat: 52.37, lon: 4.90, serf: euSerf, join: hcmSerf, extra: linger})
-	hcm := startNode(t, redis.Addr(), nodeSpec{id: "hcm", lat: 10.82, lon: 106.63, serf: hcmSerf, join: euSerf, extra: linger})
+	eu, hcm := twoNodes(t, "--relay-linger", "1s")
 
 	alice := dialWith(t, eu, "span", "alice", auth.Grants{CanPublish: true, CanSubscribe: true, CanPublishData: true}, nil)
 	defer alice.Close()
-	video, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "s")
+	video := newVP8(t, "s")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if _, err := alice.Publish(ctx, video); err != nil {
 		t.Fatal(err)

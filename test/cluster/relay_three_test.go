@@ -69,7 +69,7 @@ func TestRoomSpansThreeNodes(t *testing.T) {
 		rx[i] = &perSender{}
 		c := dialWith(t, p, "trio", fmt.Sprintf("user-%s", p.name), auth.Grants{CanPublish: true, CanSubscribe: true}, rx[i].onTrack)
 		defer func(i int) { c.Close(); rx[i].wg.Wait() }(i)
-		tr, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "s")
+		tr := newVP8(t, "s")
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if _, err := c.Publish(ctx, tr); err != nil {
 			t.Fatal(err)

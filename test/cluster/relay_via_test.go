@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/cascade-sfu/cascade/pkg/auth"
 	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
 	"github.com/cascade-sfu/cascade/pkg/signal"
@@ -26,7 +24,7 @@ func TestRelayThroughATransitNode(t *testing.T) {
 
 	alice := dialWith(t, eu, "via", "alice", auth.Grants{CanPublish: true, CanSubscribe: true, CanPublishData: true}, nil)
 	defer alice.Close()
-	video, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "s")
+	video := newVP8(t, "s")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if _, err := alice.Publish(ctx, video); err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/cascade-sfu/cascade/pkg/auth"
-	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
 	"github.com/cascade-sfu/cascade/pkg/signal"
 )
 
@@ -60,10 +59,7 @@ func whipLike(t *testing.T, pc *webrtc.PeerConnection, url, tok string) {
 // WHIP publish on eu, WHEP viewers on hcm; then eu dies: hcm's own participants go on and
 // eu's tracks disappear there.
 func TestRelayWHIPToWHEPAndNodeDeath(t *testing.T) {
-	redis := redistest.Start(t)
-	euSerf, hcmSerf := freePort(t), freePort(t)
-	eu := startNode(t, redis.Addr(), nodeSpec{id: "eu", lat: 52.37, lon: 4.90, serf: euSerf, join: hcmSerf})
-	hcm := startNode(t, redis.Addr(), nodeSpec{id: "hcm", lat: 10.82, lon: 106.63, serf: hcmSerf, join: euSerf})
+	eu, hcm := twoNodes(t)
 
 	// WHIP publisher on eu.
 	pub, err := loopbackAPI().NewPeerConnection(webrtc.Configuration{})
@@ -71,7 +67,7 @@ func TestRelayWHIPToWHEPAndNodeDeath(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	video, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "obs")
+	video := newVP8(t, "obs")
 	if _, err := pub.AddTransceiverFromTrack(video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +102,7 @@ func TestRelayWHIPToWHEPAndNodeDeath(t *testing.T) {
 	// hcm's own participants: erin publishes there, frank watches.
 	erin := dialWith(t, hcm, "live", "erin", auth.Grants{CanPublish: true}, nil)
 	defer erin.Close()
-	local, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "erin")
+	local := newVP8(t, "erin")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if _, err := erin.Publish(ctx, local); err != nil {
 		t.Fatal(err)
