@@ -12,6 +12,7 @@ import (
 	"github.com/cascade-sfu/cascade/pkg/auth"
 	"github.com/cascade-sfu/cascade/pkg/cluster"
 	"github.com/cascade-sfu/cascade/pkg/relay"
+	"github.com/cascade-sfu/cascade/pkg/rtc"
 )
 
 type fakeRelays []relay.LinkInfo
@@ -41,8 +42,10 @@ var testLinks = fakeRelays{
 		Peer: "hcm", ID: "abc", Offerer: true, State: relay.StateOpen, Created: time.Now().Add(-time.Minute),
 		OpenedAfter: 412 * time.Millisecond, RTT: 181250 * time.Microsecond,
 		BytesSent: 3 << 20, BytesReceived: 1536, SendBitrate: 2_500_000, RecvBitrate: 64_000, BandwidthEstimate: 3_000_000,
+		PausedLayers: 2,
 	},
 	{Peer: "sgp", ID: "def", State: relay.StateConnecting, Created: time.Now(), BytesSent: 300},
+	{Peer: "us", ID: "ghi", State: relay.StateOpen, BandwidthEstimate: rtc.RelayMaxBitrate},
 }
 
 func TestRelaysTable(t *testing.T) {
@@ -52,14 +55,15 @@ func TestRelaysTable(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", res.code, res.stderr)
 	}
 	lines := strings.Split(strings.TrimRight(res.stdout, "\n"), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("want a header and two links:\n%s", res.stdout)
+	if len(lines) != 4 {
+		t.Fatalf("want a header and three links:\n%s", res.stdout)
 	}
 	t.Logf("\n%s", res.stdout)
 	for i, want := range [][]string{
-		{"PEER (FROM eu)", "STATE", "RTT", "OUT kbps", "IN kbps", "SENT", "RECEIVED", "SET-UP"},
-		{"hcm", "open", "181.2 ms", "2500.0", "64.0", "3.0 MiB", "1.5 KiB", "412 ms"},
-		{"sgp", "connecting", "-", "0.0", "0.0", "300 B", "0 B", "-"},
+		{"PEER (FROM eu)", "STATE", "RTT", "OUT kbps", "IN kbps", "ESTIMATE kbps", "PAUSED", "SENT", "RECEIVED", "SET-UP"},
+		{"hcm", "open", "181.2 ms", "2500.0", "64.0", "3000", "2", "3.0 MiB", "1.5 KiB", "412 ms"},
+		{"sgp", "connecting", "-", "0.0", "0.0", "-", "0", "300 B", "0 B", "-"},
+		{"us", "open", "-", "0.0", "0.0", "unlimited", "0", "0 B", "0 B", "0 ms"},
 	} {
 		if !containsInOrder(lines[i], want) {
 			t.Errorf("line %d = %q, want cells %q", i, lines[i], want)
@@ -94,7 +98,7 @@ func TestRelaysJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(res.stdout), &out); err != nil {
 		t.Fatalf("--json printed %q: %v", res.stdout, err)
 	}
-	if out.From != "eu" || len(out.Links) != 2 || out.Links[0].EstimateBps != 3_000_000 || out.Links[1].RTTMs != nil {
+	if out.From != "eu" || len(out.Links) != 3 || out.Links[0].EstimateBps != 3_000_000 || out.Links[0].PausedLayers != 2 || out.Links[1].RTTMs != nil {
 		t.Fatalf("--json: %+v", out)
 	}
 }

@@ -40,6 +40,10 @@ type LinkView struct {
 	NACKsReceived  uint64 `json:"nacks_received"`
 	PLIsReceived   uint64 `json:"plis_received"`
 	PLIsSent       uint64 `json:"plis_sent"`
+	// PausedLayers counts the track layers this node has paused toward the peer because the
+	// estimate cannot carry them (lowest priority first: video's top layers, then lower ones,
+	// then screen shares; never audio).
+	PausedLayers int `json:"paused_layers"`
 }
 
 // Relays is the answer of /v1/relays.
@@ -67,6 +71,7 @@ func linkView(l relay.LinkInfo) LinkView {
 		BytesSent: l.BytesSent, BytesReceived: l.BytesReceived, BitrateOut: l.SendBitrate, BitrateIn: l.RecvBitrate,
 		EstimateBps: l.BandwidthEstimate, ControlDropped: l.ControlDropped,
 		NACKsReceived: l.NACKsReceived, PLIsReceived: l.PLIsReceived, PLIsSent: l.PLIsSent,
+		PausedLayers: l.PausedLayers,
 	}
 	ms := func(d time.Duration) *float64 {
 		f := float64(d.Microseconds()) / 1000

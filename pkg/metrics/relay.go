@@ -21,7 +21,7 @@ type LinkSource interface {
 type RelayCollector struct {
 	src LinkSource
 
-	openDesc, setupDesc, rttDesc, bytesDesc, bitrateDesc, estimateDesc, droppedDesc, nacksDesc, plisDesc *prometheus.Desc
+	openDesc, setupDesc, rttDesc, bytesDesc, bitrateDesc, estimateDesc, droppedDesc, nacksDesc, plisDesc, pausedDesc *prometheus.Desc
 }
 
 // NewRelayCollector returns a collector for the links of src; a nil src (a node without relay
@@ -42,12 +42,13 @@ func NewRelayCollector(src LinkSource, nodeID string) *RelayCollector {
 		droppedDesc:  d("control_dropped_total", "Control messages received from dst and dropped (malformed, or no handler and a full backlog)."),
 		nacksDesc:    d("nacks_received_total", "Sequence numbers dst NACKed in the media src sends it (answered from src's cache)."),
 		plisDesc:     d("plis_total", "Keyframe requests (PLI/FIR) on the link: in = from dst about src's media, out = sent by src to dst.", "direction"),
+		pausedDesc:   d("paused_layers", "Track layers src has paused toward dst because the link's bandwidth estimate cannot carry them (video top layers first, never audio)."),
 	}
 }
 
 func (c *RelayCollector) descs() []*prometheus.Desc {
 	return []*prometheus.Desc{
-		c.openDesc, c.setupDesc, c.rttDesc, c.bytesDesc, c.bitrateDesc, c.estimateDesc, c.droppedDesc, c.nacksDesc, c.plisDesc,
+		c.openDesc, c.setupDesc, c.rttDesc, c.bytesDesc, c.bitrateDesc, c.estimateDesc, c.droppedDesc, c.nacksDesc, c.plisDesc, c.pausedDesc,
 	}
 }
 
@@ -95,5 +96,6 @@ func (c *RelayCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.nacksDesc, info.NACKsReceived)
 		counter(c.plisDesc, info.PLIsReceived, "in")
 		counter(c.plisDesc, info.PLIsSent, "out")
+		gauge(c.pausedDesc, float64(info.PausedLayers))
 	}
 }

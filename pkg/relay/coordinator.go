@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -94,12 +95,15 @@ type peerState struct {
 
 type export struct {
 	room   string
-	layers map[int]exportLayer // by layer index
+	up     *room.UpTrack
+	layers map[int]*exportLayer // by layer index
 }
 
 type exportLayer struct {
 	down *room.DownTrack
 	mid  string
+	rid  string
+	flow flow // its place among the link's priorities
 }
 
 type importedRoom struct {
@@ -310,6 +314,7 @@ func (c *Coordinator) reconcile() {
 			ps.wanted = map[string]map[cluster.NodeID]bool{}
 		}
 		c.syncPeer(id, ps, hosted)
+		c.prioritize(ps, now)
 		if !warm[id] {
 			c.closeIfIdle(id, ps, now)
 		}
@@ -524,6 +529,11 @@ func (c *Coordinator) handle(in inbound) {
 		if json.Unmarshal(m.Body, &ab) == nil {
 			c.assigned(ps, m.Room, ab)
 		}
+	case "paused":
+		var pb pausedBody
+		if json.Unmarshal(m.Body, &pb) == nil {
+			c.layerPaused(ps, m.Room, pb)
+		}
 	default:
 		c.log.Debug("unknown control message", "type", m.Type)
 	}
@@ -549,7 +559,7 @@ func (c *Coordinator) export(ps *peerState, name string, id room.TrackID, maxLay
 	}
 	ex := ps.exports[id]
 	if ex == nil {
-		ex = &export{room: name, layers: map[int]exportLayer{}}
+		ex = &export{room: name, up: up, layers: map[int]*exportLayer{}}
 		ps.exports[id] = ex
 	}
 	for i, rid := range rids {
@@ -572,7 +582,7 @@ func (c *Coordinator) export(ps *peerState, name string, id room.TrackID, maxLay
 				c.log.Warn("cannot relay a track layer", "track", id, "rid", rid, "err", err)
 				continue
 			}
-			ex.layers[i] = exportLayer{down: d, mid: mid}
+			ex.layers[i] = &exportLayer{down: d, mid: mid, rid: rid, flow: flow{class: classOf(up.Info()), layer: i, track: id}}
 			c.send(ps, "assigned", name, assignedBody{Track: string(id), RID: rid, MID: mid})
 		}
 	}
@@ -599,6 +609,9 @@ func (c *Coordinator) assigned(ps *peerState, name string, ab assignedBody) {
 	for _, px := range ir.proxies {
 		if pt := px.tracks[room.TrackID(ab.Track)]; pt != nil {
 			if s := pt.sources[ab.RID]; s != nil {
+				if i := slices.Index(pt.rids, ab.RID); i >= 0 {
+					pt.up.SetLayerSuspended(i, false) // a layer starts crossing unpaused
+				}
 				s.assign(func() (*slotSource, error) {
 					src, err := ps.link.Source(ab.MID)
 					if err != nil {

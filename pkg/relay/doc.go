@@ -1,8 +1,11 @@
-// Package relay connects the nodes of a cluster that share rooms: it owns the relay links
-// between nodes, their set-up over the cluster bus, their control channel and their
-// statistics. It will carry the tracks of rooms that span nodes (a remote track becomes a
-// room.PacketSource, a remote node's interest a room.SubscriberTransport); this first slice
-// is the link layer only.
+// Package relay makes rooms span nodes. It owns the relay links between the nodes of a
+// cluster (one pion PeerConnection per node pair, set up over the signed cluster bus, with a
+// control data channel and a fixed pool of media slots), and the [Coordinator], which tells
+// peers which rooms it hosts, shows their participants as proxy participants, carries the
+// tracks and simulcast layers that local subscribers want (a remote track becomes a
+// room.PacketSource here; a remote node's subscription a room.DownTrack there), forwards chat
+// and host actions, chooses what a short link carries first, and relays through a third node
+// when the path policy says so.
 //
 // # One link per node pair
 //
@@ -74,15 +77,13 @@
 // Link.deliverMu, which serialises control message delivery. Callbacks (Config.OnLink,
 // OnControl handlers) run on pion's goroutines and must not block.
 //
-// # Relay links (built: link layer)
+// # What crosses a link
 //
-// Built: one link per node pair, set up on demand by [Manager.Link] with offer and answer over
-// the signed Redis bus (relay_offer, relay_answer, relay_close; request ids, OfferTimeout,
-// glare rule: the smaller node id offers); a JSON control channel (at most 64 KiB a message)
-// for per-room metadata; teardown on ICE failure, DTLS or control channel close, relay_close,
-// a peer's new offer or node shutdown, and a rebuild on the next Link call; per-link state,
-// set-up time, ICE RTT, byte counters, bitrates each way and GCC estimate ([Manager.Links]).
-// Measured: a link opens in about 5–15 ms on loopback (BenchmarkLinkSetup), in about 4 RTT
-// over a 100 ms RTT path (TestLinkSetupOverWAN). Not built yet: media over the link, which
-// rooms use a link (and closing links with no rooms left), metrics export.
+// Per room, on the control channel: interest (which origins a node wants through the peer),
+// state snapshots of participants and tracks (kind, codec, source, mute, simulcast rids),
+// subscribe/unsubscribe with the highest layer wanted, assigned (the slot of each layer),
+// paused (a layer paused for bandwidth), chat and room data, kick and mute. On the slots: one
+// down track per crossing layer, fixed to that layer, with NACK, PLI, sender and receiver
+// reports per hop and transport-wide sequence numbers feeding the link's GCC estimate. See
+// [Coordinator] and docs/architecture.md.
 package relay

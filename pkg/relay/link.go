@@ -85,6 +85,7 @@ type Link struct {
 	slotWG sync.WaitGroup // RTCP readers of the slots
 
 	nacksIn, plisIn, plisOut atomic.Uint64 // media feedback counters (LinkInfo)
+	pausedLayers             atomic.Int32  // layers sent to the peer paused for bandwidth (LinkInfo)
 }
 
 type estimator struct{ cc.BandwidthEstimator }

@@ -38,6 +38,10 @@ type LinkInfo struct {
 	NACKsReceived uint64 `json:"nacks_received"`
 	PLIsReceived  uint64 `json:"plis_received"`
 	PLIsSent      uint64 `json:"plis_sent"`
+	// PausedLayers counts the track layers this node would send the peer but has paused
+	// because the link's bandwidth estimate cannot carry them (audio, then screen shares, then
+	// video by layer, keep priority).
+	PausedLayers int `json:"paused_layers"`
 }
 
 // rateSample is the byte counters at one time, and the rates up to it.
@@ -61,6 +65,7 @@ func (l *Link) Info() LinkInfo {
 	l.mu.Unlock()
 	info.BandwidthEstimate = l.BandwidthEstimate()
 	info.NACKsReceived, info.PLIsReceived, info.PLIsSent = l.nacksIn.Load(), l.plisIn.Load(), l.plisOut.Load()
+	info.PausedLayers = int(l.pausedLayers.Load())
 	// Only an open link's transports are read: pion starts the ICE transport without a lock
 	// while the link connects, and its stats accessors read it unsynchronised (pion v4.2.20);
 	// once the control channel is open the transports were started before.

@@ -477,3 +477,47 @@ func TestRemoteParticipantsDoNotCountLocally(t *testing.T) {
 		t.Fatalf("second local participant: %v, want ErrRoomFull", err)
 	}
 }
+
+// A layer suspended upstream (paused by the node relaying it) is left at once: allocation
+// moves the subscriber to the next layer down, and back when the layer resumes.
+func TestAllocationSkipsSuspendedLayer(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	pub, _, _ := join(t, m, "r", "pub")
+	_, _, tr := join(t, m, "r", "sub")
+	info := vp8Info()
+	info.RIDs = []string{"q", "f"}
+	track, err := pub.Publish(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, high := newFakeSource(), newFakeSource()
+	if err := track.AddLayer("q", low); err != nil {
+		t.Fatal(err)
+	}
+	if err := track.AddLayer("f", high); err != nil {
+		t.Fatal(err)
+	}
+	low.ch <- vp8Packet(1, 1, 1000, true, 50)
+	high.ch <- vp8Packet(2, 1, 1000, true, 500)
+	eventually(t, "both layers active", func() bool {
+		now := time.Now()
+		return track.layerActive(0, now) && track.layerActive(1, now)
+	})
+	d := tr.track(track.ID())
+	allocate := func() int {
+		allocateLayers([]*DownTrack{d}, 0, time.Now())
+		return d.Stats().TargetLayer
+	}
+	if got := allocate(); got != 1 {
+		t.Fatalf("target %d with both layers live and no limit, want 1", got)
+	}
+	track.SetLayerSuspended(1, true)
+	if got := allocate(); got != 0 {
+		t.Fatalf("target %d with the top layer suspended, want 0", got)
+	}
+	track.SetLayerSuspended(1, false)
+	if got := allocate(); got != 1 {
+		t.Fatalf("target %d after the top layer resumed, want 1", got)
+	}
+}

@@ -82,17 +82,19 @@ type upLayer struct {
 // UpTrack is one published track with up to MaxLayers simulcast layers. Each layer is read by
 // one goroutine that fans packets out to the track's DownTracks.
 type UpTrack struct {
-	info     TrackInfo
-	codec    rtputil.Codec
-	stats    *Stats
-	log      *slog.Logger
-	kfEvery  time.Duration
-	onEnded  func(*UpTrack) // called once, from a reader goroutine, when every layer has ended
-	muted    atomic.Bool
-	subs     atomic.Pointer[[]*DownTrack] // copy-on-write; written under mu
-	layers   [MaxLayers]atomic.Pointer[upLayer]
-	levelSum atomic.Uint64 // sum of loudness (127 - level) of packets since the last speaker tick
-	levelN   atomic.Uint64
+	info    TrackInfo
+	codec   rtputil.Codec
+	stats   *Stats
+	log     *slog.Logger
+	kfEvery time.Duration
+	onEnded func(*UpTrack) // called once, from a reader goroutine, when every layer has ended
+	muted   atomic.Bool
+	subs    atomic.Pointer[[]*DownTrack] // copy-on-write; written under mu
+	layers  [MaxLayers]atomic.Pointer[upLayer]
+	// suspended[i]: layer i is paused upstream (SetLayerSuspended); allocation skips it.
+	suspended [MaxLayers]atomic.Bool
+	levelSum  atomic.Uint64 // sum of loudness (127 - level) of packets since the last speaker tick
+	levelN    atomic.Uint64
 
 	order uint64 // position in the room's publish order; set by the room under its lock
 
@@ -335,10 +337,19 @@ func (t *UpTrack) LayerBitrate(i int, now time.Time) uint64 {
 	return 0
 }
 
-// layerActive reports whether layer i has carried a packet recently.
+// layerActive reports whether layer i has carried a packet recently and is not suspended.
 func (t *UpTrack) layerActive(i int, now time.Time) bool {
 	l := t.layer(i)
-	return l != nil && now.UnixNano()-l.lastRecv.Load() < int64(layerActiveWindow)
+	return l != nil && !t.suspended[i].Load() && now.UnixNano()-l.lastRecv.Load() < int64(layerActiveWindow)
+}
+
+// SetLayerSuspended marks layer i as about to fall silent (or back), e.g. paused by the node
+// that relays it for lack of bandwidth: layer allocation moves subscribers off a suspended
+// layer at once rather than after it has been silent for a while.
+func (t *UpTrack) SetLayerSuspended(i int, suspended bool) {
+	if i >= 0 && i < MaxLayers {
+		t.suspended[i].Store(suspended)
+	}
 }
 
 // RequestKeyframe asks the publisher for a keyframe on layer i. Requests from all subscribers

@@ -201,26 +201,30 @@ func mediaEngine() (*webrtc.MediaEngine, error) {
 // newPublisherAPI builds the pion API for a PeerConnection that receives media: it NACKs
 // losses, sends receiver reports and transport-wide congestion feedback to the publisher.
 func (e *Engine) newPublisherAPI() (*webrtc.API, error) {
-	return e.newAPI(e.se, nil, true)
+	return e.newAPI(e.se, nil, bweLimits{}, true)
 }
 
 // newSubscriberAPI builds the pion API for a PeerConnection that sends media: sender reports,
 // transport-wide sequence numbers, and a GCC bandwidth estimate (delivered to onBWE) that
 // drives simulcast layer choice. There is no pacer: packets leave as they are forwarded.
 func (e *Engine) newSubscriberAPI(onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
-	return e.newAPI(e.se, onBWE, false)
+	return e.newAPI(e.se, onBWE, bweLimits{e.cfg.InitialBitrate, e.cfg.MaxBitrate}, false)
 }
 
+// bweLimits are where a GCC estimate starts and its ceiling, bits per second.
+type bweLimits struct{ initial, max int }
+
 // newAPI builds a pion API with the node's codecs and the interceptors of the sending side
-// (when onBWE is set) and of the receiving side (when receive is set).
-func (e *Engine) newAPI(se webrtc.SettingEngine, onBWE func(cc.BandwidthEstimator), receive bool) (*webrtc.API, error) {
+// (when onBWE is set, with an estimate within limits) and of the receiving side (when receive
+// is set).
+func (e *Engine) newAPI(se webrtc.SettingEngine, onBWE func(cc.BandwidthEstimator), limits bweLimits, receive bool) (*webrtc.API, error) {
 	m, err := mediaEngine()
 	if err != nil {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
 	if onBWE != nil {
-		if err := e.addSendInterceptors(reg, onBWE); err != nil {
+		if err := addSendInterceptors(reg, onBWE, limits); err != nil {
 			return nil, err
 		}
 	}
@@ -235,7 +239,7 @@ func (e *Engine) newAPI(se webrtc.SettingEngine, onBWE func(cc.BandwidthEstimato
 // addSendInterceptors adds sender reports, transport-wide sequence numbers and the GCC
 // estimator. Order matters: the last added runs first on the way out, so the transport-wide
 // sequence number is written before the estimator records the packet.
-func (e *Engine) addSendInterceptors(reg *interceptor.Registry, onBWE func(cc.BandwidthEstimator)) error {
+func addSendInterceptors(reg *interceptor.Registry, onBWE func(cc.BandwidthEstimator), limits bweLimits) error {
 	sr, err := report.NewSenderInterceptor()
 	if err != nil {
 		return err
@@ -246,8 +250,8 @@ func (e *Engine) addSendInterceptors(reg *interceptor.Registry, onBWE func(cc.Ba
 	}
 	reg.Add(&bweFactory{newEstimator: func() (cc.BandwidthEstimator, error) {
 		return gcc.NewSendSideBWE(
-			gcc.SendSideBWEInitialBitrate(e.cfg.InitialBitrate),
-			gcc.SendSideBWEMaxBitrate(e.cfg.MaxBitrate),
+			gcc.SendSideBWEInitialBitrate(limits.initial),
+			gcc.SendSideBWEMaxBitrate(limits.max),
 			gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
 		)
 	}, onNew: onBWE})

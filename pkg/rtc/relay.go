@@ -21,8 +21,14 @@ func (e *Engine) NewRelayPeerConnection(onBWE func(cc.BandwidthEstimator)) (*web
 
 // newRelayAPI builds the pion API of a relay link: both interceptor sets on one registry.
 func (e *Engine) newRelayAPI(onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
-	return e.newAPI(e.relaySettings(), onBWE, true)
+	return e.newAPI(e.relaySettings(), onBWE, bweLimits{RelayMaxBitrate, RelayMaxBitrate}, true)
 }
+
+// RelayMaxBitrate is the ceiling of a relay link's bandwidth estimate, where it also starts:
+// pion's GCC cannot estimate more (its loss-based part stops at 100 Mbps). Links between nodes
+// are rarely the bottleneck, so the estimate starts unconstrained and only GCC's response to
+// growing delay or loss brings it down; an estimate at the ceiling means "not limited".
+const RelayMaxBitrate = 100_000_000
 
 // relaySettings returns the node's settings with two round trips less in a link's set-up;
 // both ends are Cascade nodes, so neither needs to interoperate with a browser:
