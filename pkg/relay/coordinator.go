@@ -39,7 +39,11 @@ type CoordinatorConfig struct {
 	Prewarm func() []cluster.NodeID
 	// Via returns the node through which to reach a node (itself, or nil, for a direct link):
 	// the relay path policy. A transit node forwards the tracks of the origins asked of it.
-	Via    func(to cluster.NodeID) cluster.NodeID
+	Via func(to cluster.NodeID) cluster.NodeID
+	// Alive, if set, says whether a node is still a live member of the cluster (its health
+	// record or gossip membership). A link to a node that is not is closed at once, and none is
+	// opened, rather than waiting for ICE to fail (Engine ICEFailedTimeout).
+	Alive  func(cluster.NodeID) bool
 	Logger *slog.Logger
 }
 
@@ -284,11 +288,16 @@ func (c *Coordinator) reconcile() {
 		}
 	}
 	for id, ps := range c.peers {
+		if !isDone(ps.link) && !c.alive(id) {
+			c.log.Info("closing the relay link to a node that left the cluster", "peer", id)
+			ps.link.Close()
+		}
 		if isDone(ps.link) {
 			c.dropPeer(id, ps)
 			delete(c.peers, id)
 		}
 	}
+
 	warm := map[cluster.NodeID]bool{}
 	if c.cfg.Prewarm != nil {
 		for _, id := range c.cfg.Prewarm() {
@@ -301,6 +310,10 @@ func (c *Coordinator) reconcile() {
 		}
 	}
 	for id, rooms := range wanted {
+		if !c.alive(id) {
+			delete(wanted, id)
+			continue
+		}
 		l := c.linkTo(id)
 		if l == nil {
 			continue
@@ -336,6 +349,11 @@ func (c *Coordinator) closeIfIdle(id cluster.NodeID, ps *peerState, now time.Tim
 		ps.link.Close()
 		delete(c.peers, id)
 	}
+}
+
+// alive reports whether a node is a live member, as far as Config.Alive knows.
+func (c *Coordinator) alive(id cluster.NodeID) bool {
+	return c.cfg.Alive == nil || c.cfg.Alive(id)
 }
 
 // via returns the next hop toward a node.

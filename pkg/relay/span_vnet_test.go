@@ -24,7 +24,12 @@ type spanNode struct {
 	coord *relay.Coordinator
 }
 
-func startSpanNode(t *testing.T, c *testCluster, id cluster.NodeID, net *vnet.Net, dir *cluster.MemoryStore) *spanNode {
+// spanOpts are the optional settings of a span node.
+type spanOpts struct {
+	alive func(cluster.NodeID) bool // the coordinator's Alive
+}
+
+func startSpanNode(t *testing.T, c *testCluster, id cluster.NodeID, net *vnet.Net, dir *cluster.MemoryStore, opts ...spanOpts) *spanNode {
 	t.Helper()
 	eng, err := rtc.NewEngine(rtc.Config{Net: net, Logger: testLogger(string(id))})
 	if err != nil {
@@ -46,10 +51,14 @@ func startSpanNode(t *testing.T, c *testCluster, id cluster.NodeID, net *vnet.Ne
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.coord = relay.NewCoordinator(relay.CoordinatorConfig{
+	cfg := relay.CoordinatorConfig{
 		Link:  relay.Config{Self: id, Engine: eng, Bus: bus, Logger: testLogger(string(id))},
 		Rooms: n.rooms, Directory: dir, Interval: 100 * time.Millisecond, Logger: testLogger(string(id)),
-	})
+	}
+	for _, o := range opts {
+		cfg.Alive = o.alive
+	}
+	n.coord = relay.NewCoordinator(cfg)
 	coord.Store(n.coord)
 	t.Cleanup(func() {
 		n.rooms.Close()
