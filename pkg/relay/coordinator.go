@@ -108,6 +108,7 @@ type exportLayer struct {
 	mid  string
 	rid  string
 	flow flow // its place among the link's priorities
+	told bool // the peer was told the layer is paused
 }
 
 type importedRoom struct {

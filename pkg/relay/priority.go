@@ -137,20 +137,24 @@ func (c *Coordinator) prioritize(ps *peerState, now time.Time) {
 	changed := shed(flows, budget, now)
 	paused := 0
 	for id, ex := range ps.exports {
-		for _, el := range ex.layers {
+		for i, el := range ex.layers {
 			if el.flow.paused {
 				paused++
 			}
-			if !slices.Contains(changed, &el.flow) {
-				continue
+			if slices.Contains(changed, &el.flow) {
+				el.down.SetPaused(el.flow.paused)
+				msg := "relay link short of bandwidth: a layer paused"
+				if !el.flow.paused {
+					msg = "relay link has room again: a layer resumed"
+				}
+				c.log.Info(msg, "peer", ps.link.Peer(), "track", id, "rid", el.rid, "layer_bps", el.flow.bitrate, "estimate_bps", budget)
 			}
-			el.down.SetPaused(el.flow.paused)
-			msg := "relay link short of bandwidth: a layer paused"
-			if !el.flow.paused {
-				msg = "relay link has room again: a layer resumed"
+			// The peer hears of a layer paused here, or paused before it reached us (we are a
+			// transit node and the link from its origin is short).
+			silent := el.flow.paused || ex.up.LayerSuspended(i)
+			if silent != el.told && c.send(ps, "paused", ex.room, pausedBody{Track: string(id), RID: el.rid, Paused: silent}) {
+				el.told = silent
 			}
-			c.log.Info(msg, "peer", ps.link.Peer(), "track", id, "rid", el.rid, "layer_bps", el.flow.bitrate, "estimate_bps", budget)
-			c.send(ps, "paused", ex.room, pausedBody{Track: string(id), RID: el.rid, Paused: el.flow.paused})
 		}
 	}
 	ps.link.pausedLayers.Store(int32(paused))

@@ -108,6 +108,54 @@ func (c *countingTransport) layer(k string) int {
 	return -1
 }
 
+// roomMedia is what publishRoomMedia sends: about 1.85 Mbps in all, audio 48 kbps, a screen
+// share of 400 kbps and a camera with three layers of 100, 300 and 960 kbps.
+type roomMedia struct {
+	audio, screen, camQ, camH, camF *flowSpec
+	camera                          room.TrackID
+}
+
+// publishRoomMedia publishes a microphone, a screen share and a simulcast camera for pub and
+// sends their packets until the test ends.
+func publishRoomMedia(t *testing.T, pub *room.Participant) *roomMedia {
+	t.Helper()
+	m := &roomMedia{
+		audio:  &flowSpec{pps: 50, size: 120},
+		screen: &flowSpec{pps: 50, size: 1000, video: true},
+		camQ:   &flowSpec{pps: 25, size: 500, video: true},
+		camH:   &flowSpec{pps: 50, size: 750, video: true},
+		camF:   &flowSpec{pps: 100, size: 1200, video: true},
+	}
+	publish := func(info room.TrackInfo, layers map[string]*flowSpec) room.TrackID {
+		t.Helper()
+		up, err := pub.Publish(info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rid, f := range layers {
+			f.src = &chanSource{ch: make(chan []byte, 256), done: make(chan struct{})}
+			if err := up.AddLayer(rid, f.src); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return up.ID()
+	}
+	publish(room.TrackInfo{Kind: room.KindAudio, Source: room.SourceMicrophone, Codec: room.CodecParams{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}},
+		map[string]*flowSpec{"": m.audio})
+	publish(room.TrackInfo{Kind: room.KindVideo, Source: room.SourceScreen, Codec: room.CodecParams{MimeType: "video/VP8", ClockRate: 90000}},
+		map[string]*flowSpec{"": m.screen})
+	m.camera = publish(room.TrackInfo{Kind: room.KindVideo, Source: room.SourceCamera, Codec: room.CodecParams{MimeType: "video/VP8", ClockRate: 90000}, RIDs: []string{"q", "h", "f"}},
+		map[string]*flowSpec{"q": m.camQ, "h": m.camH, "f": m.camF})
+	stop := make(chan struct{})
+	var senders sync.WaitGroup
+	for i, f := range []*flowSpec{m.audio, m.screen, m.camQ, m.camH, m.camF} {
+		senders.Add(1)
+		go func() { defer senders.Done(); f.run(stop, uint32(100+i)) }()
+	}
+	t.Cleanup(func() { close(stop); senders.Wait() })
+	return m
+}
+
 // On a relay link too narrow for everything a room sends across it, the sending node pauses
 // the camera's top layer and keeps audio, the screen share and the lower camera layers whole;
 // the subscriber on the far node moves down a layer instead of losing packets everywhere. When
@@ -159,38 +207,8 @@ func TestShortLinkKeepsPriorities(t *testing.T) {
 	}
 	_, _ = dir.Join(ctx, cluster.Occupant{Room: "r", Identity: "bob", SessionID: "s2", Node: "hcm"}, 0)
 
-	// About 1.85 Mbps in all: audio 48 kbps, screen 400 kbps, camera 100 + 300 + 960 kbps.
-	audio := &flowSpec{pps: 50, size: 120}
-	screen := &flowSpec{pps: 50, size: 1000, video: true}
-	camQ := &flowSpec{pps: 25, size: 500, video: true}
-	camH := &flowSpec{pps: 50, size: 750, video: true}
-	camF := &flowSpec{pps: 100, size: 1200, video: true}
-	publish := func(info room.TrackInfo, layers map[string]*flowSpec) {
-		t.Helper()
-		up, err := pub.Publish(info)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rid, f := range layers {
-			f.src = &chanSource{ch: make(chan []byte, 256), done: make(chan struct{})}
-			if err := up.AddLayer(rid, f.src); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	publish(room.TrackInfo{Kind: room.KindAudio, Source: room.SourceMicrophone, Codec: room.CodecParams{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}},
-		map[string]*flowSpec{"": audio})
-	publish(room.TrackInfo{Kind: room.KindVideo, Source: room.SourceScreen, Codec: room.CodecParams{MimeType: "video/VP8", ClockRate: 90000}},
-		map[string]*flowSpec{"": screen})
-	publish(room.TrackInfo{Kind: room.KindVideo, Source: room.SourceCamera, Codec: room.CodecParams{MimeType: "video/VP8", ClockRate: 90000}, RIDs: []string{"q", "h", "f"}},
-		map[string]*flowSpec{"q": camQ, "h": camH, "f": camF})
-	stop := make(chan struct{})
-	var senders sync.WaitGroup
-	for i, f := range []*flowSpec{audio, screen, camQ, camH, camF} {
-		senders.Add(1)
-		go func() { defer senders.Done(); f.run(stop, uint32(100+i)) }()
-	}
-	defer func() { close(stop); senders.Wait() }()
+	m := publishRoomMedia(t, pub)
+	audio, screen, camQ := m.audio, m.screen, m.camQ
 
 	link := func() (paused, estimate int) {
 		for _, l := range eu.coord.Links().Links() {
@@ -232,5 +250,82 @@ func TestShortLinkKeepsPriorities(t *testing.T) {
 	})
 	eventually(t, 20*time.Second, "the subscriber on hcm is back on the camera's top layer", func() bool {
 		return sub.layer("camera") == 2
+	})
+}
+
+// Through a transit node, a layer paused on the first, short hop is reported on down the
+// path: eu → sgp is narrow, and hcm, which receives eu's tracks through sgp, learns that the
+// camera's top layer is paused and moves its subscriber down at once.
+func TestPausedLayerReportedThroughTransit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: waits for the bandwidth estimate to fall")
+	}
+	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "198.51.100.0/24", MinDelay: 5 * time.Millisecond, LoggerFactory: quietPion()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	netEU, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.1"}})
+	netHCM, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.2"}})
+	netSGP, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.3"}})
+	toSGP, err := vnet.NewQueue(netSGP, vnet.NewTBFQueue(1_300_000, 6000, 60_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = toSGP.Close() })
+	for _, n := range []vnet.NIC{netEU, netHCM, toSGP} {
+		if err := wan.AddNet(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = wan.Stop() })
+
+	c := newCluster(t, "eu", "hcm", "sgp")
+	dir := cluster.NewMemoryStore()
+	through := func(far cluster.NodeID) spanOpts {
+		return spanOpts{via: func(to cluster.NodeID) cluster.NodeID {
+			if to == far {
+				return "sgp"
+			}
+			return to
+		}}
+	}
+	eu := startSpanNode(t, c, "eu", netEU, dir, through("hcm"))
+	hcm := startSpanNode(t, c, "hcm", netHCM, dir, through("eu"))
+	startSpanNode(t, c, "sgp", netSGP, dir)
+	ctx := context.Background()
+
+	pub, err := eu.rooms.Join("r", room.JoinParams{Identity: "alice", Session: "s1", Permissions: room.Permissions{Publish: true}, Sink: nopSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = dir.Join(ctx, cluster.Occupant{Room: "r", Identity: "alice", SessionID: "s1", Node: "eu"}, 0)
+	sub := &countingTransport{downs: map[string]*room.DownTrack{}, count: map[string]*atomic.Int64{}}
+	if _, err := hcm.rooms.Join("r", room.JoinParams{Identity: "bob", Session: "s2", Permissions: room.Permissions{Subscribe: true}, Sink: nopSink{}, Transport: sub}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = dir.Join(ctx, cluster.Occupant{Room: "r", Identity: "bob", SessionID: "s2", Node: "hcm"}, 0)
+	m := publishRoomMedia(t, pub)
+
+	eventually(t, 20*time.Second, "bob on hcm receives alice's camera through sgp", func() bool { return sub.received("camera") > 0 })
+	for _, l := range hcm.coord.Links().Links() {
+		if l.Peer == "eu" {
+			t.Fatal("hcm has a direct link to eu: the test's path policy was not followed")
+		}
+	}
+	suspended := func() bool {
+		r := hcm.rooms.Room("r")
+		if r == nil {
+			return false
+		}
+		up := r.Track(m.camera)
+		return up != nil && up.LayerSuspended(2)
+	}
+	eventually(t, 40*time.Second, "hcm learns that eu paused the camera's top layer on its way to sgp", suspended)
+	eventually(t, 10*time.Second, "bob's camera runs below its top layer", func() bool {
+		l := sub.layer("camera")
+		return l >= 0 && l < 2
 	})
 }

@@ -26,7 +26,8 @@ type spanNode struct {
 
 // spanOpts are the optional settings of a span node.
 type spanOpts struct {
-	alive func(cluster.NodeID) bool // the coordinator's Alive
+	alive func(cluster.NodeID) bool           // the coordinator's Alive
+	via   func(cluster.NodeID) cluster.NodeID // the coordinator's Via
 }
 
 func startSpanNode(t *testing.T, c *testCluster, id cluster.NodeID, net *vnet.Net, dir *cluster.MemoryStore, opts ...spanOpts) *spanNode {
@@ -56,7 +57,7 @@ func startSpanNode(t *testing.T, c *testCluster, id cluster.NodeID, net *vnet.Ne
 		Rooms: n.rooms, Directory: dir, Interval: 100 * time.Millisecond, Logger: testLogger(string(id)),
 	}
 	for _, o := range opts {
-		cfg.Alive = o.alive
+		cfg.Alive, cfg.Via = o.alive, o.via
 	}
 	n.coord = relay.NewCoordinator(cfg)
 	coord.Store(n.coord)

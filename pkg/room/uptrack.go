@@ -352,6 +352,11 @@ func (t *UpTrack) SetLayerSuspended(i int, suspended bool) {
 	}
 }
 
+// LayerSuspended reports whether layer i is marked suspended.
+func (t *UpTrack) LayerSuspended(i int) bool {
+	return i >= 0 && i < MaxLayers && t.suspended[i].Load()
+}
+
 // RequestKeyframe asks the publisher for a keyframe on layer i. Requests from all subscribers
 // are collapsed to at most one per layer per keyframe interval.
 func (t *UpTrack) RequestKeyframe(i int) {
