@@ -179,7 +179,7 @@ func TestAutoPathIsSticky(t *testing.T) {
 	// hkg becomes a little faster than sgp, then sgp again, then hkg: the path stays on sgp.
 	for i, hkgToHCM := range []time.Duration{80 * ms, 110 * ms, 70 * ms} {
 		register(cluster.Node{ID: "hkg", State: cluster.StateActive, LinkRTT: rtts{"hcm": hkgToHCM}})
-		time.Sleep(50 * ms) // several refreshes
+		waitCached(t, nodes, "hkg", hkgToHCM)
 		if hop := p.Next("hcm"); hop != "sgp" {
 			t.Fatalf("step %d (through hkg %v, through sgp 200 ms): the path moved to %s", i, 100*ms+hkgToHCM, hop)
 		}
@@ -207,6 +207,21 @@ func TestAutoPathIsSticky(t *testing.T) {
 	if hop := p.Next("hcm"); hop != "hcm" {
 		t.Fatalf("direct 150 ms vs through sgp 200 ms: %s", hop)
 	}
+}
+
+// waitCached waits until the cache holds id's record with a measured RTT to hcm.
+func waitCached(t *testing.T, c *nodeCache, id cluster.NodeID, toHCM time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range c.Nodes() {
+			if n.ID == id && n.LinkRTT["hcm"] == toHCM {
+				return
+			}
+		}
+		time.Sleep(5 * ms)
+	}
+	t.Fatalf("the cache never read %s's record with %v to hcm", id, toHCM)
 }
 
 // The cache forgets what it read once the registry has been unreadable for five intervals, so
