@@ -110,7 +110,7 @@ func runOperator(g globals, args []string, name, path string, v any, table func(
 func runNodes(g globals, args []string) int {
 	var out api.Nodes
 	return runOperator(g, args, "nodes", "/v1/nodes", &out, func(w io.Writer) {
-		fmt.Fprintf(w, "ID\tREGION\tSTATE\tURL\tLOAD\tROOMS\tPARTICIPANTS\tLAST SEEN\tRTT FROM %s\n", out.From)
+		fmt.Fprintf(w, "ID\tREGION\tSTATE\tURL\tLOAD\tROOMS\tPARTICIPANTS\tLAST SEEN\tRTT FROM %s\tLINK RTT\n", out.From)
 		for _, n := range out.Nodes {
 			rtt := "-"
 			if n.RTTMs != nil {
@@ -120,9 +120,22 @@ func runNodes(g globals, args []string) int {
 			if !n.LastSeen.IsZero() {
 				seen = time.Since(n.LastSeen).Round(time.Second).String() + " ago"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.2f\t%d\t%d\t%s\t%s\n", n.ID, n.Region, n.State, n.URL, n.Load, n.Rooms, n.Participants, seen, rtt)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.2f\t%d\t%d\t%s\t%s\t%s\n", n.ID, n.Region, n.State, n.URL, n.Load, n.Rooms, n.Participants, seen, rtt, linkRTTs(n.LinkRTTMs))
 		}
 	})
+}
+
+// linkRTTs formats a node's measured link RTTs compactly, "peer=12.3ms" by peer; "-" for none.
+func linkRTTs(ms map[string]float64) string {
+	if len(ms) == 0 {
+		return "-"
+	}
+	cells := make([]string, 0, len(ms))
+	for peer, rtt := range ms {
+		cells = append(cells, fmt.Sprintf("%s=%.1fms", peer, rtt))
+	}
+	sort.Strings(cells)
+	return strings.Join(cells, " ")
 }
 
 // runRooms implements "relayctl rooms".

@@ -33,6 +33,7 @@ type clusterParts struct {
 	agent      *cluster.Agent
 	bus        cluster.Bus        // nil without Redis
 	relays     *relay.Coordinator // nil without Redis
+	auto       *autoPath          // the --relay-via auto policy; nil with another policy
 	agentSelf  func() cluster.Node
 	draining   atomic.Bool
 }
@@ -71,6 +72,9 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 			}
 		}
 		n.Load = min(1, float64(n.Participants)/loadScale)
+		if c.relays != nil { // set before anything calls self
+			n.LinkRTT = c.relays.Links().RTTs()
+		}
 		return n
 	}
 	c.agentSelf = self
@@ -96,7 +100,13 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 			return nil, fmt.Errorf("cluster bus (is Redis reachable?): %w", err)
 		}
 		c.bus = bus
-		via, err := c.relayPolicy(cfg)
+		own := func() map[cluster.NodeID]time.Duration {
+			if r := relays.Load(); r != nil {
+				return r.Links().RTTs()
+			}
+			return nil
+		}
+		via, err := c.relayPolicy(cfg, own, log)
 		if err != nil {
 			c.close(context.Background())
 			return nil, err
@@ -127,6 +137,9 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 			return nil, err
 		}
 		c.membership = m
+		if c.auto != nil {
+			c.auto.serf.Store(m)
+		}
 	}
 	ttl := cfg.HealthTTL
 	c.agent = cluster.StartAgent(cluster.AgentConfig{
@@ -168,56 +181,25 @@ func (c *clusterParts) prewarm(on bool) func() []cluster.NodeID {
 	}
 }
 
-// relayPolicy turns --relay-via into the coordinator's next-hop function (nil: direct).
-func (c *clusterParts) relayPolicy(cfg Config) (func(cluster.NodeID) cluster.NodeID, error) {
-	self := cluster.NodeID(cfg.NodeID)
+// relayPathRefresh is how often the auto relay path policy re-reads the node registry.
+const relayPathRefresh = 2 * time.Second
+
+// relayPolicy turns --relay-via into the coordinator's next-hop function (nil: direct). own
+// returns this node's measured link RTTs, for the auto policy.
+func (c *clusterParts) relayPolicy(cfg Config, own func() map[cluster.NodeID]time.Duration, log *slog.Logger) (func(cluster.NodeID) cluster.NodeID, error) {
 	switch cfg.RelayVia {
 	case "":
 		return nil, nil
 	case "auto":
-		return func(to cluster.NodeID) cluster.NodeID { return c.fastestHop(self, to) }, nil
+		nodes := startNodeCache(c.registry, relayPathRefresh, log.With("component", "relay-paths"))
+		c.auto = newAutoPath(cluster.NodeID(cfg.NodeID), nodes, own, log.With("component", "relay-paths"))
+		return c.auto.Next, nil
 	}
 	pairs, err := parseRelayVia(cfg.RelayVia)
 	if err != nil {
 		return nil, err
 	}
 	return func(to cluster.NodeID) cluster.NodeID { return cluster.NodeID(pairs[string(to)]) }, nil
-}
-
-// fastestHop picks a third node when the gossip RTT estimate through it is at least 20% below
-// the direct one; otherwise the direct path.
-func (c *clusterParts) fastestHop(self, to cluster.NodeID) cluster.NodeID {
-	if c.membership == nil {
-		return to
-	}
-	direct, ok := c.membership.RTT(to)
-	if !ok {
-		return to
-	}
-	paths := map[cluster.NodeID]time.Duration{}
-	for _, m := range c.membership.Members() {
-		if m.ID == self || m.ID == to || m.State != cluster.StateActive {
-			continue
-		}
-		first, ok1 := c.membership.RTT(m.ID)
-		second, ok2 := c.membership.RTTBetween(m.ID, to)
-		if ok1 && ok2 {
-			paths[m.ID] = first + second
-		}
-	}
-	return cheapestHop(to, direct, paths)
-}
-
-// cheapestHop returns the node through which the path is at least 20% shorter than direct,
-// the shortest such (ties by id), or to itself.
-func cheapestHop(to cluster.NodeID, direct time.Duration, through map[cluster.NodeID]time.Duration) cluster.NodeID {
-	best, bestRTT := to, time.Duration(float64(direct)*0.8)
-	for via, rtt := range through {
-		if rtt < bestRTT || (rtt == bestRTT && best != to && via < best) {
-			best, bestRTT = via, rtt
-		}
-	}
-	return best
 }
 
 // reassert writes this node's live sessions back into the room state, after Redis lost them.
@@ -265,6 +247,9 @@ func (c *clusterParts) close(ctx context.Context) error {
 	}
 	if c.relays != nil {
 		c.relays.Close()
+	}
+	if c.auto != nil {
+		c.auto.nodes.Close()
 	}
 	if c.bus != nil {
 		errs = append(errs, c.bus.Close())

@@ -102,7 +102,9 @@ type Config struct {
 	// HealthTTL is the lifetime of the node's health record in the registry.
 	HealthTTL time.Duration `yaml:"health_ttl"`
 	// RelayVia is the relay path policy: "" (direct links only), "auto" (through a third node
-	// when the gossip RTT estimate through it is at least 20% lower), or "to=via,..." pairs.
+	// when the RTT through it is at least 20% lower: measured on the relay links where they
+	// exist, else estimated from gossip coordinates; a chosen path changes only for one 20%
+	// faster), or "to=via,..." pairs.
 	RelayVia string `yaml:"relay_via"`
 	// RelayPrewarm keeps a relay link to every live node, so that rooms never wait for one.
 	RelayPrewarm bool `yaml:"relay_prewarm"`
@@ -185,7 +187,7 @@ func options() []option {
 		{"health-ttl", "DURATION", "lifetime of the node's health record; refreshed every third of it", false, func(c *Config) any { return &c.HealthTTL }},
 		{"relay-prewarm", "", "keep a relay link to every live node, so that a room spanning nodes never waits for a link's set-up", false, func(c *Config) any { return &c.RelayPrewarm }},
 		{"relay-linger", "DURATION", "how long a relay link that carries no room stays open", false, func(c *Config) any { return &c.RelayLinger }},
-		{"relay-via", "POLICY", "relay paths: empty = direct, auto = through a node when it is 20% faster by RTT, or to=via,... pairs", false, func(c *Config) any { return &c.RelayVia }},
+		{"relay-via", "POLICY", "relay paths: empty = direct, auto = through a node when it is 20% faster by RTT (measured on the relay links, else estimated by gossip), or to=via,... pairs", false, func(c *Config) any { return &c.RelayVia }},
 	}
 }
 

@@ -246,6 +246,11 @@ type NodeView struct {
 	// RTTMs is the estimated round trip from the node that answered, in milliseconds (from
 	// gossip network coordinates); null when unknown.
 	RTTMs *float64 `json:"rtt_ms"`
+	// LinkRTTMs is the round trip the node measured on each of its open relay links, by peer,
+	// in milliseconds (ICE RTT of the link's selected candidate pair): measured now for the node
+	// that answered, as of their last heartbeat (registry record) for the others; empty when
+	// the node has no open link.
+	LinkRTTMs map[string]float64 `json:"link_rtt_ms"`
 }
 
 // Nodes is the answer of /v1/nodes.
@@ -261,11 +266,17 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 		v := NodeView{
 			ID: string(n.ID), Region: n.Region, State: string(n.State), URL: n.URL, Lat: n.Lat, Lon: n.Lon,
 			Load: n.Load, Rooms: n.Rooms, Participants: n.Participants, LastSeen: n.LastSeen,
+			LinkRTTMs: map[string]float64{},
 		}
 		if s.cfg.RTT != nil {
 			if rtt, ok := s.cfg.RTT.RTT(n.ID); ok {
-				ms := float64(rtt.Microseconds()) / 1000
+				ms := millis(rtt)
 				v.RTTMs = &ms
+			}
+		}
+		for peer, rtt := range n.LinkRTT {
+			if rtt > 0 {
+				v.LinkRTTMs[string(peer)] = millis(rtt)
 			}
 		}
 		out.Nodes = append(out.Nodes, v)
@@ -309,6 +320,9 @@ func (s *Server) handleRooms(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, out)
 }
+
+// millis is d in milliseconds, to the microsecond.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -27,7 +28,7 @@ func newFixture(t *testing.T) *fixture {
 	ctx := context.Background()
 	for _, n := range []cluster.Node{
 		{ID: "eu", Region: "eu", Lat: 52.37, Lon: 4.90, URL: "http://eu", State: cluster.StateActive},
-		{ID: "sgp", Region: "sgp", Lat: 1.35, Lon: 103.82, URL: "http://sgp", State: cluster.StateActive},
+		{ID: "sgp", Region: "sgp", Lat: 1.35, Lon: 103.82, URL: "http://sgp", State: cluster.StateActive, LinkRTT: map[cluster.NodeID]time.Duration{"eu": 160250 * time.Microsecond, "hcm": 30 * time.Millisecond}},
 		{ID: "hcm", Region: "hcm", Lat: 10.82, Lon: 106.63, URL: "http://hcm", State: cluster.StateActive},
 	} {
 		if _, err := reg.Register(ctx, n, time.Hour); err != nil {
@@ -41,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	loc, _ := geo.NewLocator("")
 	s := New(Config{
 		Self: func() cluster.Node {
-			return cluster.Node{ID: "eu", Lat: 52.37, Lon: 4.90, URL: "http://eu", State: cluster.StateActive}
+			return cluster.Node{ID: "eu", Lat: 52.37, Lon: 4.90, URL: "http://eu", State: cluster.StateActive, LinkRTT: map[cluster.NodeID]time.Duration{"sgp": 161 * time.Millisecond}}
 		},
 		Registry: reg, Store: store, Locator: loc, Verifier: v,
 	})
@@ -139,6 +140,23 @@ func TestOperatorEndpointsNeedAdmin(t *testing.T) {
 	var rooms Rooms
 	if code := f.get(t, "/v1/rooms", admin, &rooms); code != 200 || len(rooms.Rooms) != 1 || rooms.Rooms[0].Nodes["sgp"] != 1 {
 		t.Fatalf("rooms: %d %+v", code, rooms)
+	}
+}
+
+// /v1/nodes shows each node's measured relay link RTTs: the answering node's own, live, and
+// the others' from their registry records.
+func TestNodesShowMeasuredLinkRTT(t *testing.T) {
+	f := newFixture(t)
+	admin, _ := auth.Sign("k", secret, auth.Grants{Identity: "ops", ClusterAdmin: true}, time.Minute, time.Now())
+	var out Nodes
+	if code := f.get(t, "/v1/nodes", admin, &out); code != 200 || len(out.Nodes) != 3 {
+		t.Fatalf("nodes: %d %+v", code, out)
+	}
+	want := map[string]map[string]float64{"eu": {"sgp": 161}, "sgp": {"eu": 160.25, "hcm": 30}, "hcm": {}}
+	for _, n := range out.Nodes {
+		if !maps.Equal(n.LinkRTTMs, want[n.ID]) || n.LinkRTTMs == nil {
+			t.Errorf("%s: link RTTs %v, want %v", n.ID, n.LinkRTTMs, want[n.ID])
+		}
 	}
 }
 

@@ -13,6 +13,10 @@
 // and in the registry) so that no new clients are routed to it, and deletes its record last.
 // The survivors remove a dead node's occupants from the room state (the reaper).
 //
+// The registry record also carries what Serf tags cannot hold (they are limited to 512 bytes):
+// the measured RTT of the node's open relay links (Node.LinkRTT), which other nodes read to
+// choose relay paths.
+//
 // # Concurrency
 //
 // Membership runs one goroutine draining Serf's event channel (it never blocks Serf); Agent runs

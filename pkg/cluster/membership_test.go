@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"maps"
 	"net"
 	"strconv"
 	"testing"
@@ -128,4 +129,18 @@ func TestMembershipRetriesJoinUntilPeerExists(t *testing.T) {
 	}
 	defer a.Close()
 	waitMembers(t, b, 2)
+}
+
+// Measured link RTTs stay out of Serf tags: they grow with the cluster and Serf limits a
+// member's tags to 512 bytes.
+func TestTagsLeaveOutLinkRTT(t *testing.T) {
+	n := Node{ID: "a", Region: "eu", URL: "http://a", State: StateActive}
+	without := n.tags()
+	n.LinkRTT = map[NodeID]time.Duration{}
+	for i := range 100 {
+		n.LinkRTT[NodeID("node-"+strconv.Itoa(i))] = time.Duration(i+1) * time.Millisecond
+	}
+	if !maps.Equal(without, n.tags()) {
+		t.Fatalf("link RTTs changed the tags: %v", n.tags())
+	}
 }

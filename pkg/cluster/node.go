@@ -29,6 +29,11 @@ type Node struct {
 	Rooms        int       `json:"rooms"`
 	Participants int       `json:"participants"`
 	LastSeen     time.Time `json:"last_seen"`
+	// LinkRTT is the measured round-trip time of this node's open relay links, by peer (the
+	// ICE RTT of each link's selected candidate pair). Only the registry record carries it:
+	// it grows with the cluster, and Serf limits a member's tags to 512 bytes, so tags() leaves
+	// it out.
+	LinkRTT map[NodeID]time.Duration `json:"link_rtt,omitempty"`
 }
 
 // Serf tag names. Serf limits all tags of a member to 512 bytes together, so they are short.
@@ -44,6 +49,7 @@ const (
 	tagParts  = "p"
 )
 
+// tags encodes the node for Serf. LinkRTT is left out (see Node).
 func (n Node) tags() map[string]string {
 	return map[string]string{
 		tagRegion: n.Region,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -49,6 +50,7 @@ func NewMemoryRegistry() *MemoryRegistry {
 func (r *MemoryRegistry) Register(_ context.Context, n Node, ttl time.Duration) (bool, error) {
 	now := r.now()
 	n.LastSeen = now
+	n.LinkRTT = maps.Clone(n.LinkRTT) // the caller keeps its map
 	r.mu.Lock()
 	old, ok := r.records[n.ID]
 	r.records[n.ID] = memRecord{node: n, expires: now.Add(ttl)}
@@ -69,7 +71,9 @@ func (r *MemoryRegistry) Nodes(context.Context) ([]Node, error) {
 	var out []Node
 	for _, rec := range r.records {
 		if now.Before(rec.expires) {
-			out = append(out, rec.node)
+			n := rec.node
+			n.LinkRTT = maps.Clone(n.LinkRTT) // callers may change what they get
+			out = append(out, n)
 		}
 	}
 	r.mu.Unlock()

@@ -11,7 +11,10 @@ import (
 // testRegistry is the contract every Registry meets. expire makes a record's TTL pass.
 func testRegistry(t *testing.T, reg Registry, expire func()) {
 	ctx := context.Background()
-	a := Node{ID: "a", Region: "eu", Lat: 52.37, Lon: 4.9, URL: "http://a", State: StateActive, Participants: 3}
+	a := Node{
+		ID: "a", Region: "eu", Lat: 52.37, Lon: 4.9, URL: "http://a", State: StateActive, Participants: 3,
+		LinkRTT: map[NodeID]time.Duration{"b": 181250 * time.Microsecond, "c": 3 * time.Millisecond},
+	}
 	b := Node{ID: "b", Region: "sgp", State: StateDraining}
 	if existed, err := reg.Register(ctx, a, 300*time.Millisecond); err != nil || existed {
 		t.Fatalf("first register: existed=%v err=%v", existed, err)
@@ -19,6 +22,7 @@ func testRegistry(t *testing.T, reg Registry, expire func()) {
 	if existed, err := reg.Register(ctx, a, 300*time.Millisecond); err != nil || !existed {
 		t.Fatalf("refresh: existed=%v err=%v", existed, err)
 	}
+	a.LinkRTT["b"] = time.Hour // the record is what was registered, not the caller's map
 	if _, err := reg.Register(ctx, b, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +32,16 @@ func testRegistry(t *testing.T, reg Registry, expire func()) {
 	}
 	if nodes[0].URL != "http://a" || nodes[0].Participants != 3 || nodes[1].State != StateDraining || nodes[0].LastSeen.IsZero() {
 		t.Fatalf("records lost fields: %+v", nodes)
+	}
+	if rtt := nodes[0].LinkRTT; len(rtt) != 2 || rtt["b"] != 181250*time.Microsecond || rtt["c"] != 3*time.Millisecond {
+		t.Fatalf("a's measured link RTTs: %v", rtt)
+	}
+	if len(nodes[1].LinkRTT) != 0 {
+		t.Fatalf("b measured no link but its record has %v", nodes[1].LinkRTT)
+	}
+	nodes[0].LinkRTT["c"] = time.Hour // a reader's changes stay its own
+	if again, _ := reg.Nodes(ctx); again[0].LinkRTT["c"] != 3*time.Millisecond {
+		t.Fatalf("a reader changed the record: %v", again[0].LinkRTT)
 	}
 	if exp, _ := reg.Expired(ctx); len(exp) != 0 {
 		t.Fatalf("expired before the TTL: %v", exp)

@@ -86,4 +86,9 @@
 // down track per crossing layer, fixed to that layer, with NACK, PLI, sender and receiver
 // reports per hop and transport-wide sequence numbers feeding the link's GCC estimate. See
 // [Coordinator] and docs/architecture.md.
+//
+// The link's RTT ([LinkInfo.RTT], [Manager.RTTs]) is the latest STUN consent check's round
+// trip on its selected candidate pair: the same path as the link's media and RTCP, without
+// the SFUs' queueing. Cluster nodes publish it in their registry record and the auto relay
+// path policy (cmd/sfu) prefers it to Serf's estimates.
 package relay

@@ -95,6 +95,9 @@ func TestLinkOpensAndCarriesControlMessages(t *testing.T) {
 		t.Fatalf("no byte counts: %+v", info)
 	}
 	t.Logf("a's link: rtt %v, sent %d B, received %d B", info.RTT, info.BytesSent, info.BytesReceived)
+	if rtts := a.m().RTTs(); len(rtts) != 1 || rtts[la.Peer()] <= 0 {
+		t.Fatalf("a's measured link RTTs: %v", rtts)
+	}
 
 	// Closing one side closes the other and removes both.
 	la.Close()
@@ -106,6 +109,9 @@ func TestLinkOpensAndCarriesControlMessages(t *testing.T) {
 		t.Fatalf("send on a closed link: %v", err)
 	}
 	eventually(t, time.Second, "no links left", func() bool { return len(a.m().Links())+len(b.m().Links()) == 0 })
+	if rtts := a.m().RTTs(); len(rtts) != 0 {
+		t.Fatalf("a measures links it no longer has: %v", rtts)
+	}
 }
 
 func recv(t *testing.T, ch <-chan relay.ControlMessage) relay.ControlMessage {

@@ -91,6 +91,37 @@ func (l *Link) Info() LinkInfo {
 	return info
 }
 
+// RTT returns the ICE round-trip time of the link's selected candidate pair: 0 while the link
+// is not open or before the first measurement. Unlike Info it reads nothing else and takes no
+// bitrate sample.
+func (l *Link) RTT() time.Duration {
+	l.mu.Lock()
+	pc, open := l.pc, l.state == StateOpen
+	l.mu.Unlock()
+	if pc == nil || !open { // see Info: only an open link's transports are read
+		return 0
+	}
+	return pairRTT(pc.SCTP().Transport().ICETransport())
+}
+
+// RTTs returns the measured RTT of every open link, by peer; links not measured yet are left
+// out. Cluster nodes publish it so that others can choose relay paths by it.
+func (m *Manager) RTTs() map[cluster.NodeID]time.Duration {
+	m.mu.Lock()
+	links := make([]*Link, 0, len(m.links))
+	for _, l := range m.links {
+		links = append(links, l)
+	}
+	m.mu.Unlock()
+	out := make(map[cluster.NodeID]time.Duration, len(links))
+	for _, l := range links {
+		if rtt := l.RTT(); rtt > 0 {
+			out[l.peer] = rtt
+		}
+	}
+	return out
+}
+
 func rate(now, before uint64, dt time.Duration) int64 {
 	if now < before {
 		return 0
@@ -103,9 +134,14 @@ func rate(now, before uint64, dt time.Duration) int64 {
 // own close of the PeerConnection (pion v4.2.20 clears its stats getter without a lock).
 func transportStats(pc *webrtc.PeerConnection) (rtt time.Duration, sent, recv uint64) {
 	ice := pc.SCTP().Transport().ICETransport()
-	if pair, ok := ice.GetSelectedCandidatePairStats(); ok && pair.CurrentRoundTripTime > 0 {
-		rtt = time.Duration(pair.CurrentRoundTripTime * float64(time.Second))
-	}
 	st := ice.Stats()
-	return rtt, st.BytesSent, st.BytesReceived
+	return pairRTT(ice), st.BytesSent, st.BytesReceived
+}
+
+// pairRTT is the latest STUN round trip on the selected candidate pair (0 if none yet).
+func pairRTT(ice *webrtc.ICETransport) time.Duration {
+	if pair, ok := ice.GetSelectedCandidatePairStats(); ok && pair.CurrentRoundTripTime > 0 {
+		return time.Duration(pair.CurrentRoundTripTime * float64(time.Second))
+	}
+	return 0
 }
