@@ -34,8 +34,11 @@ type clusterParts struct {
 	bus        cluster.Bus        // nil without Redis
 	relays     *relay.Coordinator // nil without Redis
 	auto       *autoPath          // the --relay-via auto policy; nil with another policy
-	agentSelf  func() cluster.Node
-	draining   atomic.Bool
+	nodes      *nodeCache         // the registry's records, read in the background; nil without Redis
+	// serf is membership for the relay coordinator's goroutine, which starts before gossip.
+	serf      atomic.Pointer[cluster.Membership]
+	agentSelf func() cluster.Node
+	draining  atomic.Bool
 }
 
 // loadScale is the participant count that makes a node's coarse load figure 1.
@@ -100,6 +103,7 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 			return nil, fmt.Errorf("cluster bus (is Redis reachable?): %w", err)
 		}
 		c.bus = bus
+		c.nodes = startNodeCache(c.registry, relayPathRefresh, log.With("component", "node-cache"))
 		own := func() map[cluster.NodeID]time.Duration {
 			if r := relays.Load(); r != nil {
 				return r.Links().RTTs()
@@ -114,7 +118,7 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		c.relays = relay.NewCoordinator(relay.CoordinatorConfig{
 			Link:  relay.Config{Self: cluster.NodeID(cfg.NodeID), Engine: engine, Bus: bus, Logger: log},
 			Rooms: rooms, Directory: c.store, Via: via, Linger: cfg.RelayLinger, Logger: log,
-			Prewarm: c.prewarm(cfg.RelayPrewarm),
+			Prewarm: c.prewarm(cfg.RelayPrewarm), Alive: c.alive,
 		})
 		relays.Store(c.relays)
 	}
@@ -137,6 +141,7 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 			return nil, err
 		}
 		c.membership = m
+		c.serf.Store(m)
 		if c.auto != nil {
 			c.auto.serf.Store(m)
 		}
@@ -151,10 +156,6 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 			}
 		},
 		Lost: func() { reassert(c.store, rooms, cluster.NodeID(cfg.NodeID), log) },
-		OnNodeDead: func(id cluster.NodeID, removed map[string][]cluster.Occupant) {
-			// Nothing of a remote node's participants lives here until relays exist (issue #4);
-			// the room state no longer lists them, so no client is routed to their rooms' ghost.
-		},
 	})
 	return c, nil
 }
@@ -165,12 +166,7 @@ func (c *clusterParts) prewarm(on bool) func() []cluster.NodeID {
 		return nil
 	}
 	return func() []cluster.NodeID {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		nodes, err := c.registry.Nodes(ctx)
-		if err != nil {
-			return nil
-		}
+		nodes := c.nodes.Nodes()
 		ids := make([]cluster.NodeID, 0, len(nodes))
 		for _, n := range nodes {
 			if n.State == cluster.StateActive {
@@ -181,7 +177,18 @@ func (c *clusterParts) prewarm(on bool) func() []cluster.NodeID {
 	}
 }
 
-// relayPathRefresh is how often the auto relay path policy re-reads the node registry.
+// alive is the relay coordinator's view of membership: a node is not alive once its health
+// record has gone from the registry, or gossip has declared it failed or departed. Without a
+// fresh registry read (Redis unreachable) nothing is declared gone.
+func (c *clusterParts) alive(id cluster.NodeID) bool {
+	if c.nodes.Gone(id) {
+		return false
+	}
+	m := c.serf.Load()
+	return m == nil || !m.Gone(id)
+}
+
+// relayPathRefresh is how often the node cache re-reads the node registry.
 const relayPathRefresh = 2 * time.Second
 
 // relayPolicy turns --relay-via into the coordinator's next-hop function (nil: direct). own
@@ -191,8 +198,7 @@ func (c *clusterParts) relayPolicy(cfg Config, own func() map[cluster.NodeID]tim
 	case "":
 		return nil, nil
 	case "auto":
-		nodes := startNodeCache(c.registry, relayPathRefresh, log.With("component", "relay-paths"))
-		c.auto = newAutoPath(cluster.NodeID(cfg.NodeID), nodes, own, log.With("component", "relay-paths"))
+		c.auto = newAutoPath(cluster.NodeID(cfg.NodeID), c.nodes, own, log.With("component", "relay-paths"))
 		return c.auto.Next, nil
 	}
 	pairs, err := parseRelayVia(cfg.RelayVia)
@@ -248,8 +254,8 @@ func (c *clusterParts) close(ctx context.Context) error {
 	if c.relays != nil {
 		c.relays.Close()
 	}
-	if c.auto != nil {
-		c.auto.nodes.Close()
+	if c.nodes != nil {
+		c.nodes.Close()
 	}
 	if c.bus != nil {
 		errs = append(errs, c.bus.Close())

@@ -221,7 +221,8 @@ type nodeCache struct {
 
 	mu    sync.Mutex // guards the fields below
 	nodes []cluster.Node
-	at    time.Time // of the last successful read
+	at    time.Time               // of the last successful read
+	gone  map[cluster.NodeID]bool // in an earlier read, not in the last one
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -265,9 +266,27 @@ func (c *nodeCache) refresh(ctx context.Context) error {
 		return err
 	}
 	c.mu.Lock()
+	if c.gone == nil {
+		c.gone = map[cluster.NodeID]bool{}
+	}
+	for _, n := range c.nodes {
+		c.gone[n.ID] = true
+	}
+	for _, n := range nodes {
+		delete(c.gone, n.ID)
+	}
 	c.nodes, c.at = nodes, time.Now()
 	c.mu.Unlock()
 	return nil
+}
+
+// Gone reports whether a node was in the registry and no longer is (its health record expired
+// or it deregistered), as of a read that is not stale. A node never seen is not gone, so a node
+// that just started is not refused while the cache catches up.
+func (c *nodeCache) Gone(id cluster.NodeID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Since(c.at) <= 5*c.every && c.gone[id]
 }
 
 // Nodes returns the records read last, or none when the last successful read is older than

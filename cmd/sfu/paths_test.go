@@ -268,3 +268,43 @@ func (f *flakyRegistry) Nodes(context.Context) ([]cluster.Node, error) {
 	}
 	return f.nodes, nil
 }
+
+// A node whose record leaves the registry is gone (its relay links close); one the cache has
+// never seen is not (a node that just started is not refused), nor is anything while the
+// registry is unreadable (a Redis outage must not tear every link down).
+func TestNodeCacheGone(t *testing.T) {
+	reg := &flakyRegistry{nodes: []cluster.Node{{ID: "sgp"}, {ID: "hcm"}}}
+	c := startNodeCache(reg, 10*ms, slog.New(slog.DiscardHandler))
+	defer c.Close()
+	eventuallyTrue := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+			time.Sleep(5 * ms)
+		}
+	}
+	eventuallyTrue("the cache never read the registry", func() bool { return len(c.Nodes()) == 2 })
+	if c.Gone("sgp") || c.Gone("new") {
+		t.Fatal("a listed node, or one never seen, reported gone")
+	}
+	reg.mu.Lock()
+	reg.nodes = []cluster.Node{{ID: "hcm"}}
+	reg.mu.Unlock()
+	eventuallyTrue("sgp left the registry but is not reported gone", func() bool { return c.Gone("sgp") })
+	if c.Gone("hcm") {
+		t.Fatal("hcm is still listed but reported gone")
+	}
+	reg.mu.Lock()
+	reg.nodes = []cluster.Node{{ID: "hcm"}, {ID: "sgp"}}
+	reg.mu.Unlock()
+	eventuallyTrue("sgp came back but is still reported gone", func() bool { return !c.Gone("sgp") })
+	reg.mu.Lock()
+	reg.nodes = []cluster.Node{{ID: "hcm"}}
+	reg.mu.Unlock()
+	eventuallyTrue("sgp left again but is not reported gone", func() bool { return c.Gone("sgp") })
+	reg.fail()
+	eventuallyTrue("with the registry unreadable, a node is still reported gone", func() bool { return !c.Gone("sgp") })
+}

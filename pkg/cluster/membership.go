@@ -201,6 +201,17 @@ func (m *Membership) Members() []Member {
 	return out
 }
 
+// Gone reports whether gossip has declared a node failed or departed (it knew the node, and it
+// is no longer alive). A node gossip never heard of is not gone.
+func (m *Membership) Gone(id NodeID) bool {
+	for _, mem := range m.serf.Members() {
+		if mem.Name == string(id) {
+			return mem.Status == serf.StatusFailed || mem.Status == serf.StatusLeft || mem.Status == serf.StatusLeaving
+		}
+	}
+	return false
+}
+
 // Member is an alive Serf member.
 type Member struct {
 	Node

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -123,4 +124,10 @@ func TestRelayWHIPToWHEPAndNodeDeath(t *testing.T) {
 	})
 	before := frx.count()
 	eventuallyT(t, 10*time.Second, "frank still receives erin after eu died", func() bool { return frx.count() > before+30 }, func() string { return "" })
+	// hcm closes its link to eu once eu's health record has expired (TTL 3 s here), well before
+	// ICE would declare the link failed (15 s) or the idle link's linger (30 s) ran out.
+	eventuallyT(t, 8*time.Second, "hcm closed its relay link to the dead eu", func() bool {
+		out, err := relayctl(t, hcm.url, "relays", "--json")
+		return err == nil && !strings.Contains(out, `"peer":"eu"`)
+	}, func() string { out, _ := relayctl(t, hcm.url, "relays"); return out })
 }
