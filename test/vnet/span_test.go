@@ -179,6 +179,8 @@ func TestNodeKilledOthersGoOn(t *testing.T) {
 	before := frank.from('H')
 	eventually(t, mediaWait, "frank still receives erin after eu died", func() bool { return frank.from('H') > before+30 }, hcm.stats)
 
+	t.Logf("%v after the kill, before the reap, hcm still shows %d participant(s) of eu (a silent death; its link fails only after ICE's timeouts)",
+		time.Since(killed).Round(time.Millisecond), len(hcm.remote("live", "eu")))
 	removed := c.reap("eu")
 	if !hasOccupant(removed["live"], "obs") {
 		t.Fatalf("the room state had lost obs before the reaper ran (a killed node leaves nothing): %+v", removed)
