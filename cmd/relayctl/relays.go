@@ -12,10 +12,10 @@ import (
 func runRelays(g globals, args []string) int {
 	var out api.Relays
 	return runOperator(g, args, "relays", "/v1/relays", &out, func(w io.Writer) {
-		fmt.Fprintf(w, "PEER (FROM %s)\tSTATE\tRTT\tOUT kbps\tIN kbps\tESTIMATE kbps\tPAUSED\tSENT\tRECEIVED\tSET-UP\n", out.From)
+		fmt.Fprintf(w, "PEER (FROM %s)\tSTATE\tRTT\tOUT kbps\tIN kbps\tESTIMATE kbps\tPAUSED\tLOSS OUT\tSENT\tRECEIVED\tSET-UP\n", out.From)
 		for _, l := range out.Links {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%.1f\t%.1f\t%s\t%d\t%s\t%s\t%s\n", l.Peer, l.State, millis(l.RTTMs, 1),
-				float64(l.BitrateOut)/1000, float64(l.BitrateIn)/1000, estimate(l.EstimateBps), l.PausedLayers,
+			fmt.Fprintf(w, "%s\t%s\t%s\t%.1f\t%.1f\t%s\t%d\t%.1f%%\t%s\t%s\t%s\n", l.Peer, l.State, millis(l.RTTMs, 1),
+				float64(l.BitrateOut)/1000, float64(l.BitrateIn)/1000, estimate(l.EstimateBps), l.PausedLayers, 100*l.LossOut,
 				byteSize(l.BytesSent), byteSize(l.BytesReceived), millis(l.OpenedAfterMs, 0))
 		}
 	})

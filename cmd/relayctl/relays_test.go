@@ -42,7 +42,7 @@ var testLinks = fakeRelays{
 		Peer: "hcm", ID: "abc", Offerer: true, State: relay.StateOpen, Created: time.Now().Add(-time.Minute),
 		OpenedAfter: 412 * time.Millisecond, RTT: 181250 * time.Microsecond,
 		BytesSent: 3 << 20, BytesReceived: 1536, SendBitrate: 2_500_000, RecvBitrate: 64_000, BandwidthEstimate: 3_000_000,
-		PausedLayers: 2,
+		PausedLayers: 2, LossOut: 0.031,
 	},
 	{Peer: "sgp", ID: "def", State: relay.StateConnecting, Created: time.Now(), BytesSent: 300},
 	{Peer: "us", ID: "ghi", State: relay.StateOpen, BandwidthEstimate: rtc.RelayMaxBitrate},
@@ -60,10 +60,10 @@ func TestRelaysTable(t *testing.T) {
 	}
 	t.Logf("\n%s", res.stdout)
 	for i, want := range [][]string{
-		{"PEER (FROM eu)", "STATE", "RTT", "OUT kbps", "IN kbps", "ESTIMATE kbps", "PAUSED", "SENT", "RECEIVED", "SET-UP"},
-		{"hcm", "open", "181.2 ms", "2500.0", "64.0", "3000", "2", "3.0 MiB", "1.5 KiB", "412 ms"},
-		{"sgp", "connecting", "-", "0.0", "0.0", "-", "0", "300 B", "0 B", "-"},
-		{"us", "open", "-", "0.0", "0.0", "unlimited", "0", "0 B", "0 B", "0 ms"},
+		{"PEER (FROM eu)", "STATE", "RTT", "OUT kbps", "IN kbps", "ESTIMATE kbps", "PAUSED", "LOSS OUT", "SENT", "RECEIVED", "SET-UP"},
+		{"hcm", "open", "181.2 ms", "2500.0", "64.0", "3000", "2", "3.1%", "3.0 MiB", "1.5 KiB", "412 ms"},
+		{"sgp", "connecting", "-", "0.0", "0.0", "-", "0", "0.0%", "300 B", "0 B", "-"},
+		{"us", "open", "-", "0.0", "0.0", "unlimited", "0", "0.0%", "0 B", "0 B", "0 ms"},
 	} {
 		if !containsInOrder(lines[i], want) {
 			t.Errorf("line %d = %q, want cells %q", i, lines[i], want)

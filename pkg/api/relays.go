@@ -44,6 +44,11 @@ type LinkView struct {
 	// estimate cannot carry them (lowest priority first: video's top layers, then lower ones,
 	// then screen shares; never audio).
 	PausedLayers int `json:"paused_layers"`
+	// LossOut is the loss (0–1) on the link toward the peer before repair (NACKed per packet
+	// sent, over the last sample interval); ResidualLossOut what the peer still missed after
+	// retransmissions (its recent RTCP receiver reports).
+	LossOut         float64 `json:"loss_out"`
+	ResidualLossOut float64 `json:"residual_loss_out"`
 }
 
 // Relays is the answer of /v1/relays.
@@ -71,7 +76,7 @@ func linkView(l relay.LinkInfo) LinkView {
 		BytesSent: l.BytesSent, BytesReceived: l.BytesReceived, BitrateOut: l.SendBitrate, BitrateIn: l.RecvBitrate,
 		EstimateBps: l.BandwidthEstimate, ControlDropped: l.ControlDropped,
 		NACKsReceived: l.NACKsReceived, PLIsReceived: l.PLIsReceived, PLIsSent: l.PLIsSent,
-		PausedLayers: l.PausedLayers,
+		PausedLayers: l.PausedLayers, LossOut: l.LossOut, ResidualLossOut: l.ResidualLossOut,
 	}
 	ms := func(d time.Duration) *float64 {
 		f := float64(d.Microseconds()) / 1000

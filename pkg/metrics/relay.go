@@ -21,7 +21,7 @@ type LinkSource interface {
 type RelayCollector struct {
 	src LinkSource
 
-	openDesc, setupDesc, rttDesc, bytesDesc, bitrateDesc, estimateDesc, droppedDesc, nacksDesc, plisDesc, pausedDesc *prometheus.Desc
+	openDesc, setupDesc, rttDesc, bytesDesc, bitrateDesc, estimateDesc, droppedDesc, nacksDesc, plisDesc, pausedDesc, lossDesc, residualDesc *prometheus.Desc
 }
 
 // NewRelayCollector returns a collector for the links of src; a nil src (a node without relay
@@ -42,13 +42,15 @@ func NewRelayCollector(src LinkSource, nodeID string) *RelayCollector {
 		droppedDesc:  d("control_dropped_total", "Control messages received from dst and dropped (malformed, or no handler and a full backlog)."),
 		nacksDesc:    d("nacks_received_total", "Sequence numbers dst NACKed in the media src sends it (answered from src's cache)."),
 		plisDesc:     d("plis_total", "Keyframe requests (PLI/FIR) on the link: in = from dst about src's media, out = sent by src to dst.", "direction"),
+		lossDesc:     d("loss_ratio", "Loss on the link from src to dst before repair: sequence numbers dst NACKed per media packet src sent, over the last sample interval."),
+		residualDesc: d("residual_loss_ratio", "Fraction of src's media that dst still missed after retransmissions, from its recent RTCP receiver reports (mean over the link's media slots)."),
 		pausedDesc:   d("paused_layers", "Track layers src has paused toward dst because the link's bandwidth estimate cannot carry them (video top layers first, never audio)."),
 	}
 }
 
 func (c *RelayCollector) descs() []*prometheus.Desc {
 	return []*prometheus.Desc{
-		c.openDesc, c.setupDesc, c.rttDesc, c.bytesDesc, c.bitrateDesc, c.estimateDesc, c.droppedDesc, c.nacksDesc, c.plisDesc, c.pausedDesc,
+		c.openDesc, c.setupDesc, c.rttDesc, c.bytesDesc, c.bitrateDesc, c.estimateDesc, c.droppedDesc, c.nacksDesc, c.plisDesc, c.pausedDesc, c.lossDesc, c.residualDesc,
 	}
 }
 
@@ -97,5 +99,7 @@ func (c *RelayCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.plisDesc, info.PLIsReceived, "in")
 		counter(c.plisDesc, info.PLIsSent, "out")
 		gauge(c.pausedDesc, float64(info.PausedLayers))
+		gauge(c.lossDesc, info.LossOut)
+		gauge(c.residualDesc, info.ResidualLossOut)
 	}
 }

@@ -66,7 +66,7 @@ func TestRelayCollector(t *testing.T) {
 			Peer: "hcm", State: relay.StateOpen, Created: time.Now(), OpenedAfter: 420 * time.Millisecond,
 			RTT: 180 * time.Millisecond, BytesSent: 1_000_000, BytesReceived: 250_000,
 			SendBitrate: 2_500_000, RecvBitrate: 64_000, BandwidthEstimate: 3_000_000, ControlDropped: 2,
-			NACKsReceived: 17, PLIsReceived: 3, PLIsSent: 5, PausedLayers: 2,
+			NACKsReceived: 17, PLIsReceived: 3, PLIsSent: 5, PausedLayers: 2, LossOut: 0.125, ResidualLossOut: 0.01,
 		},
 		// Being set up: no RTT, no estimate yet.
 		{Peer: "sgp", State: relay.StateConnecting, Created: time.Now(), BytesSent: 300},
@@ -88,6 +88,8 @@ func TestRelayCollector(t *testing.T) {
 		"cascade_relay_link_plis_total{direction=in,dst=hcm,src=eu}":               3,
 		"cascade_relay_link_plis_total{direction=out,dst=hcm,src=eu}":              5,
 		"cascade_relay_link_paused_layers{dst=hcm,src=eu}":                         2,
+		"cascade_relay_link_loss_ratio{dst=hcm,src=eu}":                            0.125,
+		"cascade_relay_link_residual_loss_ratio{dst=hcm,src=eu}":                   0.01,
 		"cascade_relay_link_open{dst=sgp,src=eu}":                                  0,
 		"cascade_relay_link_bytes_total{direction=out,dst=sgp,src=eu}":             300,
 		"cascade_relay_link_bytes_total{direction=in,dst=sgp,src=eu}":              0,
@@ -98,6 +100,8 @@ func TestRelayCollector(t *testing.T) {
 		"cascade_relay_link_plis_total{direction=in,dst=sgp,src=eu}":               0,
 		"cascade_relay_link_plis_total{direction=out,dst=sgp,src=eu}":              0,
 		"cascade_relay_link_paused_layers{dst=sgp,src=eu}":                         0,
+		"cascade_relay_link_loss_ratio{dst=sgp,src=eu}":                            0,
+		"cascade_relay_link_residual_loss_ratio{dst=sgp,src=eu}":                   0,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {

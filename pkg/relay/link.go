@@ -86,6 +86,7 @@ type Link struct {
 
 	nacksIn, plisIn, plisOut atomic.Uint64 // media feedback counters (LinkInfo)
 	pausedLayers             atomic.Int32  // layers sent to the peer paused for bandwidth (LinkInfo)
+	packetsDetached          atomic.Uint64 // video packets sent by down tracks since detached
 }
 
 type estimator struct{ cc.BandwidthEstimator }

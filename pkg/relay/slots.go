@@ -37,6 +37,11 @@ type slot struct {
 	out      atomic.Pointer[room.DownTrack] // what this node sends in the slot
 	reserved bool                           // guarded by Link.mu
 
+	// lost is the fraction (× 256) of this slot's packets the peer reported lost in its last
+	// receiver report, at lostAt (unix nanoseconds; 0: never).
+	lost   atomic.Uint32
+	lostAt atomic.Int64
+
 	ready  chan struct{} // closed once the peer's first packet in the slot arrived
 	once   sync.Once
 	remote atomic.Pointer[webrtc.TrackRemote]
@@ -157,7 +162,9 @@ func (l *Link) Detach(mid string) {
 	if s == nil {
 		return
 	}
-	s.out.Store(nil)
+	if d := s.out.Swap(nil); d != nil && s.kind == room.KindVideo {
+		l.packetsDetached.Add(d.Stats().Packets)
+	}
 	_ = s.tr.Sender().ReplaceTrack(nil)
 	l.mu.Lock()
 	s.reserved = false
@@ -170,6 +177,19 @@ func (l *Link) readSlotRTCP(s *slot) {
 	defer l.slotWG.Done()
 	rtc.ReadSenderRTCP(s.tr.Sender(), func(pkts []rtcp.Packet) {
 		l.countFeedback(pkts)
+		for _, p := range pkts {
+			var reports []rtcp.ReceptionReport
+			switch p := p.(type) {
+			case *rtcp.ReceiverReport:
+				reports = p.Reports
+			case *rtcp.SenderReport:
+				reports = p.Reports
+			}
+			if len(reports) > 0 { // pion routed the packet here by the report's SSRC: ours
+				s.lost.Store(uint32(reports[0].FractionLost))
+				s.lostAt.Store(time.Now().UnixNano())
+			}
+		}
 		if d := s.out.Load(); d != nil {
 			d.HandleRTCP(pkts)
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/cascade-sfu/cascade/pkg/cluster"
+	"github.com/cascade-sfu/cascade/pkg/room"
 )
 
 // LinkInfo describes a link, for operators and metrics.
@@ -42,13 +43,28 @@ type LinkInfo struct {
 	// because the link's bandwidth estimate cannot carry them (audio, then screen shares, then
 	// video by layer, keep priority).
 	PausedLayers int `json:"paused_layers"`
+	// LossOut is the loss on the link toward the peer, before repair: sequence numbers the
+	// peer NACKed per video packet this node sent, between the last two samples (as for the
+	// bitrates; a packet NACKed twice counts twice; audio is not retransmitted, so not NACKed). ResidualLossOut is what the peer still
+	// missed after retransmissions: the fraction lost in its latest RTCP receiver reports, the
+	// mean over the media slots it reported on in the last lossWindow. The other direction is
+	// the peer's own figures.
+	LossOut         float64 `json:"loss_out"`
+	ResidualLossOut float64 `json:"residual_loss_out"`
+	// PacketsSent counts the video packets this node sent on the link (retransmissions aside).
+	PacketsSent uint64 `json:"packets_sent"`
 }
+
+// lossWindow is how recent a slot's receiver report must be to count in LinkInfo.LossOut.
+const lossWindow = 5 * time.Second
 
 // rateSample is the byte counters at one time, and the rates up to it.
 type rateSample struct {
 	at                       time.Time
 	sent, recv               uint64
+	packets, nacks           uint64
 	sendBitrate, recvBitrate int64
+	loss                     float64
 }
 
 // minSampleInterval is the shortest interval over which Info computes bitrates.
@@ -66,6 +82,8 @@ func (l *Link) Info() LinkInfo {
 	info.BandwidthEstimate = l.BandwidthEstimate()
 	info.NACKsReceived, info.PLIsReceived, info.PLIsSent = l.nacksIn.Load(), l.plisIn.Load(), l.plisOut.Load()
 	info.PausedLayers = int(l.pausedLayers.Load())
+	info.ResidualLossOut = l.residualLoss(time.Now())
+	info.PacketsSent = l.packetsSent()
 	// Only an open link's transports are read: pion starts the ICE transport without a lock
 	// while the link connects, and its stats accessors read it unsynchronised (pion v4.2.20);
 	// once the control channel is open the transports were started before.
@@ -80,12 +98,18 @@ func (l *Link) Info() LinkInfo {
 		switch dt := now.Sub(s.at); {
 		case s.at.IsZero():
 			s.at, s.sent, s.recv = now, info.BytesSent, info.BytesReceived
+			s.packets, s.nacks = info.PacketsSent, info.NACKsReceived
 		case dt >= minSampleInterval:
 			s.sendBitrate = rate(info.BytesSent, s.sent, dt)
 			s.recvBitrate = rate(info.BytesReceived, s.recv, dt)
+			s.loss = 0
+			if info.PacketsSent > s.packets && info.NACKsReceived >= s.nacks {
+				s.loss = min(1, float64(info.NACKsReceived-s.nacks)/float64(info.PacketsSent-s.packets))
+			}
 			s.at, s.sent, s.recv = now, info.BytesSent, info.BytesReceived
+			s.packets, s.nacks = info.PacketsSent, info.NACKsReceived
 		}
-		info.SendBitrate, info.RecvBitrate = s.sendBitrate, s.recvBitrate
+		info.SendBitrate, info.RecvBitrate, info.LossOut = s.sendBitrate, s.recvBitrate, s.loss
 	}
 	l.mu.Unlock()
 	return info
@@ -120,6 +144,37 @@ func (m *Manager) RTTs() map[cluster.NodeID]time.Duration {
 		}
 	}
 	return out
+}
+
+// packetsSent counts the video packets sent on the link: by the down tracks in the slots now,
+// and by those detached before.
+func (l *Link) packetsSent() uint64 {
+	n := l.packetsDetached.Load()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.slots {
+		if d := s.out.Load(); d != nil && s.kind == room.KindVideo {
+			n += d.Stats().Packets
+		}
+	}
+	return n
+}
+
+// residualLoss averages the loss the peer reported recently for the slots this node sends in.
+func (l *Link) residualLoss(now time.Time) float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sum, n := 0.0, 0
+	for _, s := range l.slots {
+		if at := s.lostAt.Load(); at != 0 && now.UnixNano()-at < int64(lossWindow) {
+			sum += float64(s.lost.Load()) / 256
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }
 
 func rate(now, before uint64, dt time.Duration) int64 {
