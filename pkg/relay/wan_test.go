@@ -10,6 +10,7 @@ import (
 	"github.com/pion/transport/v4/vnet"
 
 	"github.com/cascade-sfu/cascade/pkg/cluster"
+	"github.com/cascade-sfu/cascade/pkg/relay"
 	"github.com/cascade-sfu/cascade/pkg/rtc"
 )
 
@@ -66,6 +67,41 @@ func linkSetupOverWAN(t *testing.T, oneWay, busDelay time.Duration) {
 	mo, mb := median(offerer), median(both)
 	t.Logf("median: offerer open %v = %.1f RTT, both open %v = %.1f RTT", mo.Round(time.Millisecond), inRTT(mo, rtt),
 		mb.Round(time.Millisecond), inRTT(mb, rtt))
+}
+
+// TestLinkSetupManyCandidates sets a link up between nodes with two addresses each: there
+// are four candidate pairs, so the early DTLS start (rtc.EarlyStart) stays off and standard
+// ICE nomination picks the pair. The link must open, control messages must cross, both ways.
+func TestLinkSetupManyCandidates(t *testing.T) {
+	const oneWay = 10 * time.Millisecond
+	netA, netB := wanPair(t, oneWay, []string{"198.51.100.1", "198.51.100.3"}, []string{"198.51.100.2", "198.51.100.4"})
+	c := newCluster(t, "a", "b")
+	a := c.node(t, "a", nodeOpts{engine: rtc.Config{Net: netA}})
+	b := c.node(t, "b", nodeOpts{engine: rtc.Config{Net: netB}})
+	la := a.link(t, "b")
+	lb := <-b.opened
+	t.Logf("offerer open after %v (RTT %v)", la.Info().OpenedAfter.Round(time.Millisecond), 2*oneWay)
+	got := make(chan relay.ControlMessage, 2)
+	for _, l := range []*relay.Link{la, lb} {
+		l.OnControl(func(m relay.ControlMessage) { got <- m })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, l := range []*relay.Link{la, lb} {
+		if err := l.Send(ctx, relay.ControlMessage{Type: "ping", Room: "r"}); err != nil {
+			t.Fatalf("send on %s's link: %v", l.Peer(), err)
+		}
+	}
+	for range 2 {
+		select {
+		case m := <-got:
+			if m.Type != "ping" {
+				t.Fatalf("control message %+v, want a ping", m)
+			}
+		case <-ctx.Done():
+			t.Fatal("control messages did not cross the link")
+		}
+	}
 }
 
 // wanPair returns two virtual networks with the given addresses, oneWay apart.
