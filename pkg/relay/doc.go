@@ -41,10 +41,39 @@
 // out fails with ErrTimeout, its PeerConnection is closed and the peer told (relay_close). The
 // bus has already dropped anything unsigned, stale, replayed or from a non-member.
 //
-// Cost: one bus round trip, then ICE (one check; pion nominates on its next 200 ms check
-// tick), then DTLS. Relay PeerConnections set the SCTP association up inside the SDP (SNAP)
-// and skip DTLS HelloVerify (ICE has already checked the peer's address), which saves three
-// round trips: over a 100 ms RTT the link opens in about 4 RTT, instead of 7.
+// Cost, in round trips between the two nodes (RTT), on the offerer's side:
+//   - 1 RTT: the bus round trip, offer then answer. The offerer cannot send a check before it
+//     has the answer's ICE credentials and address.
+//   - 1 RTT: ICE. The offerer's first check reaches the answerer half an RTT later; the
+//     answerer, ICE-controlled and DTLS client, selects the pair on that check and sends its
+//     ClientHello right behind its answer to it; the offerer selects the pair when that answer
+//     (and the answerer's own check) arrives, the moment pion nominates it ([rtc.EarlyStart]).
+//   - 1 RTT: DTLS 1.2 without HelloVerify, for the offerer (the server): its flight 4 out, the
+//     client's flight 5 back. The answerer opens half an RTT later, on the server's flight 6.
+//   - 0 RTT: SCTP and the control channel. The association is set up inside the SDP (SNAP)
+//     and the channel is negotiated (id 0), so both are open when DTLS is.
+//
+// Over a 100 ms RTT the offerer's link opens in about 3.2 RTT (2.2 RTT when the bus round
+// trip is near zero, as in the tests), the answerer's half an RTT later (TestLinkSetupOverWAN).
+// SNAP and skipping HelloVerify save three round trips, EarlyStart one more (without it the
+// offerer waits for its nomination's round trip, and with several candidate addresses it may
+// also wait for pion's 200 ms check tick before it nominates).
+//
+// EarlyStart needs one candidate address on each side (e.g. a node whose media address, the
+// host of --http, is a specific IP rather than 0.0.0.0); otherwise ICE runs as specified and
+// the set-up costs that extra RTT or more.
+//
+// The target, 1 RTT + 100 ms, is out of reach with standard ICE and DTLS 1.2: the bus
+// round trip, one ICE round trip (the offerer's check cannot leave before the answer, and no
+// DTLS before a check has reached the peer) and DTLS 1.2's exchange (flight 4 out, flight 5
+// back: one RTT for the server) are each irreducible, 3 RTT in all. Even with a bus round trip
+// near zero, 2 RTT (plus about 20 ms of processing) meets the target only on paths of at most
+// about 80 ms RTT. Going further would take skipping the ICE check (ICE-lite on both ends: DTLS
+// to an address no check has proved, and no consent checks afterwards) or a 1-RTT handshake
+// (DTLS 1.3; pion's DTLS v3 negotiates 1.2 only). Instead the product keeps the set-up off a
+// room's path: a link is set up once per node pair and reused by every room the two nodes
+// share, an idle link stays open for --relay-linger (30 s), and --relay-prewarm keeps links
+// open to every live node ahead of time, so a room spanning nodes never waits for one.
 //
 // Glare: when both nodes set up a link at once, the node with the lexically smaller id is the
 // offerer. The other, receiving that offer while its own is pending, abandons its attempt and

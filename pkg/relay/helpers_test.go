@@ -211,13 +211,16 @@ func signed(t testing.TB, typ string, from, to cluster.NodeID, ts time.Time, bod
 	return out
 }
 
-// testLogger logs to stderr when RELAY_TEST_LOG is set (debug level with "debug").
+// testLogger logs to stderr when RELAY_TEST_LOG is set (debug level with "debug", and pion's
+// trace messages too with "trace").
 func testLogger(node string) *slog.Logger {
 	switch os.Getenv("RELAY_TEST_LOG") {
 	case "":
 		return slog.New(slog.DiscardHandler)
 	case "debug":
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("n", node)
+	case "trace":
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug - 4})).With("n", node)
 	default:
 		return slog.New(slog.NewTextHandler(os.Stderr, nil)).With("n", node)
 	}

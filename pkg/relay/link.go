@@ -13,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/cascade-sfu/cascade/pkg/cluster"
+	"github.com/cascade-sfu/cascade/pkg/rtc"
 )
 
 // LinkState is where a link is in its life.
@@ -247,7 +248,7 @@ func (l *Link) waitPrevious() error {
 
 // dial is the offerer's set-up: offer, wait for the correlated answer, wait for the open.
 func (l *Link) dial() error {
-	pc, err := l.newPeerConnection()
+	pc, early, err := l.newPeerConnection()
 	if err != nil {
 		return err
 	}
@@ -271,6 +272,7 @@ func (l *Link) dial() error {
 	if ans.Error != "" {
 		return fmt.Errorf("%w: %s: %s", ErrRefused, l.peer, ans.Error)
 	}
+	l.armEarlyStart(early, sdp, ans.SDP)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
 		return fmt.Errorf("%w: apply the answer of %s: %v", ErrLinkFailed, l.peer, err)
 	}
@@ -296,7 +298,7 @@ func (l *Link) accept(offer string) error {
 }
 
 func (l *Link) answer(offer string) (string, error) {
-	pc, err := l.newPeerConnection()
+	pc, early, err := l.newPeerConnection()
 	if err != nil {
 		return "", err
 	}
@@ -307,7 +309,19 @@ func (l *Link) answer(offer string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: create answer: %v", ErrLinkFailed, err)
 	}
-	return l.gather(pc, ans)
+	sdp, err := l.gather(pc, ans)
+	if err != nil {
+		return "", err
+	}
+	l.armEarlyStart(early, sdp, offer) // before the answer goes out: no check can precede it
+	return sdp, nil
+}
+
+// armEarlyStart lets the PeerConnection start DTLS before ICE nomination completes when each
+// side has one candidate address (rtc.EarlyStart).
+func (l *Link) armEarlyStart(early *rtc.EarlyStart, local, remote string) {
+	armed := early.Arm(local, remote)
+	l.log.Debug("relay link set-up: descriptions known", "early_start", armed, "after", time.Since(l.created))
 }
 
 // gather applies the local description and returns it with its candidates. With the node's
@@ -361,22 +375,22 @@ func (l *Link) setupError(what string) error {
 }
 
 // newPeerConnection creates the link's PeerConnection and control channel and watches them.
-func (l *Link) newPeerConnection() (*webrtc.PeerConnection, error) {
-	pc, err := l.m.cfg.Engine.NewRelayPeerConnection(func(est cc.BandwidthEstimator) {
+func (l *Link) newPeerConnection() (*webrtc.PeerConnection, *rtc.EarlyStart, error) {
+	pc, early, err := l.m.cfg.Engine.NewRelayPeerConnection(func(est cc.BandwidthEstimator) {
 		l.bwe.Store(&estimator{est})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: new peer connection: %v", ErrLinkFailed, err)
+		return nil, nil, fmt.Errorf("%w: new peer connection: %v", ErrLinkFailed, err)
 	}
 	negotiated, ordered, id := true, true, controlID
 	dc, err := pc.CreateDataChannel(controlLabel, &webrtc.DataChannelInit{Negotiated: &negotiated, Ordered: &ordered, ID: &id})
 	if err != nil {
 		_ = pc.Close()
-		return nil, fmt.Errorf("%w: control channel: %v", ErrLinkFailed, err)
+		return nil, nil, fmt.Errorf("%w: control channel: %v", ErrLinkFailed, err)
 	}
 	if err := addSlots(pc); err != nil {
 		_ = pc.Close()
-		return nil, fmt.Errorf("%w: media slots: %v", ErrLinkFailed, err)
+		return nil, nil, fmt.Errorf("%w: media slots: %v", ErrLinkFailed, err)
 	}
 	pc.OnTrack(l.onTrack)
 	dc.SetBufferedAmountLowThreshold(bufferedLow)
@@ -389,6 +403,10 @@ func (l *Link) newPeerConnection() (*webrtc.PeerConnection, error) {
 	dc.OnOpen(l.markOpen)
 	dc.OnMessage(l.receive)
 	dc.OnClose(func() { l.shutdown(fmt.Errorf("%w: control channel closed", ErrLinkFailed)) })
+	// Set-up phases, for diagnosis (RELAY_TEST_LOG=debug in the tests).
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		l.log.Debug("relay link ICE state", "state", s, "after", time.Since(l.created))
+	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		switch s {
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
@@ -398,6 +416,7 @@ func (l *Link) newPeerConnection() (*webrtc.PeerConnection, error) {
 	// The peer closing DTLS leaves ICE connected, so the PeerConnection's state does not show
 	// it; the DTLS transport's does.
 	pc.SCTP().Transport().OnStateChange(func(s webrtc.DTLSTransportState) {
+		l.log.Debug("relay link DTLS state", "state", s, "after", time.Since(l.created))
 		switch s {
 		case webrtc.DTLSTransportStateFailed, webrtc.DTLSTransportStateClosed:
 			l.shutdown(fmt.Errorf("%w: DTLS %s", ErrLinkFailed, s))
@@ -407,11 +426,11 @@ func (l *Link) newPeerConnection() (*webrtc.PeerConnection, error) {
 	if l.state == StateClosed {
 		l.mu.Unlock()
 		_ = pc.GracefulClose()
-		return nil, ErrLinkClosed
+		return nil, nil, ErrLinkClosed
 	}
 	l.pc, l.dc = pc, dc
 	l.mu.Unlock()
-	return pc, nil
+	return pc, early, nil
 }
 
 // teardown closes the PeerConnection and tells the peer, unless the peer told us.
