@@ -1,15 +1,11 @@
 package relay_test
 
 import (
-	"context"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/pion/transport/v4/vnet"
-
 	"github.com/cascade-sfu/cascade/pkg/cluster"
-	"github.com/cascade-sfu/cascade/pkg/room"
 )
 
 // When the cluster reports a peer gone (its health record expired, or gossip declared it
@@ -17,21 +13,8 @@ import (
 // 15 s ICE needs to declare the link failed. Here the peer's process is in fact still running
 // (a partition, as seen from this node): only the membership view can have closed the link.
 func TestLinkClosesWhenPeerLeavesCluster(t *testing.T) {
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "198.51.100.0/24", LoggerFactory: quietPion()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	netA, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.1"}})
-	netB, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.2"}})
-	for _, n := range []*vnet.Net{netA, netB} {
-		if err := wan.AddNet(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := wan.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = wan.Stop() })
+	netA, netB := vnetHost(t, "198.51.100.1"), vnetHost(t, "198.51.100.2")
+	startWAN(t, 0, netA, netB)
 
 	c := newCluster(t, "eu", "hcm")
 	dir := cluster.NewMemoryStore()
@@ -39,15 +22,7 @@ func TestLinkClosesWhenPeerLeavesCluster(t *testing.T) {
 	euAlive.Store(true)
 	eu := startSpanNode(t, c, "eu", netA, dir)
 	hcm := startSpanNode(t, c, "hcm", netB, dir, spanOpts{alive: func(id cluster.NodeID) bool { return id != "eu" || euAlive.Load() }})
-	ctx := context.Background()
-	if _, err := eu.rooms.Join("r", room.JoinParams{Identity: "alice", Session: "s1", Permissions: room.Permissions{Publish: true}, Sink: nopSink{}}); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = dir.Join(ctx, cluster.Occupant{Room: "r", Identity: "alice", SessionID: "s1", Node: "eu"}, 0)
-	if _, err := hcm.rooms.Join("r", room.JoinParams{Identity: "bob", Session: "s2", Permissions: room.Permissions{Subscribe: true}, Sink: nopSink{}}); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = dir.Join(ctx, cluster.Occupant{Room: "r", Identity: "bob", SessionID: "s2", Node: "hcm"}, 0)
+	spanRoom(t, eu, hcm, dir, nil)
 
 	aliceOnHCM := func() bool {
 		r := hcm.rooms.Room("r")

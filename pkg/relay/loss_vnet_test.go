@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,41 +15,19 @@ import (
 // link reports about 10% loss before repair (hcm's NACKs per packet sent), and much less after
 // (hcm's receiver reports: eu answered the NACKs from its cache).
 func TestLinkReportsLoss(t *testing.T) {
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "198.51.100.0/24", MinDelay: 5 * time.Millisecond, LoggerFactory: quietPion()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	netA, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.1"}})
-	netB, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.2"}})
+	netA, netB := vnetHost(t, "198.51.100.1"), vnetHost(t, "198.51.100.2")
 	lossy, err := vnet.NewLossFilter(netB, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []vnet.NIC{netA, lossy} {
-		if err := wan.AddNet(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := wan.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = wan.Stop() })
+	startWAN(t, 5*time.Millisecond, netA, lossy)
 
 	c := newCluster(t, "eu", "hcm")
 	dir := cluster.NewMemoryStore()
 	eu := startSpanNode(t, c, "eu", netA, dir)
 	hcm := startSpanNode(t, c, "hcm", netB, dir)
-	ctx := context.Background()
-	pub, err := eu.rooms.Join("r", room.JoinParams{Identity: "alice", Session: "s1", Permissions: room.Permissions{Publish: true}, Sink: nopSink{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = dir.Join(ctx, cluster.Occupant{Room: "r", Identity: "alice", SessionID: "s1", Node: "eu"}, 0)
 	sub := &countingTransport{downs: map[string]*room.DownTrack{}, count: map[string]*atomic.Int64{}}
-	if _, err := hcm.rooms.Join("r", room.JoinParams{Identity: "bob", Session: "s2", Permissions: room.Permissions{Subscribe: true}, Sink: nopSink{}, Transport: sub}); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = dir.Join(ctx, cluster.Occupant{Room: "r", Identity: "bob", SessionID: "s2", Node: "hcm"}, 0)
+	pub := spanRoom(t, eu, hcm, dir, sub)
 	publishRoomMedia(t, pub)
 
 	loss := func() (raw, residual float64) {

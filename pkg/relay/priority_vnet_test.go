@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -165,12 +164,7 @@ func TestShortLinkKeepsPriorities(t *testing.T) {
 		t.Skip("slow: waits for the bandwidth estimate to fall and recover")
 	}
 	const oneWay = 10 * time.Millisecond
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "198.51.100.0/24", MinDelay: oneWay, LoggerFactory: quietPion()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	netA, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.1"}})
-	netB, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.2"}})
+	netA, netB := vnetHost(t, "198.51.100.1"), vnetHost(t, "198.51.100.2")
 	// Everything toward hcm crosses a 1.3 Mbps token bucket with 60 kB of queue.
 	const narrow = 1_300_000
 	tbf := vnet.NewTBFQueue(narrow, 6000, 60_000)
@@ -179,33 +173,15 @@ func TestShortLinkKeepsPriorities(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = toB.Close() })
-	if err := wan.AddNet(netA); err != nil {
-		t.Fatal(err)
-	}
-	if err := wan.AddNet(toB); err != nil {
-		t.Fatal(err)
-	}
-	if err := wan.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = wan.Stop() })
+	startWAN(t, oneWay, netA, toB)
 
 	c := newCluster(t, "eu", "hcm")
 	dir := cluster.NewMemoryStore()
 	eu := startSpanNode(t, c, "eu", netA, dir)
 	hcm := startSpanNode(t, c, "hcm", netB, dir)
-	ctx := context.Background()
 
-	pub, err := eu.rooms.Join("r", room.JoinParams{Identity: "alice", Session: "s1", Permissions: room.Permissions{Publish: true}, Sink: nopSink{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = dir.Join(ctx, cluster.Occupant{Room: "r", Identity: "alice", SessionID: "s1", Node: "eu"}, 0)
 	sub := &countingTransport{downs: map[string]*room.DownTrack{}, count: map[string]*atomic.Int64{}}
-	if _, err := hcm.rooms.Join("r", room.JoinParams{Identity: "bob", Session: "s2", Permissions: room.Permissions{Subscribe: true}, Sink: nopSink{}, Transport: sub}); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = dir.Join(ctx, cluster.Occupant{Room: "r", Identity: "bob", SessionID: "s2", Node: "hcm"}, 0)
+	pub := spanRoom(t, eu, hcm, dir, sub)
 
 	m := publishRoomMedia(t, pub)
 	audio, screen, camQ := m.audio, m.screen, m.camQ
@@ -260,27 +236,13 @@ func TestPausedLayerReportedThroughTransit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: waits for the bandwidth estimate to fall")
 	}
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "198.51.100.0/24", MinDelay: 5 * time.Millisecond, LoggerFactory: quietPion()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	netEU, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.1"}})
-	netHCM, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.2"}})
-	netSGP, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.3"}})
+	netEU, netHCM, netSGP := vnetHost(t, "198.51.100.1"), vnetHost(t, "198.51.100.2"), vnetHost(t, "198.51.100.3")
 	toSGP, err := vnet.NewQueue(netSGP, vnet.NewTBFQueue(1_300_000, 6000, 60_000))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = toSGP.Close() })
-	for _, n := range []vnet.NIC{netEU, netHCM, toSGP} {
-		if err := wan.AddNet(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := wan.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = wan.Stop() })
+	startWAN(t, 5*time.Millisecond, netEU, netHCM, toSGP)
 
 	c := newCluster(t, "eu", "hcm", "sgp")
 	dir := cluster.NewMemoryStore()
@@ -295,18 +257,9 @@ func TestPausedLayerReportedThroughTransit(t *testing.T) {
 	eu := startSpanNode(t, c, "eu", netEU, dir, through("hcm"))
 	hcm := startSpanNode(t, c, "hcm", netHCM, dir, through("eu"))
 	startSpanNode(t, c, "sgp", netSGP, dir)
-	ctx := context.Background()
 
-	pub, err := eu.rooms.Join("r", room.JoinParams{Identity: "alice", Session: "s1", Permissions: room.Permissions{Publish: true}, Sink: nopSink{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = dir.Join(ctx, cluster.Occupant{Room: "r", Identity: "alice", SessionID: "s1", Node: "eu"}, 0)
 	sub := &countingTransport{downs: map[string]*room.DownTrack{}, count: map[string]*atomic.Int64{}}
-	if _, err := hcm.rooms.Join("r", room.JoinParams{Identity: "bob", Session: "s2", Permissions: room.Permissions{Subscribe: true}, Sink: nopSink{}, Transport: sub}); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = dir.Join(ctx, cluster.Occupant{Room: "r", Identity: "bob", SessionID: "s2", Node: "hcm"}, 0)
+	pub := spanRoom(t, eu, hcm, dir, sub)
 	m := publishRoomMedia(t, pub)
 
 	eventually(t, 20*time.Second, "bob on hcm receives alice's camera through sgp", func() bool { return sub.received("camera") > 0 })

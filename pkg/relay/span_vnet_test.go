@@ -70,6 +70,52 @@ func startSpanNode(t *testing.T, c *testCluster, id cluster.NodeID, net *vnet.Ne
 	return n
 }
 
+// vnetHost returns a host of the test WAN (198.51.100.0/24) with one address.
+func vnetHost(t testing.TB, ip string) *vnet.Net {
+	t.Helper()
+	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// startWAN connects hosts (or filters and queues wrapping them) through one virtual router that
+// holds every packet for oneWay, and stops it when the test ends.
+func startWAN(t testing.TB, oneWay time.Duration, nics ...vnet.NIC) {
+	t.Helper()
+	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "198.51.100.0/24", MinDelay: oneWay, LoggerFactory: quietPion()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nics {
+		if err := wan.AddNet(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = wan.Stop() })
+}
+
+// spanRoom puts alice (a publisher) on eu and bob (a subscriber, with transport sub, or none) on
+// hcm in room "r", both in the room store, and returns alice.
+func spanRoom(t testing.TB, eu, hcm *spanNode, dir *cluster.MemoryStore, sub room.SubscriberTransport) *room.Participant {
+	t.Helper()
+	ctx := context.Background()
+	pub, err := eu.rooms.Join("r", room.JoinParams{Identity: "alice", Session: "s1", Permissions: room.Permissions{Publish: true}, Sink: nopSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = dir.Join(ctx, cluster.Occupant{Room: "r", Identity: "alice", SessionID: "s1", Node: "eu"}, 0)
+	if _, err := hcm.rooms.Join("r", room.JoinParams{Identity: "bob", Session: "s2", Permissions: room.Permissions{Subscribe: true}, Sink: nopSink{}, Transport: sub}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = dir.Join(ctx, cluster.Occupant{Room: "r", Identity: "bob", SessionID: "s2", Node: "hcm"}, 0)
+	return pub
+}
+
 // chanSource is a PacketSource fed by the test.
 type chanSource struct {
 	ch   chan []byte
@@ -128,21 +174,8 @@ func (nopSink) Deliver(room.Event) {}
 // them: the publisher's packets reach the subscriber on the other node, one link hop later.
 func TestRoomSpansNodesOverVirtualWAN(t *testing.T) {
 	const oneWay = 40 * time.Millisecond
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "198.51.100.0/24", MinDelay: oneWay, LoggerFactory: quietPion()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	netA, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.1"}})
-	netB, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"198.51.100.2"}})
-	for _, n := range []*vnet.Net{netA, netB} {
-		if err := wan.AddNet(n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := wan.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = wan.Stop() })
+	netA, netB := vnetHost(t, "198.51.100.1"), vnetHost(t, "198.51.100.2")
+	startWAN(t, oneWay, netA, netB)
 
 	c := newCluster(t, "eu", "hcm")
 	dir := cluster.NewMemoryStore()
