@@ -17,6 +17,7 @@ type RoomCollector struct {
 	roomsDesc, participantsDesc, tracksDesc, subscriptionsDesc *prometheus.Desc
 	packetsDesc, bytesDesc                                     *prometheus.Desc
 	nacksDesc, retransmitsDesc, retransmitMissesDesc           *prometheus.Desc
+	retransmitsSuppressedDesc                                  *prometheus.Desc
 	plisDesc, keyframeReqDesc, layerSwitchesDesc, dropsDesc    *prometheus.Desc
 }
 
@@ -27,20 +28,21 @@ func NewRoomCollector(m *room.Manager, nodeID string) *RoomCollector {
 		return prometheus.NewDesc("cascade_"+name, help, labels, l)
 	}
 	return &RoomCollector{
-		rooms:                m,
-		roomsDesc:            d("rooms", "Rooms open on this node."),
-		participantsDesc:     d("participants", "Participants in this node's rooms, by kind: visible, hidden (WHEP viewers) or remote (on another node, shown here by the relay).", "kind"),
-		tracksDesc:           d("tracks", "Published tracks on this node, by kind.", "kind"),
-		subscriptionsDesc:    d("subscriptions", "Down tracks (one subscriber's copy of a track) on this node."),
-		packetsDesc:          d("rtp_packets_total", "RTP packets received from publishers (in) and sent to subscribers (out).", "direction"),
-		bytesDesc:            d("rtp_bytes_total", "RTP bytes received (in) and sent (out).", "direction"),
-		nacksDesc:            d("nacks_received_total", "Sequence numbers NACKed by subscribers."),
-		retransmitsDesc:      d("retransmits_total", "Packets resent from the cache after a NACK."),
-		retransmitMissesDesc: d("retransmit_misses_total", "NACKed packets that were no longer in the cache."),
-		plisDesc:             d("plis_received_total", "PLI/FIR received from subscribers."),
-		keyframeReqDesc:      d("keyframe_requests_total", "Keyframe requests sent to publishers after aggregation and throttling."),
-		layerSwitchesDesc:    d("layer_switches_total", "Simulcast layer switches done for subscribers."),
-		dropsDesc:            d("dropped_packets_total", "Packets not forwarded, by reason.", "reason"),
+		rooms:                     m,
+		roomsDesc:                 d("rooms", "Rooms open on this node."),
+		participantsDesc:          d("participants", "Participants in this node's rooms, by kind: visible, hidden (WHEP viewers) or remote (on another node, shown here by the relay).", "kind"),
+		tracksDesc:                d("tracks", "Published tracks on this node, by kind.", "kind"),
+		subscriptionsDesc:         d("subscriptions", "Down tracks (one subscriber's copy of a track) on this node."),
+		packetsDesc:               d("rtp_packets_total", "RTP packets received from publishers (in) and sent to subscribers (out).", "direction"),
+		bytesDesc:                 d("rtp_bytes_total", "RTP bytes received (in) and sent (out).", "direction"),
+		nacksDesc:                 d("nacks_received_total", "Sequence numbers NACKed by subscribers."),
+		retransmitsDesc:           d("retransmits_total", "Packets resent from the cache after a NACK."),
+		retransmitMissesDesc:      d("retransmit_misses_total", "NACKed packets that were no longer in the cache."),
+		retransmitsSuppressedDesc: d("retransmits_suppressed_total", "NACKs not answered because the packet was resent too recently (250 ms) or already three times."),
+		plisDesc:                  d("plis_received_total", "PLI/FIR received from subscribers."),
+		keyframeReqDesc:           d("keyframe_requests_total", "Keyframe requests sent to publishers after aggregation and throttling."),
+		layerSwitchesDesc:         d("layer_switches_total", "Simulcast layer switches done for subscribers."),
+		dropsDesc:                 d("dropped_packets_total", "Packets not forwarded, by reason.", "reason"),
 	}
 }
 
@@ -48,7 +50,7 @@ func NewRoomCollector(m *room.Manager, nodeID string) *RoomCollector {
 func (c *RoomCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.roomsDesc, c.participantsDesc, c.tracksDesc, c.subscriptionsDesc, c.packetsDesc, c.bytesDesc,
-		c.nacksDesc, c.retransmitsDesc, c.retransmitMissesDesc, c.plisDesc, c.keyframeReqDesc,
+		c.nacksDesc, c.retransmitsDesc, c.retransmitMissesDesc, c.retransmitsSuppressedDesc, c.plisDesc, c.keyframeReqDesc,
 		c.layerSwitchesDesc, c.dropsDesc,
 	} {
 		ch <- d
@@ -101,6 +103,7 @@ func (c *RoomCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.nacksDesc, s.NACKsReceived.Load())
 	counter(c.retransmitsDesc, s.Retransmits.Load())
 	counter(c.retransmitMissesDesc, s.RetransmitMisses.Load())
+	counter(c.retransmitsSuppressedDesc, s.RetransmitsSuppressed.Load())
 	counter(c.plisDesc, s.PLIsReceived.Load())
 	counter(c.keyframeReqDesc, s.KeyframeRequests.Load())
 	counter(c.layerSwitchesDesc, s.LayerSwitches.Load())

@@ -94,7 +94,10 @@ type peerState struct {
 	exported map[string]string        // rooms the peer asked about → last state sent
 	exports  map[room.TrackID]*export // our tracks the peer subscribed to
 	idle     time.Time                // since when the link carries no room; zero while it does
-	imports  map[string]*importedRoom // the peer's participants, by room
+	// lastChange is when this node last paused flows for congestion or resumed one as a
+	// probe (priority.go).
+	lastChange time.Time
+	imports    map[string]*importedRoom // the peer's participants, by room
 }
 
 type export struct {

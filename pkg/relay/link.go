@@ -137,6 +137,17 @@ func (l *Link) PeerConnection() *webrtc.PeerConnection {
 	return l.pc
 }
 
+// feedbackLoss returns GCC's loss average toward the peer (0–1, from transport-wide
+// feedback), and false before there is an estimator.
+func (l *Link) feedbackLoss() (float64, bool) {
+	e := l.bwe.Load()
+	if e == nil {
+		return 0, false
+	}
+	loss, ok := e.GetStats()["averageLoss"].(float64)
+	return loss, ok
+}
+
 // BandwidthEstimate returns GCC's estimate toward the peer in bits per second; it starts at
 // the Engine's initial bitrate and moves once media flows (0 before set-up).
 func (l *Link) BandwidthEstimate() int {

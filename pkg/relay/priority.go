@@ -11,25 +11,51 @@ import (
 
 // Priorities on a short link.
 //
-// Each layer of a track that crosses a link is a flow. When the link's GCC estimate toward the
-// peer is lower than what the flows measure at their source, the sending node pauses the least
-// important flows until the rest fit: audio is never paused, then screen shares come before
-// camera video, and video goes by layer, every track's lowest layer before any track's next
-// one. A flow that does not fit is paused even if a less important, smaller one after it still
-// fits (that one then runs): the link carries as much as it can in priority order.
+// Each layer of a track that crosses a link is a flow. When the link is congested, the sending
+// node pauses the least important flows until the rest fit in the link's GCC estimate: audio
+// is never paused, then screen shares come before camera video, and video goes by layer, every
+// track's lowest layer before any track's next one. A flow that does not fit is paused even if
+// a less important, smaller one after it still fits (that one then runs): the link carries as
+// much as it can in priority order.
 //
-// GCC in pion raises its estimate while the sender stays below it (by up to 8% a second) and
-// lowers it to 85% of the received rate when delay grows, so a paused flow is resumed once the
-// estimate has room for it with a margin, and not before a hold time: 2 s after a pause, doubled
-// each time a flow is paused again soon after it resumed (up to 30 s), so that a link short of
-// bandwidth does not flap a layer on and off. The most important flow always runs, so that the
-// link keeps carrying packets and feedback, and the estimate keeps moving.
+// Congested means both: GCC's estimate is below what the flows measure at their source, and
+// at least 2% of the packets sent are lost (GCC's loss average over the transport-wide
+// feedback, which sees each packet once, unlike NACKs, which repeat for a packet still missing).
+// GCC's delay signal alone is not trusted to shed: on a loaded server its delay measurements
+// jitter, and each false "overuse" lowers the estimate to 85% of what was sent; with layers
+// shed on it, less is sent and the next false alarm goes lower, down to audio alone (seen in
+// tests on a busy 2-core machine, on an idle 50 Mbps link). A bottleneck that only queues and
+// never drops is therefore left to GCC and the peer's own layer choice.
+//
+// A paused flow resumes after a hold, 2 s after its pause, doubled each time it is paused again
+// soon after resuming (up to 30 s), so that a short link does not flap a layer on and off; then
+// either the estimate has room for it with a 15% margin, or, when the link has been clean (under
+// 1% loss), it is resumed as a probe: one flow at a time, a second apart at least, most
+// important first. Resuming keeps the priority order: while a flow stays paused, no less
+// important one resumes. Real media is the probe; if the link cannot carry it, loss comes back, the flow is
+// paused again and its hold doubles. Without probing, an estimate that fell could stay low for
+// good: pion's GCC grows its estimate slowly (additively near the rate of its last decreases)
+// while the sender stays below it. The most important flow always runs, so that the link keeps
+// carrying packets and feedback.
 const (
 	resumeMargin  = 1.15
 	holdMin       = 2 * time.Second
 	holdMax       = 30 * time.Second
 	holdResetting = 10 * time.Second // a pause this long after a resume starts the hold over
+	// congestedLoss and cleanLoss are the link's loss (GCC's average of the transport-wide
+	// feedback) above which it counts as congested and below which as clean.
+	congestedLoss = 0.02
+	cleanLoss     = 0.01
+	// settleTime is how long after a cut or a probe the link is left before it is judged
+	// again.
+	settleTime = time.Second
 )
+
+// linkCondition is what shed knows of a link besides its estimate.
+type linkCondition struct {
+	congested bool // losing at least congestedLoss
+	probe     bool // clean, and no probe for probeEvery: one paused flow may resume as a probe
+}
 
 // flowClass orders flows by importance, most important first.
 type flowClass int
@@ -70,27 +96,51 @@ func (f *flow) less(g *flow) int {
 	return cmp.Or(cmp.Compare(f.class, g.class), cmp.Compare(f.layer, g.layer), cmp.Compare(f.track, g.track))
 }
 
-// shed decides which flows run within budget (bits per second; 0 or less: unknown, all run)
-// and sorts flows by importance. It returns the flows whose state changed.
-func shed(flows []*flow, budget int, now time.Time) (changed []*flow) {
+// shed decides which flows run (see the top of this file) and sorts flows by importance. A
+// budget of 0 or less means no estimate: everything runs. It returns the flows whose state
+// changed and whether one of them resumed as a probe.
+func shed(flows []*flow, budget int, cond linkCondition, now time.Time) (changed []*flow, probed bool) {
 	slices.SortFunc(flows, (*flow).less)
+	protected := func(i int) bool { return budget <= 0 || i == 0 || flows[i].class == classAudio }
+	run := make([]bool, len(flows))
 	used := 0
+	blocked := false // a more important flow stays paused: no less important one resumes
+	resumed := false // a flow resumed with room in the estimate: no probe on top of it
 	for i, f := range flows {
-		run := budget <= 0 || i == 0 || f.class == classAudio
-		if !run {
-			need := f.bitrate
-			if f.paused {
-				need = int(float64(f.bitrate) * resumeMargin)
-			}
-			run = used+need <= budget && (!f.paused || !now.Before(f.holdTo))
+		switch {
+		case protected(i) || !f.paused:
+			run[i] = true
+		case blocked || now.Before(f.holdTo):
+		case used+int(float64(f.bitrate)*resumeMargin) <= budget:
+			run[i], resumed = true, true
+		case cond.probe && !probed && !resumed:
+			run[i], probed = true, true
 		}
-		if run {
+		if run[i] {
 			used += f.bitrate
+		} else {
+			blocked = true
 		}
-		if run == !f.paused {
+	}
+	// Congested: pause the least important flows until the rest fit in the estimate, but cut
+	// at most half of what runs in one step; the next measurement decides on more.
+	if cond.congested && budget > 0 && used > budget {
+		target := max(budget, used/2)
+		for i := len(flows) - 1; i >= 0 && used > target; i-- {
+			if run[i] && !protected(i) {
+				run[i] = false
+				used -= flows[i].bitrate
+				if probed && flows[i].paused {
+					probed = false // the probe did not go ahead after all
+				}
+			}
+		}
+	}
+	for i, f := range flows {
+		if run[i] == !f.paused {
 			continue
 		}
-		f.paused = !run
+		f.paused = !run[i]
 		if f.paused {
 			switch {
 			case f.hold == 0 || now.Sub(f.resumed) > holdResetting:
@@ -104,7 +154,7 @@ func shed(flows []*flow, budget int, now time.Time) (changed []*flow) {
 		}
 		changed = append(changed, f)
 	}
-	return changed
+	return changed, probed
 }
 
 // pausedBody tells the peer that the sender paused (or resumed) one layer of a track it sends
@@ -134,7 +184,18 @@ func (c *Coordinator) prioritize(ps *peerState, now time.Time) {
 	if budget >= rtc.RelayMaxBitrate {
 		budget = 0 // at the ceiling: not limited
 	}
-	changed := shed(flows, budget, now)
+	// Judge the link only once it has settled after the last cut or probe: the queue the cut
+	// relieves drains, the loss the probe causes shows.
+	loss, known := ps.link.feedbackLoss()
+	settled := now.Sub(ps.lastChange) >= settleTime
+	cond := linkCondition{
+		congested: known && settled && loss >= congestedLoss,
+		probe:     known && settled && loss < cleanLoss,
+	}
+	changed, probed := shed(flows, budget, cond, now)
+	if probed || (cond.congested && slices.ContainsFunc(changed, func(f *flow) bool { return f.paused })) {
+		ps.lastChange = now
+	}
 	paused := 0
 	for id, ex := range ps.exports {
 		for i, el := range ex.layers {
@@ -143,11 +204,12 @@ func (c *Coordinator) prioritize(ps *peerState, now time.Time) {
 			}
 			if slices.Contains(changed, &el.flow) {
 				el.down.SetPaused(el.flow.paused)
-				msg := "relay link short of bandwidth: a layer paused"
+				msg := "relay link congested: a layer paused"
 				if !el.flow.paused {
 					msg = "relay link has room again: a layer resumed"
 				}
-				c.log.Info(msg, "peer", ps.link.Peer(), "track", id, "rid", el.rid, "layer_bps", el.flow.bitrate, "estimate_bps", budget)
+				c.log.Info(msg, "peer", ps.link.Peer(), "track", id, "rid", el.rid, "layer_bps", el.flow.bitrate,
+					"estimate_bps", budget, "loss", loss)
 			}
 			// The peer hears of a layer paused here, or paused before it reached us (we are a
 			// transit node and the link from its origin is short).

@@ -46,6 +46,24 @@ func roomFlows() []*flow {
 	}
 }
 
+var (
+	congested = linkCondition{congested: true}
+	quiet     = linkCondition{}
+	clean     = linkCondition{probe: true}
+)
+
+// settle runs shed until nothing changes, as successive measurements of a link that stays in
+// the same condition would.
+func settle(t *testing.T, flows []*flow, budget int, cond linkCondition, now time.Time) {
+	t.Helper()
+	for range 20 {
+		if changed, _ := shed(flows, budget, cond, now); len(changed) == 0 {
+			return
+		}
+	}
+	t.Fatal("shed does not settle")
+}
+
 func TestShedKeepsPriorityOrder(t *testing.T) {
 	now := time.Unix(1000, 0)
 	cases := []struct {
@@ -55,22 +73,47 @@ func TestShedKeepsPriorityOrder(t *testing.T) {
 	}{
 		{"unknown estimate: everything", 0, []string{"mic/0", "screen/0", "screen/1", "cam-a/0", "cam-b/0", "cam-a/1", "cam-b/1", "cam-a/2", "cam-b/2"}},
 		{"plenty", 10_000_000, []string{"mic/0", "screen/0", "screen/1", "cam-a/0", "cam-b/0", "cam-a/1", "cam-b/1", "cam-a/2", "cam-b/2"}},
-		// 50k + 300k + 900k + 150k + 150k + 400k + 400k = 2.35M; a top layer (1.2M) does not fit.
+		// 4.75 Mbps in all: the top layers go first, then the middle ones, then the lowest.
 		{"top layers go first", 2_500_000, []string{"mic/0", "screen/0", "screen/1", "cam-a/0", "cam-b/0", "cam-a/1", "cam-b/1"}},
-		// 50k + 300k + 900k + 150k + 150k = 1.55M; no 400k layer fits in what is left.
-		{"middle layers by track order", 1_700_000, []string{"mic/0", "screen/0", "screen/1", "cam-a/0", "cam-b/0"}},
-		// The screen's 900k layer does not fit in 1M after 350k, but the cameras' 150k layers do.
-		{"a smaller, less important flow uses what is left", 1_000_000, []string{"mic/0", "screen/0", "cam-a/0", "cam-b/0"}},
+		{"then the middle layers", 1_700_000, []string{"mic/0", "screen/0", "screen/1", "cam-a/0", "cam-b/0"}},
+		// The screen share, both layers, comes before any camera layer.
+		{"screen before camera", 1_300_000, []string{"mic/0", "screen/0", "screen/1"}},
 		{"audio is never paused", 10_000, []string{"mic/0"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			flows := roomFlows()
-			shed(flows, tc.budget, now)
+			settle(t, flows, tc.budget, congested, now)
 			if got := running(flows); !equal(got, tc.want) {
 				t.Fatalf("budget %d: running %v, want %v", tc.budget, got, tc.want)
 			}
 		})
+	}
+}
+
+// One congested measurement cuts at most half of what runs; the next ones cut more.
+func TestShedCutsAtMostHalfAStep(t *testing.T) {
+	flows := roomFlows() // 4.75 Mbps
+	shed(flows, 10_000, congested, time.Unix(1000, 0))
+	sum := 0
+	for _, f := range flows {
+		if !f.paused {
+			sum += f.bitrate
+		}
+	}
+	// Half is 2.375 Mbps; the cut stops at the first flow that gets it there.
+	if got := running(flows); sum >= 4_750_000 || sum < 4_750_000/2-1_200_000 || !equal(got, []string{"mic/0", "screen/0", "screen/1", "cam-a/0", "cam-b/0", "cam-a/1", "cam-b/1"}) {
+		t.Fatalf("running %v (%d bps) after one congested step from 4.75 Mbps into 10 kbps: want only the top layers cut", got, sum)
+	}
+}
+
+// A low estimate alone pauses nothing: without loss on the link it may be GCC reacting to
+// delay jitter on a busy server.
+func TestShedNeedsLossToPause(t *testing.T) {
+	flows := roomFlows()
+	settle(t, flows, 500_000, quiet, time.Unix(1000, 0))
+	if got := running(flows); len(got) != len(flows) {
+		t.Fatalf("running %v: a low estimate without loss paused flows", got)
 	}
 }
 
@@ -79,7 +122,7 @@ func TestShedKeepsTheMostImportantFlowRunning(t *testing.T) {
 		{class: classVideo, layer: 1, track: "cam", bitrate: 900_000},
 		{class: classVideo, layer: 0, track: "cam", bitrate: 300_000},
 	}
-	shed(flows, 100_000, time.Unix(1000, 0))
+	settle(t, flows, 100_000, congested, time.Unix(1000, 0))
 	if got := running(flows); !equal(got, []string{"cam/0"}) {
 		t.Fatalf("running %v: with no audio the lowest video layer must keep the link's feedback going", got)
 	}
@@ -91,21 +134,47 @@ func TestShedResumesWithMarginAfterHold(t *testing.T) {
 	low := &flow{class: classVideo, layer: 0, track: "cam", bitrate: 200_000}
 	flows := []*flow{top, low}
 
-	if changed := shed(flows, 1_000_000, t0); len(changed) != 1 || changed[0] != top || !top.paused {
+	if changed, _ := shed(flows, 1_000_000, congested, t0); len(changed) != 1 || changed[0] != top || !top.paused {
 		t.Fatalf("1.2 Mbps into 1 Mbps: changed %v, top paused %v; want the top layer paused", changed, top.paused)
 	}
 	// Room for it, but within the hold.
-	shed(flows, 5_000_000, t0.Add(time.Second))
+	shed(flows, 5_000_000, quiet, t0.Add(time.Second))
 	if !top.paused {
 		t.Fatal("resumed 1 s after a pause: the hold is 2 s")
 	}
 	// After the hold, room for it but not for the margin (1.2 Mbps + 15% of 1 Mbps).
-	shed(flows, 1_300_000, t0.Add(3*time.Second))
+	shed(flows, 1_300_000, quiet, t0.Add(3*time.Second))
 	if !top.paused {
 		t.Fatal("resumed without the 15% margin")
 	}
-	if changed := shed(flows, 1_400_000, t0.Add(3*time.Second)); len(changed) != 1 || top.paused {
-		t.Fatal("not resumed with the hold over and room for the layer and its margin")
+	if changed, probed := shed(flows, 1_400_000, quiet, t0.Add(3*time.Second)); len(changed) != 1 || top.paused || probed {
+		t.Fatal("not resumed (or counted as a probe) with the hold over and room for the layer and its margin")
+	}
+}
+
+// On a clean link, paused flows come back one at a time as probes even when the estimate has
+// fallen far below them (pion's GCC raises a low estimate only slowly while little is sent).
+func TestShedProbesOneFlowAtATime(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	flows := roomFlows()
+	settle(t, flows, 100_000, congested, t0)
+	if got := running(flows); !equal(got, []string{"mic/0"}) {
+		t.Fatalf("running %v after a collapse, want the microphone only", got)
+	}
+	now := t0.Add(holdMin)
+	if _, probed := shed(flows, 100_000, quiet, now); probed || len(running(flows)) != 1 {
+		t.Fatal("a flow resumed with neither room in the estimate nor a probe allowed")
+	}
+	want := []string{"mic/0", "screen/0"}
+	for _, next := range []string{"screen/1", "cam-a/0", "cam-b/0"} {
+		changed, probed := shed(flows, 100_000, clean, now)
+		if !probed || len(changed) != 1 {
+			t.Fatalf("probe: changed %d flows, probed %v; want one flow resumed as a probe", len(changed), probed)
+		}
+		if got := running(flows); !equal(got, want) {
+			t.Fatalf("running %v after a probe, want %v (the most important paused flow first)", got, want)
+		}
+		want = append(want, next)
 	}
 }
 
@@ -116,17 +185,17 @@ func TestShedBacksOffALayerThatFlaps(t *testing.T) {
 	flows := []*flow{top, low}
 	var holds []time.Duration
 	for range 6 {
-		shed(flows, 1_000_000, now) // short: paused
+		shed(flows, 1_000_000, congested, now) // short and losing: paused
 		if !top.paused {
-			t.Fatal("top layer not paused on a short link")
+			t.Fatal("top layer not paused on a congested link")
 		}
 		holds = append(holds, top.hold)
 		now = now.Add(top.hold)
-		shed(flows, 5_000_000, now) // room again: resumed at the end of the hold
+		shed(flows, 5_000_000, quiet, now) // room again: resumed at the end of the hold
 		if top.paused {
 			t.Fatalf("top layer not resumed after its hold of %v", top.hold)
 		}
-		now = now.Add(time.Second) // and short again a second later
+		now = now.Add(time.Second) // and congested again a second later
 	}
 	want := []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second}
 	for i := range want {
@@ -135,7 +204,7 @@ func TestShedBacksOffALayerThatFlaps(t *testing.T) {
 		}
 	}
 	// A pause long after the last resume starts over at the shortest hold.
-	shed(flows, 1_000_000, now.Add(time.Minute))
+	shed(flows, 1_000_000, congested, now.Add(time.Minute))
 	if top.hold != holdMin {
 		t.Fatalf("hold %v after a long stable period, want %v", top.hold, holdMin)
 	}

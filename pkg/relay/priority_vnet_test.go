@@ -220,8 +220,14 @@ func TestShortLinkKeepsPriorities(t *testing.T) {
 
 	// Widen the link: the estimate climbs back and the top layer resumes.
 	tbf.SetRate(50_000_000)
+	widened := time.Now()
+	lastLog := widened
 	eventually(t, 60*time.Second, "eu resumes every layer once the link is wide again", func() bool {
-		p, _ := link()
+		p, est := link()
+		if time.Since(lastLog) >= 5*time.Second {
+			lastLog = time.Now()
+			t.Logf("%v after widening: estimate %d bps, %d layers paused", time.Since(widened).Round(time.Second), est, p)
+		}
 		return p == 0
 	})
 	eventually(t, 20*time.Second, "the subscriber on hcm is back on the camera's top layer", func() bool {

@@ -36,6 +36,12 @@ const (
 	historySize = 512 // sent packets remembered for NACKs; power of two
 	noLayer     = -1
 	staleWindow = 4096 // packets older than this, or than the last switch, are not forwarded
+	// A packet is retransmitted at most maxRetransmits times, and not again within
+	// rtxInterval: a receiver NACKs a missing packet every 100 ms or so until it arrives, and on
+	// a congested path (RTT grown by queueing) answering each repeat would multiply the load
+	// that caused the loss.
+	maxRetransmits = 3
+	rtxInterval    = 250 * time.Millisecond
 )
 
 // historyEntry maps one sent sequence number back to the source packet.
@@ -44,7 +50,9 @@ type historyEntry struct {
 	srcSeq   uint16
 	layer    uint8
 	valid    bool
+	rtxCount uint8 // times retransmitted
 	tsOffset uint32
+	rtxAt    int64 // unix nanoseconds of the last retransmission
 }
 
 // munger keeps the subscriber's sequence numbers and timestamps continuous across layer
@@ -378,11 +386,22 @@ func (d *DownTrack) retransmit(outSeq uint16) {
 	if b == nil {
 		return
 	}
+	now := time.Now().UnixNano()
 	d.mu.Lock()
-	e := d.hist[outSeq&(historySize-1)]
+	slot := &d.hist[outSeq&(historySize-1)]
+	e := *slot
+	repeat := e.valid && e.outSeq == outSeq && (e.rtxCount >= maxRetransmits || (e.rtxCount > 0 && now-e.rtxAt < int64(rtxInterval)))
+	if e.valid && e.outSeq == outSeq && !repeat {
+		slot.rtxCount++
+		slot.rtxAt = now
+	}
 	d.mu.Unlock()
 	if !e.valid || e.outSeq != outSeq {
 		d.stats.RetransmitMisses.Add(1)
+		return
+	}
+	if repeat {
+		d.stats.RetransmitsSuppressed.Add(1)
 		return
 	}
 	l := d.track.layer(int(e.layer))

@@ -521,3 +521,37 @@ func TestAllocationSkipsSuspendedLayer(t *testing.T) {
 		t.Fatalf("target %d after the top layer resumed, want 1", got)
 	}
 }
+
+// A packet NACKed again before rtxInterval has passed is not resent again, nor more than
+// maxRetransmits times in all: on a congested path the repeats would add to the congestion.
+func TestRepeatedNACKsAreNotAllAnswered(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	pub, _, _ := join(t, m, "r", "pub")
+	_, _, tr := join(t, m, "r", "sub")
+	track, _ := pub.Publish(vp8Info())
+	src := newFakeSource()
+	_ = track.AddLayer("", src)
+	for i := range 5 {
+		src.ch <- vp8Packet(9, uint16(100+i), uint32(3000*i), i == 0, 60)
+	}
+	w := tr.writer(track.ID())
+	lost := w.waitN(t, 5)[2]
+	d := tr.track(track.ID())
+	nack := []rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: lost.SSRC, Nacks: []rtcp.NackPair{{PacketID: lost.SequenceNumber}}}}
+	d.HandleRTCP(nack)
+	d.HandleRTCP(nack) // the receiver's next NACK, 100 ms later, before the resend could arrive
+	w.waitN(t, 6)
+	if got := m.Stats().Retransmits.Load(); got != 1 {
+		t.Fatalf("retransmits = %d after two NACKs in quick succession, want 1", got)
+	}
+	for i := 0; i < maxRetransmits+2; i++ {
+		time.Sleep(rtxInterval + 20*time.Millisecond)
+		d.HandleRTCP(nack)
+	}
+	eventually(t, "the allowed retransmissions", func() bool { return m.Stats().Retransmits.Load() == maxRetransmits })
+	time.Sleep(50 * time.Millisecond)
+	if got, suppressed := m.Stats().Retransmits.Load(), m.Stats().RetransmitsSuppressed.Load(); got != maxRetransmits || suppressed != 4 {
+		t.Fatalf("retransmits = %d, suppressed = %d; want %d and 4 (one early repeat, three past the limit)", got, suppressed, maxRetransmits)
+	}
+}

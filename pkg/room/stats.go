@@ -47,10 +47,13 @@ type Stats struct {
 	NACKsReceived        atomic.Uint64 // sequence numbers NACKed by subscribers
 	Retransmits          atomic.Uint64 // packets resent from the cache
 	RetransmitMisses     atomic.Uint64 // NACKed packets no longer in the cache
-	PLIsReceived         atomic.Uint64 // PLI/FIR from subscribers
-	KeyframeRequests     atomic.Uint64 // PLIs sent to publishers after throttling
-	LayerSwitches        atomic.Uint64 // simulcast layer changes done by subscribers
-	drops                [numDropReasons]atomic.Uint64
+	// RetransmitsSuppressed counts NACKs not answered: the packet was resent too recently or
+	// too often (maxRetransmits, rtxInterval).
+	RetransmitsSuppressed atomic.Uint64
+	PLIsReceived          atomic.Uint64 // PLI/FIR from subscribers
+	KeyframeRequests      atomic.Uint64 // PLIs sent to publishers after throttling
+	LayerSwitches         atomic.Uint64 // simulcast layer changes done by subscribers
+	drops                 [numDropReasons]atomic.Uint64
 }
 
 // Drop counts one dropped packet.
