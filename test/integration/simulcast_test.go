@@ -67,9 +67,9 @@ func TestSimulcastDropsLayerWhenBandwidthIsShort(t *testing.T) {
 	if l := lastLayer(constrained, id); l == 'f' {
 		t.Fatalf("constrained subscriber went back to the full layer")
 	}
-	if l := lastLayer(roomy, id); l != 'f' {
-		t.Fatalf("roomy subscriber is on layer %q", l)
-	}
+	// The roomy subscriber's own estimate can dip when this 2-core machine is loaded (GCC reads
+	// scheduling jitter as queueing delay); it must be back on the full layer soon.
+	eventually(t, 20*time.Second, "the roomy subscriber on the full layer", func() bool { return lastLayer(roomy, id) == 'f' }, n.statsString)
 	if n.rooms.Stats().LayerSwitches.Load() == 0 {
 		t.Fatal("no layer switch counted")
 	}
