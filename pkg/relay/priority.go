@@ -30,7 +30,7 @@ import (
 // A paused flow resumes after a hold, 2 s after its pause, doubled each time it is paused again
 // soon after resuming (up to 30 s), so that a short link does not flap a layer on and off; then
 // either the estimate has room for it with a 15% margin, or, when the link has been clean (under
-// 1% loss), it is resumed as a probe: one flow at a time, a second apart at least, most
+// 1% loss), it is resumed as a probe: one flow at a time, settleTime apart at least, most
 // important first. Resuming keeps the priority order: while a flow stays paused, no less
 // important one resumes. Real media is the probe; if the link cannot carry it, loss comes back, the flow is
 // paused again and its hold doubles. Without probing, an estimate that fell could stay low for
@@ -47,8 +47,8 @@ const (
 	congestedLoss = 0.02
 	cleanLoss     = 0.01
 	// settleTime is how long after a cut or a probe the link is left before it is judged
-	// again.
-	settleTime = time.Second
+	// again: long enough for a queue to drain and for the feedback on it to come back.
+	settleTime = 2 * time.Second
 )
 
 // linkCondition is what shed knows of a link besides its estimate.
@@ -123,9 +123,10 @@ func shed(flows []*flow, budget int, cond linkCondition, now time.Time) (changed
 		}
 	}
 	// Congested: pause the least important flows until the rest fit in the estimate, but cut
-	// at most half of what runs in one step; the next measurement decides on more.
+	// at most about a third of what runs in one step (the flow that crosses the line goes
+	// too); the next measurement decides on more.
 	if cond.congested && budget > 0 && used > budget {
-		target := max(budget, used/2)
+		target := max(budget, used*7/10)
 		for i := len(flows) - 1; i >= 0 && used > target; i-- {
 			if run[i] && !protected(i) {
 				run[i] = false

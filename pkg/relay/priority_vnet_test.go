@@ -202,7 +202,7 @@ func TestShortLinkKeepsPriorities(t *testing.T) {
 	// Over a window in which the layer stays paused, audio and the screen share arrive whole,
 	// and the subscriber's camera runs on a lower layer.
 	var ok bool
-	for attempt := 0; attempt < 5 && !ok; attempt++ {
+	for attempt := 0; attempt < 8 && !ok; attempt++ {
 		sentA, sentS, sentQ := audio.sent.Load(), screen.sent.Load(), camQ.sent.Load()
 		gotA, gotS, gotC := sub.received("audio"), sub.received("screen"), sub.received("camera")
 		time.Sleep(3 * time.Second)
