@@ -41,7 +41,7 @@ type LinkView struct {
 	PLIsReceived   uint64 `json:"plis_received"`
 	PLIsSent       uint64 `json:"plis_sent"`
 	// PausedLayers counts the track layers this node has paused toward the peer because the
-	// estimate cannot carry them (lowest priority first: video's top layers, then lower ones,
+	// link is congested (lowest priority first: video's top layers, then lower ones,
 	// then screen shares; never audio).
 	PausedLayers int `json:"paused_layers"`
 	// LossOut is the loss (0–1) on the link toward the peer before repair (NACKed per packet

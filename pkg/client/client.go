@@ -1,7 +1,7 @@
 // Package client is a Go client of the Cascade signalling protocol (docs/protocol.md) built on
 // pion: it joins a room over the WebSocket, publishes tracks on its publisher PeerConnection and
 // answers the server's offers on its subscriber PeerConnection. Tests, load bots and the latency
-// lab use it.
+// lab use it. [PostOffer] does a WHIP or WHEP exchange for a PeerConnection of the caller's.
 //
 // # Concurrency
 //

@@ -44,7 +44,7 @@ func NewRelayCollector(src LinkSource, nodeID string) *RelayCollector {
 		plisDesc:     d("plis_total", "Keyframe requests (PLI/FIR) on the link: in = from dst about src's media, out = sent by src to dst.", "direction"),
 		lossDesc:     d("loss_ratio", "Loss on the link from src to dst before repair: sequence numbers dst NACKed per media packet src sent, over the last sample interval."),
 		residualDesc: d("residual_loss_ratio", "Fraction of src's media that dst still missed after retransmissions, from its recent RTCP receiver reports (mean over the link's media slots)."),
-		pausedDesc:   d("paused_layers", "Track layers src has paused toward dst because the link's bandwidth estimate cannot carry them (video top layers first, never audio)."),
+		pausedDesc:   d("paused_layers", "Track layers src has paused toward dst because the link is congested (video top layers first, never audio)."),
 	}
 }
 

@@ -12,11 +12,11 @@ import (
 // Priorities on a short link.
 //
 // Each layer of a track that crosses a link is a flow. When the link is congested, the sending
-// node pauses the least important flows until the rest fit in the link's GCC estimate: audio
-// is never paused, then screen shares come before camera video, and video goes by layer, every
-// track's lowest layer before any track's next one. A flow that does not fit is paused even if
-// a less important, smaller one after it still fits (that one then runs): the link carries as
-// much as it can in priority order.
+// node pauses the least important flows, from the bottom of the order up, until the rest fit
+// in the link's GCC estimate: audio is never paused, then screen shares come before camera
+// video, and video goes by layer, every track's lowest layer before any track's next one. It
+// cuts about a third of what runs at most per step and judges the link again settleTime
+// later.
 //
 // Congested means both: GCC's estimate is below what the flows measure at their source, and
 // at least 2% of the packets sent are lost (GCC's loss average over the transport-wide
@@ -32,8 +32,8 @@ import (
 // either the estimate has room for it with a 15% margin, or, when the link has been clean (under
 // 1% loss), it is resumed as a probe: one flow at a time, settleTime apart at least, most
 // important first. Resuming keeps the priority order: while a flow stays paused, no less
-// important one resumes. Real media is the probe; if the link cannot carry it, loss comes back, the flow is
-// paused again and its hold doubles. Without probing, an estimate that fell could stay low for
+// important one resumes. Real media is the probe; if the link cannot carry it, loss comes
+// back, the flow is paused again and its hold doubles. Without probing, an estimate that fell could stay low for
 // good: pion's GCC grows its estimate slowly (additively near the rate of its last decreases)
 // while the sender stays below it. The most important flow always runs, so that the link keeps
 // carrying packets and feedback.
@@ -54,7 +54,7 @@ const (
 // linkCondition is what shed knows of a link besides its estimate.
 type linkCondition struct {
 	congested bool // losing at least congestedLoss
-	probe     bool // clean, and no probe for probeEvery: one paused flow may resume as a probe
+	probe     bool // clean (under cleanLoss) and settled: one paused flow may resume as a probe
 }
 
 // flowClass orders flows by importance, most important first.
@@ -78,7 +78,8 @@ func classOf(info room.TrackInfo) flowClass {
 }
 
 // flow is one exported layer as the shedder sees it. The shedder's state lives in it between
-// rounds; the coordinator fills in class, layer, track and bitrate each round.
+// rounds; the coordinator sets class, layer and track when the layer starts crossing, and the
+// bitrate each round.
 type flow struct {
 	class   flowClass
 	layer   int
@@ -167,8 +168,8 @@ type pausedBody struct {
 	Paused bool   `json:"paused"`
 }
 
-// prioritize fits the layers this node sends a peer to the link's bandwidth estimate (see
-// shed), pausing and resuming their down tracks and telling the peer.
+// prioritize fits the layers this node sends a peer to the link (see shed and the top of this
+// file), pausing and resuming their down tracks and telling the peer.
 func (c *Coordinator) prioritize(ps *peerState, now time.Time) {
 	if len(ps.exports) == 0 {
 		ps.link.pausedLayers.Store(0)

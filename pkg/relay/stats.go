@@ -40,22 +40,23 @@ type LinkInfo struct {
 	PLIsReceived  uint64 `json:"plis_received"`
 	PLIsSent      uint64 `json:"plis_sent"`
 	// PausedLayers counts the track layers this node would send the peer but has paused
-	// because the link's bandwidth estimate cannot carry them (audio, then screen shares, then
-	// video by layer, keep priority).
+	// because the link is congested (audio, then screen shares, then video by layer, keep
+	// priority; see priority.go).
 	PausedLayers int `json:"paused_layers"`
 	// LossOut is the loss on the link toward the peer, before repair: sequence numbers the
 	// peer NACKed per video packet this node sent, between the last two samples (as for the
-	// bitrates; a packet NACKed twice counts twice; audio is not retransmitted, so not NACKed). ResidualLossOut is what the peer still
-	// missed after retransmissions: the fraction lost in its latest RTCP receiver reports, the
-	// mean over the media slots it reported on in the last lossWindow. The other direction is
-	// the peer's own figures.
+	// bitrates; a packet NACKed twice counts twice; audio is not retransmitted, so not
+	// NACKed). ResidualLossOut is what the peer still missed after retransmissions: the
+	// fraction lost in its latest RTCP receiver reports, the mean over the media slots it
+	// reported on in the last lossWindow. The other direction is the peer's own figures.
 	LossOut         float64 `json:"loss_out"`
 	ResidualLossOut float64 `json:"residual_loss_out"`
 	// PacketsSent counts the video packets this node sent on the link (retransmissions aside).
 	PacketsSent uint64 `json:"packets_sent"`
 }
 
-// lossWindow is how recent a slot's receiver report must be to count in LinkInfo.LossOut.
+// lossWindow is how recent a slot's receiver report must be to count in
+// LinkInfo.ResidualLossOut.
 const lossWindow = 5 * time.Second
 
 // rateSample is the byte counters at one time, and the rates up to it.

@@ -390,13 +390,14 @@ func (d *DownTrack) retransmit(outSeq uint16) {
 	d.mu.Lock()
 	slot := &d.hist[outSeq&(historySize-1)]
 	e := *slot
-	repeat := e.valid && e.outSeq == outSeq && (e.rtxCount >= maxRetransmits || (e.rtxCount > 0 && now-e.rtxAt < int64(rtxInterval)))
-	if e.valid && e.outSeq == outSeq && !repeat {
+	found := e.valid && e.outSeq == outSeq
+	repeat := found && (e.rtxCount >= maxRetransmits || (e.rtxCount > 0 && now-e.rtxAt < int64(rtxInterval)))
+	if found && !repeat {
 		slot.rtxCount++
 		slot.rtxAt = now
 	}
 	d.mu.Unlock()
-	if !e.valid || e.outSeq != outSeq {
+	if !found {
 		d.stats.RetransmitMisses.Add(1)
 		return
 	}

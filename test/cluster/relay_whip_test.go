@@ -1,11 +1,8 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/cascade-sfu/cascade/pkg/auth"
+	"github.com/cascade-sfu/cascade/pkg/client"
 	"github.com/cascade-sfu/cascade/pkg/signal"
 )
 
@@ -28,31 +26,12 @@ func token(t *testing.T, roomName, identity string, g auth.Grants) string {
 	return tok
 }
 
-// whipLike POSTs a complete offer to a WHIP or WHEP endpoint and applies the answer.
+// whipLike performs a WHIP or WHEP exchange for pc.
 func whipLike(t *testing.T, pc *webrtc.PeerConnection, url, tok string) {
 	t.Helper()
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-done
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(pc.LocalDescription().SDP))
-	req.Header.Set("Content-Type", "application/sdp")
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST %s: %d %s", url, resp.StatusCode, body)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := client.PostOffer(ctx, nil, pc, url, tok); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,10 +1,8 @@
 package vnet
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -230,35 +228,16 @@ func (r *receiver) delay() time.Duration {
 	return r.minDelay
 }
 
-// post sends an SDP offer to a WHIP or WHEP endpoint; it returns the answer and Location.
-func (c *testCluster) post(pc *webrtc.PeerConnection, url, tok string) (answer, location string) {
-	t := c.t
-	t.Helper()
-	offer, err := pc.CreateOffer(nil)
+// post performs a WHIP or WHEP exchange for pc and returns the session's resource URL.
+func (c *testCluster) post(pc *webrtc.PeerConnection, url, tok string) string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	loc, err := client.PostOffer(ctx, c.http, pc, url, tok)
 	if err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(pc.LocalDescription().SDP))
-	req.Header.Set("Content-Type", "application/sdp")
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST %s: %d %s", url, resp.StatusCode, body)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
-		t.Fatal(err)
-	}
-	return string(body), resp.Header.Get("Location")
+	return loc
 }
 
 // whipPublisher is a WHIP client (a broadcaster's encoder) on a host of the virtual network.
@@ -299,7 +278,7 @@ func (c *testCluster) publishWHIP(n *node, host *vnet.Net, roomName, identity st
 		g.run(func() { drainRTCP(atr.Sender()) })
 	}
 	g.run(func() { v.readRTCP(tr.Sender()) })
-	_, loc := c.post(pc, n.http.URL+"/whip/"+roomName, token(t, roomName, identity, auth.Grants{CanPublish: true}))
+	loc := c.post(pc, n.http.URL+"/whip/"+roomName, token(t, roomName, identity, auth.Grants{CanPublish: true}))
 	g.run(func() { v.send(g.ctx) })
 	if audio != nil {
 		g.run(func() { sendAudio(g.ctx, audio) })
@@ -311,7 +290,7 @@ func (c *testCluster) publishWHIP(n *node, host *vnet.Net, roomName, identity st
 func (p *whipPublisher) stop() {
 	t := p.c.t
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodDelete, p.node.http.URL+p.location, nil)
+	req, _ := http.NewRequest(http.MethodDelete, p.location, nil)
 	req.Header.Set("Authorization", "Bearer "+token(t, p.room, p.identity, auth.Grants{CanPublish: true}))
 	resp, err := p.c.http.Do(req)
 	if err != nil {
