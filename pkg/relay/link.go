@@ -149,7 +149,8 @@ func (l *Link) feedbackLoss() (float64, bool) {
 }
 
 // BandwidthEstimate returns GCC's estimate toward the peer in bits per second; it starts at
-// the Engine's initial bitrate and moves once media flows (0 before set-up).
+// rtc.RelayMaxBitrate, the ceiling, and falls when the link shows delay or loss (0 before
+// set-up).
 func (l *Link) BandwidthEstimate() int {
 	if e := l.bwe.Load(); e != nil {
 		return e.GetTargetBitrate()
