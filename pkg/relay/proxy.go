@@ -6,8 +6,11 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/cascade-sfu/cascade/pkg/cluster"
 	"github.com/cascade-sfu/cascade/pkg/room"
+	"github.com/cascade-sfu/cascade/pkg/rtc"
 )
 
 // Control message bodies of the room protocol.
@@ -149,9 +152,12 @@ func (c *Coordinator) syncProxyTracks(ps *peerState, name string, px *proxy, tra
 			Codec: room.CodecParams{MimeType: t.Mime, ClockRate: t.ClockRate, Channels: t.Channels, SDPFmtpLine: t.Fmtp},
 			RIDs:  t.RIDs,
 		}
+		kind := webrtc.RTPCodecTypeVideo
 		if info.Kind == room.KindAudio {
-			info.AudioLevelExtID = ps.link.audioLevelID()
+			kind = webrtc.RTPCodecTypeAudio
+			info.AudioLevelExtID = ps.link.extID(kind, rtc.ExtAudioLevel)
 		}
+		info.AbsCaptureTimeExtID = ps.link.extID(kind, rtc.ExtAbsCaptureTime)
 		up, err := px.part.Publish(info)
 		if err != nil {
 			c.log.Warn("cannot show a remote track", "track", id, "err", err)

@@ -144,6 +144,13 @@ const (
 	extMID        = "urn:ietf:params:rtp-hdrext:sdes:mid"
 	extRID        = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
 	extRRID       = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+	// ExtAbsCaptureTime is the abs-capture-time extension
+	// (https://webrtc.googlesource.com/src/+/refs/heads/main/docs/native-code/rtp-hdrext/abs-capture-time):
+	// the NTP time its frame was captured, forwarded unchanged end to end (latency measurement,
+	// A/V sync across an SFU).
+	ExtAbsCaptureTime = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time"
+	// ExtAudioLevel is the RFC 6464 audio level extension.
+	ExtAudioLevel = extAudioLevel
 )
 
 // mediaEngine registers the codecs the node forwards. There is no transcoding: a subscriber
@@ -187,6 +194,7 @@ func mediaEngine() (*webrtc.MediaEngine, error) {
 		{extMID, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
 		{extRID, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
 		{extRRID, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
+		{ExtAbsCaptureTime, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
 	}
 	for _, x := range exts {
 		for _, k := range x.kinds {

@@ -197,8 +197,11 @@ func (p *Publisher) upTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 		info.Source = room.SourceCamera
 	}
 	for _, h := range recv.GetParameters().HeaderExtensions {
-		if h.URI == extAudioLevel {
+		switch h.URI {
+		case extAudioLevel:
 			info.AudioLevelExtID = uint8(h.ID)
+		case ExtAbsCaptureTime:
+			info.AbsCaptureTimeExtID = uint8(h.ID)
 		}
 	}
 	up, err := p.part.Publish(info)
