@@ -77,6 +77,7 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		n.Load = min(1, float64(n.Participants)/loadScale)
 		if c.relays != nil { // set before anything calls self
 			n.LinkRTT = c.relays.Links().RTTs()
+			n.LinkQuality = c.relays.Links().Qualities()
 		}
 		return n
 	}
@@ -104,11 +105,11 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		}
 		c.bus = bus
 		c.nodes = startNodeCache(c.registry, relayPathRefresh, log.With("component", "node-cache"))
-		own := func() map[cluster.NodeID]time.Duration {
+		own := func() (map[cluster.NodeID]time.Duration, map[cluster.NodeID]cluster.LinkQuality) {
 			if r := relays.Load(); r != nil {
-				return r.Links().RTTs()
+				return r.Links().RTTs(), r.Links().Qualities()
 			}
-			return nil
+			return nil, nil
 		}
 		via, err := c.relayPolicy(cfg, own, log)
 		if err != nil {
@@ -192,8 +193,8 @@ func (c *clusterParts) alive(id cluster.NodeID) bool {
 const relayPathRefresh = 2 * time.Second
 
 // relayPolicy turns --relay-via into the coordinator's next-hop function (nil: direct). own
-// returns this node's measured link RTTs, for the auto policy.
-func (c *clusterParts) relayPolicy(cfg Config, own func() map[cluster.NodeID]time.Duration, log *slog.Logger) (func(cluster.NodeID) cluster.NodeID, error) {
+// returns this node's measured link RTTs and probe figures, for the auto policy.
+func (c *clusterParts) relayPolicy(cfg Config, own ownLinks, log *slog.Logger) (func(cluster.NodeID) cluster.NodeID, error) {
 	switch cfg.RelayVia {
 	case "":
 		return nil, nil

@@ -14,6 +14,26 @@ const ms = time.Millisecond
 
 type rtts = map[cluster.NodeID]time.Duration
 
+type qualities = map[cluster.NodeID]cluster.LinkQuality
+
+func TestLegCost(t *testing.T) {
+	cases := []struct {
+		rtt  time.Duration
+		q    cluster.LinkQuality
+		want time.Duration
+	}{
+		{220 * ms, cluster.LinkQuality{}, 220 * ms}, // not measured: the RTT alone
+		{200 * ms, cluster.LinkQuality{Jitter: 4 * ms}, 210 * ms},
+		{200 * ms, cluster.LinkQuality{Loss: 0.01}, 212 * ms},
+		{100 * ms, cluster.LinkQuality{Loss: 2}, 700 * ms}, // loss is capped at 1
+	}
+	for _, c := range cases {
+		if got := legCost(c.rtt, c.q); got != c.want {
+			t.Errorf("legCost(%v, %+v) = %v, want %v", c.rtt, c.q, got, c.want)
+		}
+	}
+}
+
 func TestChoosePath(t *testing.T) {
 	cases := []struct {
 		name      string
@@ -26,8 +46,10 @@ func TestChoosePath(t *testing.T) {
 		{"no third node", "", 200 * ms, true, nil, "hcm"},
 		// Europe → Singapore → Ho Chi Minh City (160 + 30 ms) beats a 260 ms direct path.
 		{"through sgp is shorter", "", 260 * ms, true, rtts{"sgp": 190 * ms}, "sgp"},
-		{"not 20% shorter", "", 220 * ms, true, rtts{"sgp": 190 * ms}, "hcm"},
-		{"exactly 20% shorter", "", 250 * ms, true, rtts{"sgp": 200 * ms}, "sgp"},
+		// The default lab topology by RTT alone: 14% shorter through sgp.
+		{"through sgp is 14% shorter", "", 220 * ms, true, rtts{"sgp": 190 * ms}, "sgp"},
+		{"not 10% shorter", "", 220 * ms, true, rtts{"sgp": 200 * ms}, "hcm"},
+		{"exactly 10% shorter", "", 250 * ms, true, rtts{"sgp": 225 * ms}, "sgp"},
 		{"the shortest of several", "", 400 * ms, true, rtts{"sgp": 250 * ms, "hkg": 230 * ms, "bom": 300 * ms}, "hkg"},
 		{"ties go to the smaller id", "", 400 * ms, true, rtts{"sgp": 230 * ms, "hkg": 230 * ms}, "hkg"},
 		{"direct unknown and no current choice", "", 0, false, rtts{"sgp": 10 * ms}, "hcm"},
@@ -67,6 +89,7 @@ func TestAutoPathDecision(t *testing.T) {
 	cases := []struct {
 		name     string
 		own      rtts
+		quality  qualities
 		others   map[cluster.NodeID]published
 		estimate func(a, b cluster.NodeID) (time.Duration, bool)
 		want     cluster.NodeID
@@ -80,8 +103,38 @@ func TestAutoPathDecision(t *testing.T) {
 		},
 		{
 			name: "measured direct link is fine",
-			own:  rtts{"hcm": 150 * ms}, estimate: serfRTT(map[[2]cluster.NodeID]time.Duration{{"eu", "hcm"}: 300 * ms, {"eu", "sgp"}: 70 * ms, {"sgp", "hcm"}: 60 * ms}),
-			want: "hcm", wantVia: 130 * ms,
+			own:  rtts{"hcm": 150 * ms}, estimate: serfRTT(map[[2]cluster.NodeID]time.Duration{{"eu", "hcm"}: 300 * ms, {"eu", "sgp"}: 80 * ms, {"sgp", "hcm"}: 60 * ms}),
+			want: "hcm", wantVia: 140 * ms,
+		},
+		{
+			// The default lab topology as the probes see it: the direct public route is
+			// jittery (12 ms mean deviation) and lossy (1.6% round trip); the backbone legs
+			// are clean. Direct costs 220 + 30 + 21.1 ms, through sgp 163.75 + 33.75 ms.
+			name:    "probes: a jittery, lossy direct route loses to clean legs",
+			own:     rtts{"hcm": 215 * ms, "sgp": 158 * ms},
+			quality: qualities{"hcm": {RTT: 220 * ms, Jitter: 12 * ms, Loss: 0.016}, "sgp": {RTT: 160 * ms, Jitter: 1500 * time.Microsecond}},
+			others: map[cluster.NodeID]published{"sgp": {
+				at: t0, rtt: rtts{"hcm": 31 * ms}, quality: qualities{"hcm": {RTT: 30 * ms, Jitter: 1500 * time.Microsecond}},
+			}},
+			want: "sgp", wantVia: 197500 * time.Microsecond,
+		},
+		{
+			name:    "probes: a clean direct route stays",
+			own:     rtts{"hcm": 215 * ms, "sgp": 158 * ms},
+			quality: qualities{"hcm": {RTT: 220 * ms, Jitter: 1 * ms}, "sgp": {RTT: 160 * ms, Jitter: 8 * ms, Loss: 0.01}},
+			others: map[cluster.NodeID]published{"sgp": {
+				at: t0, rtt: rtts{"hcm": 31 * ms}, quality: qualities{"hcm": {RTT: 30 * ms}},
+			}},
+			want: "hcm", wantVia: 219600 * time.Microsecond,
+		},
+		{
+			name:    "a peer's probe figures beat its ICE RTT",
+			own:     rtts{"hcm": 300 * ms, "sgp": 100 * ms},
+			quality: qualities{"sgp": {RTT: 100 * ms}},
+			others: map[cluster.NodeID]published{"hcm": {
+				at: t0, rtt: rtts{"sgp": 30 * ms}, quality: qualities{"sgp": {RTT: 150 * ms, Loss: 0.1}},
+			}},
+			want: "hcm", wantVia: 340 * ms,
 		},
 		{
 			name: "no measurements: Serf decides (direct)", estimate: serf,
@@ -123,7 +176,7 @@ func TestAutoPathDecision(t *testing.T) {
 		},
 	}
 	for _, c := range cases {
-		src := rttSources{self: "eu", own: c.own, others: c.others, estimate: c.estimate}
+		src := rttSources{self: "eu", own: c.own, ownQuality: c.quality, others: c.others, estimate: c.estimate}
 		direct, hasDirect, through := src.paths("hcm", []cluster.NodeID{"eu", "hcm", "sgp"})
 		if got := choosePath("hcm", "", direct, hasDirect, through); got != c.want || through["sgp"] != c.wantVia {
 			t.Errorf("%s: %s (through sgp %v), want %s (%v)", c.name, got, through["sgp"], c.want, c.wantVia)
@@ -143,10 +196,10 @@ func (f *fakeLinks) set(r rtts) {
 	f.mu.Unlock()
 }
 
-func (f *fakeLinks) get() map[cluster.NodeID]time.Duration {
+func (f *fakeLinks) get() (map[cluster.NodeID]time.Duration, map[cluster.NodeID]cluster.LinkQuality) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.rtt
+	return f.rtt, nil
 }
 
 // The policy reads other nodes' records from the registry, and does not flap between two
