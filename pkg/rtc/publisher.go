@@ -261,7 +261,7 @@ func parseSDP(s string) (*sdp.SessionDescription, error) {
 	for _, m := range d.MediaDescriptions {
 		switch strings.ToLower(m.MediaName.Media) {
 		case "audio", "video", "application":
-			if m.MediaName.Port.Value != 0 {
+			if !rejected(m) {
 				usable = true
 			}
 		}
@@ -270,6 +270,18 @@ func parseSDP(s string) (*sdp.SessionDescription, error) {
 		return nil, ErrNothingUsable
 	}
 	return &d, nil
+}
+
+// rejected reports whether an offered m-line is refused (port 0). A bundle-only m-line also
+// has port 0 (RFC 8843 section 6: it is offered only within the BUNDLE group, as GStreamer's
+// webrtcbin and browsers with max-bundle do for every section after the first) and is not
+// rejected.
+func rejected(m *sdp.MediaDescription) bool {
+	if m.MediaName.Port.Value != 0 {
+		return false
+	}
+	_, bundleOnly := m.Attribute("bundle-only")
+	return !bundleOnly
 }
 
 // sendsMedia reports whether an offer has an audio or video m-line that sends.
@@ -286,7 +298,7 @@ func sendsMedia(d *sdp.SessionDescription) bool {
 				dir = a.Key
 			}
 		}
-		if m.MediaName.Port.Value != 0 && (dir == "sendrecv" || dir == "sendonly") {
+		if !rejected(m) && (dir == "sendrecv" || dir == "sendonly") {
 			return true
 		}
 	}

@@ -56,7 +56,7 @@ func (e *Engine) NewViewer(offer string, ev PeerEvents) (*Viewer, error) {
 	v.pc = pc
 	for _, m := range d.MediaDescriptions {
 		kind := strings.ToLower(m.MediaName.Media)
-		if (kind != "audio" && kind != "video") || m.MediaName.Port.Value == 0 {
+		if (kind != "audio" && kind != "video") || rejected(m) {
 			continue
 		}
 		if _, sendonly := m.Attribute("sendonly"); sendonly {
