@@ -95,7 +95,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	n.signal = signal.NewServer(signal.Config{
 		Rooms: rooms, Engine: engine, Verifier: verifier, Logger: log.With("component", "signal"),
 		Dev: cfg.Dev, DevKey: cfg.APIKey, DevSecret: cfg.APISecret,
-		JoinRate: cfg.JoinRate, JoinBurst: cfg.JoinBurst,
+		JoinRate: cfg.JoinRate, JoinBurst: cfg.JoinBurst, FailedJoinRate: cfg.FailedJoinRate, FailedJoinBurst: cfg.FailedJoinBurst,
 		Occupancy: occupancy{store: n.cluster.store, bus: n.cluster.bus, node: cluster.NodeID(cfg.NodeID), capacity: cfg.MaxParticipants, log: log},
 	})
 	apiCfg := api.Config{

@@ -257,18 +257,15 @@ func (ss *wsSession) onJoin(env Envelope, ip string) (bool, error) {
 	if err := decode(env, &req); err != nil {
 		return false, err
 	}
-	if ss.srv.draining.Load() {
-		return false, newError(CodeUnavailable, "node is draining; connect to another node")
-	}
-	if !ss.srv.joins.allow(ip, time.Now()) {
-		return false, newError(CodeRateLimited, "too many sessions from this address; slow down")
+	if e := ss.srv.admit(ip); e != nil {
+		return false, e
 	}
 	g, err := ss.srv.cfg.Verifier.Verify(req.Token)
-	if err != nil {
-		return false, err
+	if err == nil && auth.ValidRoomName(g.Room) != nil {
+		err = newError(CodeForbidden, "token names no valid room")
 	}
-	if err := auth.ValidRoomName(g.Room); err != nil {
-		return false, newError(CodeForbidden, "token names no valid room")
+	if err := ss.srv.charge(ip, err); err != nil {
+		return false, err
 	}
 	name := g.Name
 	if name == "" && len(req.Name) <= 256 && utf8.ValidString(req.Name) {

@@ -80,17 +80,17 @@ func readOffer(w http.ResponseWriter, r *http.Request) (string, *Error) {
 
 // begin does what WHIP and WHEP share: admission, token, offer.
 func (s *Server) begin(w http.ResponseWriter, r *http.Request) (auth.Grants, string, bool) {
-	if e := s.admit(r); e != nil {
+	ip := clientIP(r)
+	if e := s.admit(ip); e != nil {
 		writeWHError(w, e)
 		return auth.Grants{}, "", false
 	}
+	var g auth.Grants
 	tok, err := auth.BearerToken(r.Header.Get("Authorization"))
-	if err != nil {
-		writeWHError(w, classify(err))
-		return auth.Grants{}, "", false
+	if err == nil {
+		g, err = s.authorize(tok, r.PathValue("room"))
 	}
-	g, err := s.authorize(tok, r.PathValue("room"))
-	if err != nil {
+	if err := s.charge(ip, err); err != nil {
 		writeWHError(w, classify(err))
 		return auth.Grants{}, "", false
 	}
