@@ -25,8 +25,9 @@ import (
 // queued behind it. A loss therefore shows as a burst of late echoes (RTT above the smoothed
 // RTT by more than max(4 × jitter, lateMargin)), arriving at once: the first late echo after
 // an on-time one counts as one loss, the rest of the burst as neither loss nor sample. A probe
-// with no echo within probeTimeout is lost too. Bursts of several lost probes count once, so
-// bursty loss reads lower than it is.
+// with no echo within probeTimeout is lost too. Losses during a retransmission wait (pion's
+// minimum retransmission timeout is long) count once with it, so loss reads low: 10% loss one
+// way reads as 2–5%. It ranks paths; it is not a loss meter (the links' media figures are).
 //
 // The ICE RTT (STUN consent checks, every few seconds) stays the link's RTT figure; the probes
 // add jitter and loss, which relay path choice needs: a direct path with a lower RTT but a
