@@ -28,6 +28,7 @@ import (
 type clusterParts struct {
 	rdb        *redis.Client // nil without --redis
 	store      cluster.RoomStore
+	order      cluster.MessageOrder // rooms' data message order, cluster-wide with Redis
 	registry   cluster.Registry
 	membership *cluster.Membership // nil without --serf-bind
 	agent      *cluster.Agent
@@ -53,9 +54,11 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		}
 		c.rdb = redis.NewClient(opts)
 		c.store = cluster.NewRedisStore(c.rdb, cluster.RedisStoreOptions{Prefix: cfg.RedisPrefix, Logger: log})
+		c.order = cluster.NewRedisOrder(c.rdb, cfg.RedisPrefix)
 		c.registry = cluster.NewRedisRegistry(c.rdb, cfg.RedisPrefix)
 	} else {
 		c.store = cluster.NewMemoryStore()
+		c.order = cluster.NewMemoryOrder()
 		c.registry = cluster.NewMemoryRegistry()
 	}
 	self := func() cluster.Node {
@@ -285,6 +288,35 @@ func (r remoteActions) Mute(name room.Name, owner *room.Participant, track room.
 	if c := r.relays.Load(); c != nil {
 		c.Mute(name, owner, track, muted)
 	}
+}
+
+// roomOrder is the rooms' Sequencer: the cluster's message order, once the cluster parts exist
+// (no session can send a message before).
+type roomOrder struct {
+	order *atomic.Pointer[cluster.MessageOrder]
+}
+
+func (r roomOrder) get() (cluster.MessageOrder, error) {
+	if o := r.order.Load(); o != nil {
+		return *o, nil
+	}
+	return nil, cluster.ErrUnavailable
+}
+
+func (r roomOrder) Next(ctx context.Context, name room.Name) (uint64, error) {
+	o, err := r.get()
+	if err != nil {
+		return 0, err
+	}
+	return o.Next(ctx, string(name))
+}
+
+func (r roomOrder) Current(ctx context.Context, name room.Name) (uint64, error) {
+	o, err := r.get()
+	if err != nil {
+		return 0, err
+	}
+	return o.Current(ctx, string(name))
 }
 
 // busSecret derives the key that signs node-to-node messages from the cluster's API secret.

@@ -69,6 +69,8 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		}
 	}
 	rcfg.Remote = remoteActions{&relays}
+	var order atomic.Pointer[cluster.MessageOrder] // set once the cluster parts exist
+	rcfg.Sequencer = roomOrder{&order}
 	rooms := room.NewManager(rcfg)
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
@@ -89,6 +91,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		n.abort()
 		return nil, err
 	}
+	order.Store(&n.cluster.order)
 	if n.cluster.relays != nil {
 		relays.Store(n.cluster.relays)
 	}

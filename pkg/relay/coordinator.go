@@ -180,7 +180,10 @@ func (c *Coordinator) DataSent(name room.Name, from *room.Participant, msg room.
 }
 
 func (c *Coordinator) forwardData(d localData) {
-	body := dataBody{SID: string(d.sid), Kind: string(d.msg.Kind), Text: d.msg.Text, Topic: d.msg.Topic, Payload: d.msg.Payload}
+	body := dataBody{
+		SID: string(d.sid), Seq: d.msg.Seq, UnixMS: d.msg.UnixMS,
+		Kind: string(d.msg.Kind), Text: d.msg.Text, Topic: d.msg.Topic, Payload: d.msg.Payload,
+	}
 	for id, ps := range c.peers {
 		if _, hosts := ps.exported[d.room]; !hosts || isDone(ps.link) {
 			continue

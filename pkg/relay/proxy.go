@@ -51,6 +51,8 @@ type (
 	}
 	dataBody struct {
 		SID     string          `json:"sid"`
+		Seq     uint64          `json:"seq"`     // the room's order, cluster-wide
+		UnixMS  int64           `json:"unix_ms"` // when the origin node took it
 		Kind    string          `json:"kind"`
 		Text    string          `json:"text,omitempty"`
 		Topic   string          `json:"topic,omitempty"`
@@ -199,12 +201,19 @@ func (c *Coordinator) deliverData(ps *peerState, name string, db dataBody) {
 	if px == nil {
 		return
 	}
-	switch room.DataKind(db.Kind) {
-	case room.DataChat:
-		_ = px.part.SendChat(db.Text, "")
-	case room.DataState:
-		_ = px.part.SendState(db.Topic, db.Payload, "")
+	msg := room.DataMessage{
+		Seq: db.Seq, UnixMS: db.UnixMS, Kind: room.DataKind(db.Kind), Text: db.Text, Topic: db.Topic, Payload: db.Payload,
 	}
+	if msg.Seq == 0 { // from a node that does not number messages: as it comes
+		switch msg.Kind {
+		case room.DataChat:
+			_ = px.part.SendChat(db.Text, "")
+		case room.DataState:
+			_ = px.part.SendState(db.Topic, db.Payload, "")
+		}
+		return
+	}
+	_ = px.part.RelayData(msg)
 }
 
 // discardSink drops a proxy participant's events: nobody listens on this node.

@@ -215,6 +215,19 @@ func (p *Participant) SendState(topic string, payload []byte, ref string) error 
 	return p.room.broadcastData(p, DataMessage{Kind: DataState, Topic: topic, Payload: payload, Ref: ref})
 }
 
+// RelayData delivers a data message that a participant of another node sent there: msg keeps
+// the number and time its node gave it. Only for participants shown here by the relay.
+func (p *Participant) RelayData(msg DataMessage) error {
+	if p.Origin() == "" || msg.Seq == 0 {
+		return ErrNotAllowed
+	}
+	if msg.Kind != DataChat && msg.Kind != DataState {
+		return ErrNotAllowed
+	}
+	msg.Ref = ""
+	return p.room.broadcastData(p, msg)
+}
+
 // Kick removes another participant. Hosts only.
 func (p *Participant) Kick(identity Identity) error {
 	if !p.perms.Admin {
