@@ -107,7 +107,7 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 			return nil, fmt.Errorf("cluster bus (is Redis reachable?): %w", err)
 		}
 		c.bus = bus
-		c.nodes = startNodeCache(c.registry, relayPathRefresh, log.With("component", "node-cache"))
+		c.nodes = startNodeCache(c.registry, cluster.NodeID(cfg.NodeID), relayPathRefresh, cfg.HealthTTL/3+relayPathRefresh, log.With("component", "node-cache"))
 		own := func() (map[cluster.NodeID]time.Duration, map[cluster.NodeID]cluster.LinkQuality) {
 			if r := relays.Load(); r != nil {
 				return r.Links().RTTs(), r.Links().Qualities()
@@ -159,7 +159,12 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 				_ = c.membership.Update(func(s *cluster.Node) { *s = n })
 			}
 		},
-		Lost: func() { reassert(c.store, rooms, cluster.NodeID(cfg.NodeID), log) },
+		Lost: func() {
+			if c.nodes != nil { // the registry lost us, so it lost the others too for a moment
+				c.nodes.Suspect()
+			}
+			reassert(c.store, rooms, cluster.NodeID(cfg.NodeID), log)
+		},
 	})
 	return c, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,22 +254,29 @@ type nodeLister interface {
 // Redis.
 type nodeCache struct {
 	registry nodeLister
+	self     cluster.NodeID // this node: a read without its record declares nothing gone
 	every    time.Duration
-	log      *slog.Logger
+	// grace: after Redis was unreachable or restarted empty, reads declare nobody gone for
+	// this long (a heartbeat and more), while every node writes its record back.
+	grace time.Duration
+	log   *slog.Logger
 
 	mu    sync.Mutex // guards the fields below
 	nodes []cluster.Node
 	at    time.Time               // of the last successful read
-	gone  map[cluster.NodeID]bool // in an earlier read, not in the last one
+	seen  map[cluster.NodeID]bool // in the last read that had this node's own record
+	gone  map[cluster.NodeID]bool // in an earlier such read, not in the last one
+	// unsure: until then a missing node is not gone (see grace)
+	unsure time.Time
 
 	stop context.CancelFunc
 	done chan struct{}
 }
 
 // startNodeCache reads the registry now and then every interval until Close.
-func startNodeCache(reg nodeLister, every time.Duration, log *slog.Logger) *nodeCache {
+func startNodeCache(reg nodeLister, self cluster.NodeID, every, grace time.Duration, log *slog.Logger) *nodeCache {
 	ctx, stop := context.WithCancel(context.Background())
-	c := &nodeCache{registry: reg, every: every, log: log, stop: stop, done: make(chan struct{})}
+	c := &nodeCache{registry: reg, self: self, every: every, grace: grace, log: log, seen: map[cluster.NodeID]bool{}, stop: stop, done: make(chan struct{})}
 	go c.run(ctx)
 	return c
 }
@@ -299,27 +307,54 @@ func (c *nodeCache) refresh(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.every)
 	defer cancel()
 	nodes, err := c.registry.Nodes(ctx)
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err != nil {
+		c.unsure = now.Add(c.grace)
 		return err
 	}
-	c.mu.Lock()
+	c.nodes, c.at = nodes, now
+	if !slices.ContainsFunc(nodes, func(n cluster.Node) bool { return n.ID == c.self }) {
+		// Our own record is missing too: Redis restarted empty (or expired us).
+		c.unsure = now.Add(c.grace)
+	}
+	if now.Before(c.unsure) {
+		// Redis was unreachable or restarted empty a moment ago, and every node writes its
+		// record back within a heartbeat: a node missing now is not gone on this read's word.
+		for _, n := range nodes {
+			delete(c.gone, n.ID)
+			c.seen[n.ID] = true
+		}
+		return nil
+	}
 	if c.gone == nil {
 		c.gone = map[cluster.NodeID]bool{}
 	}
-	for _, n := range c.nodes {
-		c.gone[n.ID] = true
+	for id := range c.seen {
+		c.gone[id] = true
 	}
+	clear(c.seen)
 	for _, n := range nodes {
 		delete(c.gone, n.ID)
+		c.seen[n.ID] = true
 	}
-	c.nodes, c.at = nodes, time.Now()
-	c.mu.Unlock()
 	return nil
 }
 
+// Suspect tells the cache that the registry lost records (this node's own record vanished:
+// Redis restarted empty): for the grace, nobody missing is gone.
+func (c *nodeCache) Suspect() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.unsure = time.Now().Add(c.grace)
+	clear(c.gone)
+}
+
 // Gone reports whether a node was in the registry and no longer is (its health record expired
-// or it deregistered), as of a read that is not stale. A node never seen is not gone, so a node
-// that just started is not refused while the cache catches up.
+// or it deregistered), as of a read that is not stale, that has this node's own record, and
+// that is at least the grace after Redis was last unreachable or restarted empty. A node never
+// seen is not gone, so a node that just started is not refused while the cache catches up.
 func (c *nodeCache) Gone(id cluster.NodeID) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

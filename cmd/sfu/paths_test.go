@@ -218,7 +218,8 @@ func TestAutoPathIsSticky(t *testing.T) {
 	register(cluster.Node{ID: "sgp", State: cluster.StateActive, LinkRTT: rtts{"hcm": 100 * ms}})
 	register(cluster.Node{ID: "hkg", State: cluster.StateActive, LinkRTT: rtts{"hcm": 105 * ms}})
 	links := &fakeLinks{rtt: rtts{"hcm": 400 * ms, "sgp": 100 * ms, "hkg": 100 * ms}}
-	nodes := startNodeCache(reg, 10*ms, slog.New(slog.DiscardHandler))
+	register(cluster.Node{ID: "eu", State: cluster.StateActive})
+	nodes := startNodeCache(reg, "eu", 10*ms, 30*ms, slog.New(slog.DiscardHandler))
 	defer nodes.Close()
 	p := newAutoPath("eu", nodes, links.get, slog.New(slog.DiscardHandler))
 	// The cache reads the registry in the background.
@@ -281,7 +282,7 @@ func waitCached(t *testing.T, c *nodeCache, id cluster.NodeID, toHCM time.Durati
 // that old measurements do not steer paths for ever.
 func TestNodeCacheForgetsStaleRecords(t *testing.T) {
 	reg := &flakyRegistry{nodes: []cluster.Node{{ID: "sgp", State: cluster.StateActive}}}
-	c := startNodeCache(reg, 10*ms, slog.New(slog.DiscardHandler))
+	c := startNodeCache(reg, "sgp", 10*ms, 30*ms, slog.New(slog.DiscardHandler))
 	defer c.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for len(c.Nodes()) != 1 {
@@ -327,7 +328,7 @@ func (f *flakyRegistry) Nodes(context.Context) ([]cluster.Node, error) {
 // registry is unreadable (a Redis outage must not tear every link down).
 func TestNodeCacheGone(t *testing.T) {
 	reg := &flakyRegistry{nodes: []cluster.Node{{ID: "sgp"}, {ID: "hcm"}}}
-	c := startNodeCache(reg, 10*ms, slog.New(slog.DiscardHandler))
+	c := startNodeCache(reg, "hcm", 10*ms, 300*ms, slog.New(slog.DiscardHandler))
 	defer c.Close()
 	eventuallyTrue := func(what string, cond func() bool) {
 		t.Helper()
@@ -358,6 +359,27 @@ func TestNodeCacheGone(t *testing.T) {
 	reg.nodes = []cluster.Node{{ID: "hcm"}}
 	reg.mu.Unlock()
 	eventuallyTrue("sgp left again but is not reported gone", func() bool { return c.Gone("sgp") })
+	// Redis restarts empty: this node's own record is missing too, so the read says nothing
+	// about the others; once the records are back, only a node still missing is gone.
+	reg.mu.Lock()
+	reg.nodes = []cluster.Node{{ID: "hcm"}, {ID: "sgp"}}
+	reg.mu.Unlock()
+	eventuallyTrue("sgp listed again", func() bool { return !c.Gone("sgp") })
+	reg.mu.Lock()
+	reg.nodes = nil
+	reg.mu.Unlock()
+	time.Sleep(50 * ms) // several reads of the empty registry
+	if c.Gone("sgp") || c.Gone("hcm") {
+		t.Fatal("a read without this node's own record declared nodes gone")
+	}
+	reg.mu.Lock()
+	reg.nodes = []cluster.Node{{ID: "hcm"}} // hcm wrote its record back; sgp did not (yet)
+	reg.mu.Unlock()
+	time.Sleep(50 * ms) // well within the 300 ms grace
+	if c.Gone("sgp") {
+		t.Fatal("sgp reported gone within the grace after the registry came back empty")
+	}
+	eventuallyTrue("sgp, still missing after the grace, is not reported gone", func() bool { return c.Gone("sgp") })
 	reg.fail()
 	eventuallyTrue("with the registry unreadable, a node is still reported gone", func() bool { return !c.Gone("sgp") })
 }

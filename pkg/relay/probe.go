@@ -35,7 +35,7 @@ import (
 const (
 	probeLabel    = "cascade-probe"
 	probeID       = uint16(1)
-	probeInterval = 100 * time.Millisecond
+	probeInterval = 200 * time.Millisecond
 	probeWindow   = 10 * time.Second
 	probeTimeout  = 2 * time.Second // a probe unanswered after this is lost
 	lateMargin    = 50 * time.Millisecond
@@ -44,7 +44,7 @@ const (
 	maxLateRun = 30
 	probeSize  = 16 // type, 3 reserved, seq (4), send time (8)
 	// probeRing holds the probes of probeWindow plus those still in flight.
-	probeRing = 128
+	probeRing = 64
 	// minProbeSamples echoes are needed before the figures are reported.
 	minProbeSamples = 10
 

@@ -11,7 +11,7 @@ type fakeClock struct{ now time.Duration }
 
 func (c *fakeClock) read() time.Duration { return c.now }
 
-// A probe every 100 ms; the echoes come back after 100 ms ± 10 ms alternately (so consecutive
+// A probe every probeInterval; the echoes come back after 100 ms ± 10 ms alternately (so consecutive
 // round trips differ by 20 ms), and every tenth probe is lost.
 func TestProberFigures(t *testing.T) {
 	clock := &fakeClock{}
@@ -108,8 +108,8 @@ func TestProberLateBurstIsOneLoss(t *testing.T) {
 	for i := range 100 {
 		sent := time.Duration(i) * probeInterval
 		switch {
-		case i >= 40 && i < 46: // 40 lost; 41..45 queued behind its retransmission at 4.6 s
-			echo(reqs[i], 4600*time.Millisecond)
+		case i >= 60 && i < 66: // 60 lost; 61..65 queued behind its retransmission, 600 ms later
+			echo(reqs[i], 60*probeInterval+1600*time.Millisecond)
 		default:
 			echo(reqs[i], sent+20*time.Millisecond)
 		}
@@ -119,8 +119,9 @@ func TestProberLateBurstIsOneLoss(t *testing.T) {
 	if !ok {
 		t.Fatal("no figures")
 	}
-	if math.Abs(q.Loss-0.01) > 0.001 || q.RTT > 25*time.Millisecond {
-		t.Fatalf("got %+v, want one loss in 100 and an RTT of 20 ms", q)
+	// The window holds the 50 probes of the last 10 s that are due.
+	if math.Abs(q.Loss-0.02) > 0.001 || q.RTT > 25*time.Millisecond {
+		t.Fatalf("got %+v, want one loss in 50 and an RTT of 20 ms", q)
 	}
 	// From now on every echo takes 300 ms: after a run of late echoes that is the RTT.
 	for i := 100; i < 160; i++ {
