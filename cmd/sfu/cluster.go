@@ -169,15 +169,19 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 	return c, nil
 }
 
-// prewarm returns the live nodes to keep relay links to, when --relay-prewarm is set.
+// prewarm returns the nodes to keep relay links to whether or not a room needs one: every
+// live node when --relay-prewarm is set, and those whose direct path the path policy has
+// routed around (so that the link's probes tell when it is back).
 func (c *clusterParts) prewarm(on bool) func() []cluster.NodeID {
-	if !on {
-		return nil
-	}
 	return func() []cluster.NodeID {
-		nodes := c.nodes.Nodes()
-		ids := make([]cluster.NodeID, 0, len(nodes))
-		for _, n := range nodes {
+		var ids []cluster.NodeID
+		if c.auto != nil {
+			ids = c.auto.Warm()
+		}
+		if !on {
+			return ids
+		}
+		for _, n := range c.nodes.Nodes() {
 			if n.State == cluster.StateActive {
 				ids = append(ids, n.ID)
 			}
@@ -204,10 +208,9 @@ const relayPathRefresh = 2 * time.Second
 // returns this node's measured link RTTs and probe figures, for the auto policy.
 func (c *clusterParts) relayPolicy(cfg Config, own ownLinks, log *slog.Logger) (func(cluster.NodeID) cluster.NodeID, error) {
 	switch cfg.RelayVia {
-	case "":
-		return nil, nil
-	case "auto":
+	case "", "auto":
 		c.auto = newAutoPath(cluster.NodeID(cfg.NodeID), c.nodes, own, log.With("component", "relay-paths"))
+		c.auto.failoverOnly = cfg.RelayVia == "" // direct, except around a cut link
 		return c.auto.Next, nil
 	}
 	pairs, err := parseRelayVia(cfg.RelayVia)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,7 @@ type node struct {
 	locator *geo.Locator
 	http    *http.Server
 	ln      net.Listener
+	drop    *dropHook // test hook (envDropUDPFile); nil normally
 }
 
 func newNode(cfg Config, log *slog.Logger) (*node, error) {
@@ -51,12 +53,20 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http address %q: %w", cfg.HTTP, err)
 	}
-	engine, err := rtc.NewEngine(rtc.Config{
+	ecfg := rtc.Config{
 		UDPAddr:  net.JoinHostPort(host, strconv.Itoa(cfg.UDPPort)),
 		PublicIP: cfg.PublicIP,
 		Logger:   log.With("component", "rtc"),
-	})
+	}
+	var drop *dropHook
+	if path := os.Getenv(envDropUDPFile); path != "" {
+		log.Warn("test hook: dropping media to and from the addresses listed in a file", "file", path)
+		drop = startDropHook(path)
+		ecfg.Drop = drop.drop
+	}
+	engine, err := rtc.NewEngine(ecfg)
 	if err != nil {
+		drop.Close()
 		return nil, err
 	}
 	rcfg := room.DefaultConfig()
@@ -78,7 +88,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		_ = engine.Close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTP, err)
 	}
-	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln}
+	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drop: drop}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
@@ -175,7 +185,9 @@ func (n *node) Shutdown(ctx context.Context) error {
 	n.signal.Close()
 	err := n.cluster.close(ctx)
 	err = errors.Join(err, n.http.Shutdown(ctx))
-	return errors.Join(err, n.engine.Close(), n.locator.Close())
+	err = errors.Join(err, n.engine.Close(), n.locator.Close())
+	n.drop.Close()
+	return err
 }
 
 // waitEmpty waits until no participant is left or the drain timeout passes.
@@ -207,4 +219,5 @@ func (n *node) abort() {
 	if n.locator != nil {
 		_ = n.locator.Close()
 	}
+	n.drop.Close()
 }

@@ -113,6 +113,9 @@ func (s rttSources) leg(a, b cluster.NodeID) (time.Duration, bool) {
 		a, b = b, a
 	}
 	if a == s.self {
+		if q, ok := s.ownQuality[b]; ok && q.Down {
+			return 0, false // cut: no path, whatever else says
+		}
 		if q, ok := s.ownQuality[b]; ok && q.RTT > 0 {
 			return legCost(q.RTT, q), true
 		}
@@ -121,6 +124,9 @@ func (s rttSources) leg(a, b cluster.NodeID) (time.Duration, bool) {
 		}
 	}
 	if rtt, q, ok := s.measured(a, b); ok {
+		if q.Down {
+			return 0, false
+		}
 		return legCost(rtt, q), true
 	}
 	if s.estimate != nil {
@@ -141,7 +147,7 @@ func (s rttSources) measured(a, b cluster.NodeID) (time.Duration, cluster.LinkQu
 		views[0], views[1] = views[1], views[0]
 	}
 	for _, v := range views {
-		if q, ok := v.p.quality[v.peer]; ok && q.RTT > 0 {
+		if q, ok := v.p.quality[v.peer]; ok && (q.RTT > 0 || q.Down) {
 			return q.RTT, q, true
 		}
 		if rtt := v.p.rtt[v.peer]; rtt > 0 {
@@ -178,25 +184,51 @@ type autoPath struct {
 	serf  atomic.Pointer[cluster.Membership] // set once gossip runs; nil without it
 	log   *slog.Logger
 
-	mu     sync.Mutex // guards chosen
+	// failoverOnly: the default policy (no --relay-via): direct, except around a cut link.
+	failoverOnly bool
+	recoverAfter time.Duration // see the constant
+
+	mu     sync.Mutex // guards the fields below
 	chosen map[cluster.NodeID]cluster.NodeID
+	downAt map[cluster.NodeID]time.Time // when each cut destination's direct link was last down
 }
 
 // ownLinks returns this node's open links' ICE RTTs and probe figures, by peer.
 type ownLinks func() (map[cluster.NodeID]time.Duration, map[cluster.NodeID]cluster.LinkQuality)
 
 func newAutoPath(self cluster.NodeID, nodes *nodeCache, own ownLinks, log *slog.Logger) *autoPath {
-	return &autoPath{self: self, nodes: nodes, own: own, log: log, chosen: map[cluster.NodeID]cluster.NodeID{}}
+	return &autoPath{self: self, nodes: nodes, own: own, log: log, chosen: map[cluster.NodeID]cluster.NodeID{}, downAt: map[cluster.NodeID]time.Time{}, recoverAfter: recoverAfter}
 }
 
-// Next returns the next hop toward to.
+// Next returns the next hop toward to. Whatever the policy, a direct link that is cut (its
+// probes unanswered, relay/probe.go) is routed around through the cheapest via whose legs are
+// both up, and the path goes back to direct only once a direct link has answered for
+// recoverAfter (Warm keeps one open meanwhile).
 func (p *autoPath) Next(to cluster.NodeID) cluster.NodeID {
 	src, vias := p.sources()
 	direct, hasDirect, through := src.paths(to, vias)
+	q, measured := src.ownQuality[to]
+	now := time.Now()
 	p.mu.Lock()
 	current := p.chosen[to]
+	failedOver := current != "" && current != to && !p.downAt[to].IsZero()
+	if (measured && q.Down) || (failedOver && (!measured || q.Down)) {
+		p.downAt[to] = now // cut, or failed over and no direct link answers yet
+	}
+	recovering := !p.downAt[to].IsZero() && now.Sub(p.downAt[to]) < p.recoverAfter
+	if !recovering {
+		delete(p.downAt, to)
+	}
 	p.mu.Unlock()
-	hop := choosePath(to, current, direct, hasDirect, through)
+	var hop cluster.NodeID
+	switch {
+	case recovering:
+		hop = cheapest(to, current, through)
+	case p.failoverOnly:
+		hop = to
+	default:
+		hop = choosePath(to, current, direct, hasDirect, through)
+	}
 	if hop == current {
 		return hop
 	}
@@ -204,10 +236,41 @@ func (p *autoPath) Next(to cluster.NodeID) cluster.NodeID {
 	p.chosen[to] = hop
 	p.mu.Unlock()
 	if current != "" || hop != to {
-		p.log.Info("relay path chosen", "to", to, "hop", hop, "was", current,
+		p.log.Info("relay path chosen", "to", to, "hop", hop, "was", current, "direct_cut", recovering,
 			"direct_rtt", direct, "direct_known", hasDirect, "via_rtt", through[hop])
 	}
 	return hop
+}
+
+// recoverAfter is how long a cut direct link must have answered again before the path goes
+// back to it.
+const recoverAfter = 5 * time.Second
+
+// cheapest returns the via of least cost in through, current when it is still among the
+// cheapest within 20% (no flapping between vias), or to when there is none.
+func cheapest(to, current cluster.NodeID, through map[cluster.NodeID]time.Duration) cluster.NodeID {
+	best, bestCost := to, time.Duration(0)
+	for id, cost := range through {
+		if best == to || cost < bestCost || (cost == bestCost && id < best) {
+			best, bestCost = id, cost
+		}
+	}
+	if cur, ok := through[current]; ok && !muchFaster(bestCost, cur) {
+		return current
+	}
+	return best
+}
+
+// Warm lists the destinations whose direct path is cut or routed around: the coordinator keeps
+// a link to them, so that its probes tell when the direct path is back.
+func (p *autoPath) Warm() []cluster.NodeID {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]cluster.NodeID, 0, len(p.downAt))
+	for id := range p.downAt {
+		out = append(out, id)
+	}
+	return out
 }
 
 // sources gathers the RTT sources and the active nodes that may relay (no I/O: the registry is

@@ -184,10 +184,17 @@ func TestAutoPathDecision(t *testing.T) {
 	}
 }
 
-// fakeLinks is this node's measured link RTTs, changed by the test.
+// fakeLinks is this node's measured link RTTs and probe figures, changed by the test.
 type fakeLinks struct {
 	mu  sync.Mutex
 	rtt rtts
+	q   qualities
+}
+
+func (f *fakeLinks) setQuality(q qualities) {
+	f.mu.Lock()
+	f.q = q
+	f.mu.Unlock()
 }
 
 func (f *fakeLinks) set(r rtts) {
@@ -199,7 +206,7 @@ func (f *fakeLinks) set(r rtts) {
 func (f *fakeLinks) get() (map[cluster.NodeID]time.Duration, map[cluster.NodeID]cluster.LinkQuality) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.rtt, nil
+	return f.rtt, f.q
 }
 
 // The policy reads other nodes' records from the registry, and does not flap between two
@@ -382,4 +389,62 @@ func TestNodeCacheGone(t *testing.T) {
 	eventuallyTrue("sgp, still missing after the grace, is not reported gone", func() bool { return c.Gone("sgp") })
 	reg.fail()
 	eventuallyTrue("with the registry unreadable, a node is still reported gone", func() bool { return !c.Gone("sgp") })
+}
+
+// With the default policy the path is direct; when the direct link is cut (its probes go
+// unanswered) it goes through the cheapest via whose legs are up, stays there while no direct
+// link answers, and comes back once one has answered for the recovery time.
+func TestFailoverAroundCutLink(t *testing.T) {
+	reg := cluster.NewMemoryRegistry()
+	ctx := context.Background()
+	for _, n := range []cluster.Node{
+		{ID: "eu", State: cluster.StateActive},
+		{ID: "hcm", State: cluster.StateActive},
+		{ID: "sgp", State: cluster.StateActive, LinkQuality: qualities{"hcm": {RTT: 30 * ms}}},
+		{ID: "hkg", State: cluster.StateActive, LinkQuality: qualities{"hcm": {Down: true}}}, // its leg is cut too
+	} {
+		if _, err := reg.Register(ctx, n, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links := &fakeLinks{
+		rtt: rtts{"hcm": 220 * ms, "sgp": 160 * ms, "hkg": 40 * ms},
+		q:   qualities{"hcm": {RTT: 220 * ms}, "sgp": {RTT: 160 * ms}, "hkg": {RTT: 40 * ms}},
+	}
+	nodes := startNodeCache(reg, "eu", 10*ms, 30*ms, slog.New(slog.DiscardHandler))
+	defer nodes.Close()
+	p := newAutoPath("eu", nodes, links.get, slog.New(slog.DiscardHandler))
+	p.failoverOnly, p.recoverAfter = true, 200*ms
+	waitCached(t, nodes, "sgp", 0)
+	if hop := p.Next("hcm"); hop != "hcm" {
+		t.Fatalf("healthy direct link: %s, want direct", hop)
+	}
+	links.setQuality(qualities{"hcm": {RTT: 220 * ms, Down: true}, "sgp": {RTT: 160 * ms}, "hkg": {RTT: 40 * ms}})
+	if hop := p.Next("hcm"); hop != "sgp" {
+		t.Fatalf("cut direct link: %s, want sgp (hkg's leg to hcm is cut too)", hop)
+	}
+	if w := p.Warm(); len(w) != 1 || w[0] != "hcm" {
+		t.Fatalf("Warm %v, want the cut destination", w)
+	}
+	// The cut link closes (no figures): still around it.
+	links.setQuality(qualities{"sgp": {RTT: 160 * ms}})
+	time.Sleep(300 * ms)
+	if hop := p.Next("hcm"); hop != "sgp" {
+		t.Fatalf("no direct link yet: %s, want sgp", hop)
+	}
+	// A new direct link answers: back to direct only after the recovery time.
+	links.setQuality(qualities{"hcm": {RTT: 220 * ms}, "sgp": {RTT: 160 * ms}})
+	if hop := p.Next("hcm"); hop != "sgp" {
+		t.Fatalf("direct answered a moment ago: %s, want sgp still", hop)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Next("hcm") != "hcm" {
+		if time.Now().After(deadline) {
+			t.Fatal("never went back to the direct path")
+		}
+		time.Sleep(20 * ms)
+	}
+	if w := p.Warm(); len(w) != 0 {
+		t.Fatalf("Warm %v after recovery", w)
+	}
 }

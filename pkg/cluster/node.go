@@ -41,9 +41,10 @@ type Node struct {
 
 // LinkQuality is one relay link's quality as the probes of one end measure it.
 type LinkQuality struct {
-	RTT    time.Duration `json:"rtt"`    // smoothed round trip of the probes
-	Jitter time.Duration `json:"jitter"` // mean deviation of consecutive round trips
-	Loss   float64       `json:"loss"`   // share of probes unanswered (round trip), 0..1
+	RTT    time.Duration `json:"rtt"`            // smoothed round trip of the probes
+	Jitter time.Duration `json:"jitter"`         // mean deviation of consecutive round trips
+	Loss   float64       `json:"loss"`           // share of probes unanswered (round trip), 0..1
+	Down   bool          `json:"down,omitempty"` // no echo for a while: the path is cut
 }
 
 // Serf tag names. Serf limits all tags of a member to 512 bytes together, so they are short.

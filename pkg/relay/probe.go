@@ -39,6 +39,10 @@ const (
 	probeWindow   = 10 * time.Second
 	probeTimeout  = 2 * time.Second // a probe unanswered after this is lost
 	lateMargin    = 50 * time.Millisecond
+	// downAfter without any echo, on a link that has been probing at least that long, the
+	// link is down: its path is cut though ICE has not noticed yet (consent checks take
+	// seconds to fail).
+	downAfter = 1500 * time.Millisecond
 	// maxLateRun late echoes in a row are no retransmission burst (that lasts one
 	// retransmission timeout) but a slower path: the figures restart from it.
 	maxLateRun = 30
@@ -57,6 +61,7 @@ type Quality struct {
 	RTT    time.Duration // smoothed round trip of the probes
 	Jitter time.Duration // mean deviation of consecutive round trips
 	Loss   float64       // share of recent probes that got no echo (round trip), 0..1
+	Down   bool          // no echo for downAfter: the path is cut
 }
 
 // probeSent is one probe in the ring.
@@ -79,7 +84,9 @@ type prober struct {
 	jitter  time.Duration
 	lastRTT time.Duration
 	samples int
-	late    int // echoes late in a row
+	late    int           // echoes late in a row
+	first   time.Duration // when the first probe was sent (0: none yet)
+	heard   time.Duration // when the last echo came
 }
 
 func newProber(send func([]byte) error) *prober {
@@ -91,6 +98,9 @@ func newProber(send func([]byte) error) *prober {
 func (p *prober) tick() {
 	now := p.clock()
 	p.mu.Lock()
+	if p.seq == 0 {
+		p.first = now
+	}
 	p.seq++
 	seq := p.seq
 	p.ring[seq%probeRing] = probeSent{seq: seq, at: now}
@@ -127,6 +137,7 @@ func (p *prober) echo(seq uint32, sentAt, now time.Duration) {
 		return // forged, duplicated, or so late it was already counted lost
 	}
 	e.answered = true
+	p.heard = now
 	rtt := now - sentAt
 	if p.samples >= minProbeSamples && rtt > p.srtt+max(4*p.jitter, lateMargin) && p.late < maxLateRun {
 		e.lost = p.late == 0 // the first of a burst held back by a retransmission
@@ -151,12 +162,13 @@ func (p *prober) echo(seq uint32, sentAt, now time.Duration) {
 	p.samples++
 }
 
-// quality returns the figures, ok false before minProbeSamples echoes.
+// quality returns the figures, ok false before minProbeSamples echoes unless the link is down.
 func (p *prober) quality() (Quality, bool) {
 	now := p.clock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.samples < minProbeSamples {
+	down := p.seq > 0 && now-max(p.heard, p.first) >= downAfter
+	if p.samples < minProbeSamples && !down {
 		return Quality{}, false
 	}
 	var sent, lost int
@@ -170,7 +182,7 @@ func (p *prober) quality() (Quality, bool) {
 			lost++
 		}
 	}
-	q := Quality{RTT: p.srtt, Jitter: p.jitter}
+	q := Quality{RTT: p.srtt, Jitter: p.jitter, Down: down}
 	if sent > 0 {
 		q.Loss = float64(lost) / float64(sent)
 	}
@@ -225,7 +237,7 @@ func (m *Manager) Qualities() map[cluster.NodeID]cluster.LinkQuality {
 	out := make(map[cluster.NodeID]cluster.LinkQuality, len(links))
 	for _, l := range links {
 		if q, ok := l.Quality(); ok {
-			out[l.peer] = cluster.LinkQuality{RTT: q.RTT, Jitter: q.Jitter, Loss: q.Loss}
+			out[l.peer] = cluster.LinkQuality{RTT: q.RTT, Jitter: q.Jitter, Loss: q.Loss, Down: q.Down}
 		}
 	}
 	return out

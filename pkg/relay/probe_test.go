@@ -133,3 +133,48 @@ func TestProberLateBurstIsOneLoss(t *testing.T) {
 		t.Fatalf("RTT %v after the path slowed to 300 ms", q.RTT)
 	}
 }
+
+// A link whose echoes stop is down after downAfter, and up again with the next echo.
+func TestProberDown(t *testing.T) {
+	clock := &fakeClock{}
+	var last []byte
+	p := &prober{clock: clock.read, send: func(b []byte) error { last = append([]byte(nil), b...); return nil }}
+	echo := func() {
+		reply := append([]byte(nil), last...)
+		reply[0] = probeReply
+		p.receive(reply)
+	}
+	for i := range 20 {
+		clock.now = time.Duration(i) * probeInterval
+		p.tick()
+		clock.now += 10 * time.Millisecond
+		echo()
+	}
+	if q, ok := p.quality(); !ok || q.Down {
+		t.Fatalf("healthy link: %+v %v", q, ok)
+	}
+	cut := clock.now
+	for i := 20; clock.now < cut+downAfter+probeInterval; i++ { // probes go out, nothing comes back
+		clock.now = time.Duration(i) * probeInterval
+		p.tick()
+		if q, _ := p.quality(); q.Down != (clock.now-cut >= downAfter) {
+			t.Fatalf("%v after the last echo: down=%v", clock.now-cut, q.Down)
+		}
+	}
+	clock.now += 10 * time.Millisecond
+	echo()
+	if q, _ := p.quality(); q.Down {
+		t.Fatal("still down after an echo")
+	}
+	// A link that never got an echo is down once it has probed for downAfter.
+	fresh := &prober{clock: clock.read, send: func([]byte) error { return nil }}
+	start := clock.now
+	fresh.tick()
+	if _, ok := fresh.quality(); ok {
+		t.Fatal("figures from a link that just started")
+	}
+	clock.now = start + downAfter
+	if q, ok := fresh.quality(); !ok || !q.Down {
+		t.Fatalf("no echo for %v: %+v %v, want down", downAfter, q, ok)
+	}
+}

@@ -53,13 +53,12 @@ func (r *Room) number(msg *DataMessage) error {
 // startOrder learns where the room's order stands before any message is delivered: run by
 // the room goroutine when the room opens on this node. Messages that arrive meanwhile wait.
 func (r *Room) startOrder() {
-	var cur uint64
-	var err error
-	if r.cfg.Sequencer != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), sequenceTimeout)
-		cur, err = r.cfg.Sequencer.Current(ctx, r.name)
-		cancel()
+	if r.cfg.Sequencer == nil {
+		return // ready from the start (newRoom)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), sequenceTimeout)
+	cur, err := r.cfg.Sequencer.Current(ctx, r.name)
+	cancel()
 	r.eventMu.Lock()
 	defer r.eventMu.Unlock()
 	o := &r.order

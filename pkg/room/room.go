@@ -115,6 +115,9 @@ func newRoom(name Name, cfg Config, onEmpty func(*Room)) *Room {
 		closing:      make(chan struct{}),
 		done:         make(chan struct{}),
 	}
+	if cfg.Sequencer == nil { // the room numbers its own messages: in order from the first
+		r.order.ready, r.order.next = true, 1
+	}
 	go r.run()
 	return r
 }

@@ -38,7 +38,11 @@ type Config struct {
 	// its session is ended (default 15 s): an offer left unanswered would stall every later
 	// track change of that subscriber.
 	AnswerTimeout time.Duration
-	Logger        *slog.Logger
+	// Drop, if set, is asked about every datagram of the media port: those to or from an
+	// address it returns true for are dropped, as on a cut network path. For tests that cut
+	// one pair of nodes apart; nil (production) costs nothing.
+	Drop   func(remote net.Addr) bool
+	Logger *slog.Logger
 }
 
 // Engine holds what every PeerConnection of the node shares.
@@ -84,6 +88,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 		conn, err := net.ListenPacket("udp", cfg.UDPAddr)
 		if err != nil {
 			return nil, fmt.Errorf("media port %s: %w", cfg.UDPAddr, err)
+		}
+		if cfg.Drop != nil {
+			conn = &droppingConn{PacketConn: conn, drop: cfg.Drop}
 		}
 		e.conn = conn
 		e.udpPort = conn.LocalAddr().(*net.UDPAddr).Port
@@ -287,4 +294,26 @@ func addReceiveInterceptors(reg *interceptor.Registry) error {
 	reg.Add(rr)
 	reg.Add(fb)
 	return nil
+}
+
+// droppingConn drops the datagrams Config.Drop selects, both ways.
+type droppingConn struct {
+	net.PacketConn
+	drop func(net.Addr) bool
+}
+
+func (c *droppingConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err != nil || !c.drop(addr) {
+			return n, addr, err
+		}
+	}
+}
+
+func (c *droppingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.drop(addr) {
+		return len(b), nil // lost on the way
+	}
+	return c.PacketConn.WriteTo(b, addr)
 }
