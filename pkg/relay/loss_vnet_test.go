@@ -62,11 +62,11 @@ func TestLinkReportsLoss(t *testing.T) {
 		return raw >= 0.07 && raw <= 0.25 && res < raw/2
 	})
 	t.Logf("10%% of packets dropped toward hcm: reported loss %.3f before repair, %.3f after", raw, res)
-	// eu's probes toward hcm are lost too (their echoes come back intact); losses while SCTP
-	// waits to retransmit count once, so the figure reads low (see relay/probe.go).
-	eventually(t, 20*time.Second, "eu's probes see the loss", func() bool {
+	// The link's quality (what relay paths are chosen by) shows it too: the media's loss
+	// toward hcm, as a round-trip figure (see relay/probe.go).
+	eventually(t, 20*time.Second, "eu's link quality shows the loss", func() bool {
 		q = eu.coord.Links().Qualities()["hcm"]
-		return q.Loss >= 0.015 && q.Loss <= 0.25
+		return q.Loss >= 0.1 && q.Loss <= 0.5
 	})
 	t.Logf("probes: %+v", q)
 }

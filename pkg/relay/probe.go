@@ -26,8 +26,10 @@ import (
 // RTT by more than max(4 × jitter, lateMargin)), arriving at once: the first late echo after
 // an on-time one counts as one loss, the rest of the burst as neither loss nor sample. A probe
 // with no echo within probeTimeout is lost too. Losses during a retransmission wait (pion's
-// minimum retransmission timeout is long) count once with it, so loss reads low: 10% loss one
-// way reads as 2–5%. It ranks paths; it is not a loss meter (the links' media figures are).
+// minimum retransmission timeout is long) count once with it, so the probes' loss reads low:
+// 10% loss one way reads as 2–5%. Where media flows, the link's own figure is better: the
+// sequence numbers the peer NACKed per video packet sent over the last ten seconds (one way,
+// doubled as a round-trip figure); Quality.Loss is the larger of the two.
 //
 // The ICE RTT (STUN consent checks, every few seconds) stays the link's RTT figure; the probes
 // add jitter and loss, which relay path choice needs: a direct path with a lower RTT but a
@@ -87,6 +89,38 @@ type prober struct {
 	late    int           // echoes late in a row
 	first   time.Duration // when the first probe was sent (0: none yet)
 	heard   time.Duration // when the last echo came
+	media   [mediaSamples]mediaSample
+	mediaN  int // samples taken
+}
+
+// mediaSample is the link's media counters at one moment: video packets sent to the peer and
+// sequence numbers the peer NACKed.
+type mediaSample struct{ packets, nacks uint64 }
+
+// mediaSamples: one a second, so the media loss covers the last ten seconds.
+const mediaSamples = 11
+
+// sampleMedia records the link's media counters (once a second).
+func (p *prober) sampleMedia(packets, nacks uint64) {
+	p.mu.Lock()
+	p.media[p.mediaN%mediaSamples] = mediaSample{packets, nacks}
+	p.mediaN++
+	p.mu.Unlock()
+}
+
+// mediaLossLocked is the share of the video packets sent over the samples' span that the peer
+// NACKed, ok false with too few packets to tell. p.mu held.
+func (p *prober) mediaLossLocked() (float64, bool) {
+	if p.mediaN < 2 {
+		return 0, false
+	}
+	newest := p.media[(p.mediaN-1)%mediaSamples]
+	oldest := p.media[max(0, p.mediaN-mediaSamples)%mediaSamples]
+	sent := newest.packets - oldest.packets
+	if newest.packets < oldest.packets || newest.nacks < oldest.nacks || sent < 100 {
+		return 0, false
+	}
+	return min(1, float64(newest.nacks-oldest.nacks)/float64(sent)), true
 }
 
 func newProber(send func([]byte) error) *prober {
@@ -186,6 +220,9 @@ func (p *prober) quality() (Quality, bool) {
 	if sent > 0 {
 		q.Loss = float64(lost) / float64(sent)
 	}
+	if m, ok := p.mediaLossLocked(); ok {
+		q.Loss = max(q.Loss, min(1, 2*m)) // one way, as a round-trip figure
+	}
 	return q, true
 }
 
@@ -203,12 +240,15 @@ func (l *Link) runProbes(p *prober) {
 	defer l.probeWG.Done()
 	tick := time.NewTicker(probeInterval)
 	defer tick.Stop()
-	for {
+	for n := 0; ; n++ {
 		select {
 		case <-l.done:
 			return
 		case <-tick.C:
 			p.tick()
+			if n%int(time.Second/probeInterval) == 0 {
+				p.sampleMedia(l.packetsSent(), l.nacksIn.Load())
+			}
 		}
 	}
 }

@@ -178,3 +178,36 @@ func TestProberDown(t *testing.T) {
 		t.Fatalf("no echo for %v: %+v %v, want down", downAfter, q, ok)
 	}
 }
+
+// Where media flows, the link's loss is the peer's NACKs per video packet sent over the last
+// ten seconds, doubled as a round-trip figure, when it exceeds the probes'.
+func TestProberMediaLoss(t *testing.T) {
+	clock := &fakeClock{}
+	var last []byte
+	p := &prober{clock: clock.read, send: func(b []byte) error { last = append([]byte(nil), b...); return nil }}
+	for i := range 20 { // healthy probes
+		clock.now = time.Duration(i) * probeInterval
+		p.tick()
+		reply := append([]byte(nil), last...)
+		reply[0] = probeReply
+		clock.now += 10 * time.Millisecond
+		p.receive(reply)
+	}
+	for s := range 30 { // 1000 packets a second; 5% NACKed from second 15 on
+		nacks := uint64(0)
+		if s > 15 {
+			nacks = uint64(s-15) * 50
+		}
+		p.sampleMedia(uint64(s)*1000, nacks)
+	}
+	q, ok := p.quality()
+	if !ok || math.Abs(q.Loss-0.1) > 0.001 {
+		t.Fatalf("got %+v, want a loss of 0.10 (5%% one way)", q)
+	}
+	idle := &prober{clock: clock.read, send: func([]byte) error { return nil }}
+	idle.sampleMedia(0, 0)
+	idle.sampleMedia(50, 40) // too few packets to tell
+	if _, ok := idle.mediaLossLocked(); ok {
+		t.Fatal("a media loss from 50 packets")
+	}
+}
