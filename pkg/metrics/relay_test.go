@@ -145,7 +145,7 @@ func TestRelayCollectorWithoutSource(t *testing.T) {
 	rooms := room.NewManager(room.DefaultConfig())
 	defer rooms.Close()
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(NewRoomCollector(rooms, "eu"), NewRelayCollector(&fakeLinks{links: []relay.LinkInfo{{Peer: "hcm", State: relay.StateOpen}}}, "eu"))
+	reg.MustRegister(NewRoomCollector(rooms, "eu", 0), NewRelayCollector(&fakeLinks{links: []relay.LinkInfo{{Peer: "hcm", State: relay.StateOpen}}}, "eu"))
 	if _, err := reg.Gather(); err != nil {
 		t.Fatal(err)
 	}
