@@ -69,11 +69,11 @@ func (l *RedisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.mu.Unlock()
 
 	msg := strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: ")
-	attrs := []any{"component", "redis"}
 	if suppressed > 0 {
-		attrs = append(attrs, "repeated", suppressed, "within", l.every.String())
+		l.log.Log(ctx, slog.LevelWarn, msg, "repeated", suppressed, "within", l.every.String())
+		return
 	}
-	l.log.Log(ctx, slog.LevelWarn, msg, attrs...)
+	l.log.Log(ctx, slog.LevelWarn, msg)
 }
 
 // NewLibLogger returns a *log.Logger for libraries that log through the standard logger with a

@@ -52,6 +52,8 @@ func gather(t *testing.T, c prometheus.Collector) map[string]float64 {
 				out[key] = m.GetCounter().GetValue()
 			case dto.MetricType_GAUGE:
 				out[key] = m.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				out[mf.GetName()+"_count{"+strings.Join(labels, ",")+"}"] = float64(m.GetHistogram().GetSampleCount())
 			default:
 				t.Fatalf("%s: unexpected type %v", key, mf.GetType())
 			}
