@@ -1,7 +1,12 @@
-// Package metrics exports a node's state and forwarding counters to Prometheus.
+// Package metrics exports a node's state and forwarding counters to Prometheus (docs/metrics.md
+// lists every metric).
 //
-// The collector reads the room manager and its atomic counters at scrape time; nothing on the
-// media path touches Prometheus.
+// The collectors read the room manager, its atomic counters, the relay links and the cluster
+// caches at scrape time; nothing per packet touches Prometheus. Events (signalling messages and
+// errors, joins, a subscription's first packet) are observed once per event through Events,
+// which pkg/signal and pkg/room see only as a small interface and a func; RedisHook times the
+// node's Redis commands. Every label takes values from a fixed set, except room (top N rooms
+// only) and the relay link's dst.
 package metrics
 
 import (
