@@ -82,12 +82,32 @@ func (c *clusterParts) nodeCounts() map[string]int {
 	return out
 }
 
-// version is the module version the binary was built from.
+// version is the module version the binary was built from; for a build from a checkout,
+// "devel-" and the commit (with "-dirty" for uncommitted changes).
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
 	}
-	return "unknown"
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value[:min(12, len(s.Value))]
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return "devel-" + rev
 }
 
 // installLibLoggers routes go-redis's process-global logger through slog, rate-limited. Only

@@ -190,8 +190,8 @@ func TestRedisHook(t *testing.T) {
 	if got["cascade_redis_errors_total{node=eu,op=dial}"] < 1 {
 		t.Errorf("failed dials not counted: %v", got["cascade_redis_errors_total{node=eu,op=dial}"])
 	}
-	if n := len(got); n != 2*len(redisOps) {
-		t.Errorf("%d series, want %d (a fixed set)", n, 2*len(redisOps))
+	if n := len(got); n > 2*len(redisOps) {
+		t.Errorf("%d series, want at most %d (a fixed set)", n, 2*len(redisOps))
 	}
 }
 
