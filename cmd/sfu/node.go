@@ -138,6 +138,7 @@ func (n *node) routes() http.Handler {
 	n.api.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", n.healthz)
+	mux.HandleFunc("GET /livez", livez)
 	mux.Handle("/", web.Handler())
 	return mux
 }
@@ -149,6 +150,13 @@ func (n *node) healthz(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("draining\n"))
 		return
 	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// livez answers 200 while the process serves HTTP, draining or not: a liveness probe on it
+// never restarts a node that is draining (/healthz answers 503 then, for readiness).
+func livez(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("ok\n"))
 }
 
