@@ -152,7 +152,7 @@ type Lab struct {
 	owned bool // Close tears it down (false for an attached lab)
 
 	mu     sync.Mutex // guards the fields below
-	procs  []*exec.Cmd
+	procs  []*proc
 	sw     *inProcSwitch
 	closed bool
 }
@@ -235,7 +235,7 @@ func Up(ctx context.Context, topo *Topology, opts Options) (*Lab, error) {
 			return nil, err
 		}
 	}
-	l := &Lab{opts: opts, topo: topo, owned: true, sites: map[string]SiteState{}}
+	l := &Lab{opts: opts, topo: topo, owned: !opts.Detach, sites: map[string]SiteState{}}
 	l.st = state{Prefix: opts.Prefix, TopologyFile: topo.Source, TopologyYAML: string(topo.Raw), LogDir: opts.LogDir,
 		Started: time.Now().UTC(), APIKey: "lab", APISecret: randomSecret()}
 	for i, s := range topo.Sites {
@@ -292,6 +292,9 @@ func (l *Lab) up(ctx context.Context) error {
 		"--save", "", "--appendonly", "no", "--protected-mode", "no"); err != nil {
 		return err
 	}
+	if err := l.waitTCP(ctx, rs.Name, netip.AddrPortFrom(l.Addr(rs.Name), RedisPort).String()); err != nil {
+		return err
+	}
 	nodes := l.topo.Nodes()
 	redisURL := "redis://" + netip.AddrPortFrom(l.Addr(rs.Name), RedisPort).String() + "/0"
 	first := netip.AddrPortFrom(l.Addr(nodes[0].Name), SerfPort).String()
@@ -342,9 +345,11 @@ func (l *Lab) start(ctx context.Context, what, site string, env []string, name s
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s in %s: %w", what, site, err)
 	}
+	p := &proc{cmd: cmd, st: ProcState{Name: what, Site: site, PID: cmd.Process.Pid, Log: logPath}, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
 	l.mu.Lock()
-	l.procs = append(l.procs, cmd)
-	l.st.Procs = append(l.st.Procs, ProcState{Name: what, Site: site, PID: cmd.Process.Pid, Log: logPath})
+	l.procs = append(l.procs, p)
+	l.st.Procs = append(l.st.Procs, p.st)
 	l.mu.Unlock()
 	l.log().Info("lab: started", "what", what, "site", site, "pid", cmd.Process.Pid, "log", logPath)
 	return nil
@@ -383,15 +388,44 @@ func (l *Lab) waitCluster(ctx context.Context) error {
 func (l *Lab) exited() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for i, c := range l.procs {
-		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(c.Process.Pid, &ws, syscall.WNOHANG, nil)
-		if err == nil && pid == c.Process.Pid {
-			p := l.st.Procs[i]
-			return fmt.Errorf("%w: %s in %s exited (%v), see %s", ErrNotReady, p.Name, p.Site, ws.ExitStatus(), p.Log)
+	for _, p := range l.procs {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%w: %s in %s exited (%v), see %s", ErrNotReady, p.st.Name, p.st.Site, p.err, p.st.Log)
+		default:
 		}
 	}
 	return nil
+}
+
+// proc is a process the lab started, waited for by its own goroutine.
+type proc struct {
+	cmd  *exec.Cmd
+	st   ProcState
+	done chan struct{}
+	err  error // valid after done
+}
+
+// waitTCP waits until addr accepts TCP connections from inside site.
+func (l *Lab) waitTCP(ctx context.Context, site, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	dial := dialIn(l.sites[site].NS)
+	for {
+		c, err := dial(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if xerr := l.exited(); xerr != nil {
+			return xerr
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s: %v", ErrNotReady, addr, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // NodeList is what a node's /v1/nodes answers (the fields the lab reads).
@@ -447,8 +481,8 @@ func (l *Lab) GetJSON(ctx context.Context, fromSite, nodeSite, path string, v an
 	return json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 16<<20)).Decode(v)
 }
 
-// Close tears the lab down and waits (for an attached lab it only lets go of
-// it: use Down to remove it). Calling it twice is safe.
+// Close tears the lab down and waits. For an attached lab, or one started
+// with Detach, it only lets go of it: Down removes it. Calling it twice is safe.
 func (l *Lab) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -471,11 +505,16 @@ func (l *Lab) teardown() error {
 	sw := l.sw
 	l.sw = nil
 	l.mu.Unlock()
-	for _, c := range procs {
-		_ = c.Process.Signal(syscall.SIGTERM)
+	for _, p := range procs {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	}
-	for _, c := range procs {
-		waitOrKill(c, 15*time.Second)
+	for _, p := range procs {
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
 	}
 	var err error
 	if sw != nil {
