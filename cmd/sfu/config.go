@@ -116,6 +116,10 @@ type Config struct {
 	// RelayLinger is how long a relay link that carries no room stays open.
 	RelayLinger time.Duration `yaml:"relay_linger"`
 
+	// Pprof serves net/http/pprof under /debug/pprof on the HTTP address, for cluster-admin
+	// tokens only.
+	Pprof bool `yaml:"pprof"`
+
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	ConfigFile string `yaml:"-"`
 }
@@ -196,6 +200,7 @@ func options() []option {
 		{"health-ttl", "DURATION", "lifetime of the node's health record; refreshed every third of it", false, func(c *Config) any { return &c.HealthTTL }},
 		{"relay-prewarm", "", "keep a relay link to every live node, so that a room spanning nodes never waits for a link's set-up", false, func(c *Config) any { return &c.RelayPrewarm }},
 		{"relay-linger", "DURATION", "how long a relay link that carries no room stays open", false, func(c *Config) any { return &c.RelayLinger }},
+		{"pprof", "", "serve Go profiles under /debug/pprof on the HTTP address (cluster-admin token required)", false, func(c *Config) any { return &c.Pprof }},
 		{"relay-via", "POLICY", "relay paths: empty = direct, auto = through a node when it is 20% faster by RTT (measured on the relay links, else estimated by gossip), or to=via,... pairs", false, func(c *Config) any { return &c.RelayVia }},
 	}
 }

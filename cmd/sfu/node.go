@@ -42,6 +42,7 @@ type node struct {
 	http    *http.Server
 	ln      net.Listener
 	drop    *dropHook // test hook (envDropUDPFile); nil normally
+	verify  *auth.Verifier
 }
 
 func newNode(cfg Config, log *slog.Logger) (*node, error) {
@@ -88,7 +89,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		_ = engine.Close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTP, err)
 	}
-	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drop: drop}
+	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drop: drop, verify: verifier}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
@@ -148,6 +149,9 @@ func (n *node) routes() http.Handler {
 	)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", n.healthz)
+	if n.cfg.Pprof {
+		registerPprof(mux, n.verify)
+	}
 	mux.Handle("/", web.Handler())
 	return mux
 }
