@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
@@ -101,6 +102,7 @@ type publisher struct {
 	pc       *webrtc.PeerConnection
 	resource string
 	frames   atomic.Uint64
+	keyframe atomic.Bool // a key frame was asked for
 	track    *webrtc.TrackLocalStaticSample
 }
 
@@ -119,7 +121,8 @@ func startPublisher(ctx context.Context, api *webrtc.API, hc *http.Client, src S
 		_ = pc.Close()
 		return nil, err
 	}
-	go drainRTCP(sender)
+	p := &publisher{pc: pc, track: track}
+	go p.readRTCP(sender)
 	connected := make(chan struct{})
 	var once sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
@@ -132,23 +135,35 @@ func startPublisher(ctx context.Context, api *webrtc.API, hc *http.Client, src S
 		_ = pc.Close()
 		return nil, classifyErr("whip", err)
 	}
-	p := &publisher{pc: pc, resource: loc}
+	p.resource = loc
 	select {
 	case <-connected:
 	case <-ctx.Done():
 		_ = pc.Close()
 		return nil, classifyErr("whip", fmt.Errorf("not connected: %w", ctx.Err()))
 	}
-	p.track = track
 	return p, nil
 }
 
-// drainRTCP reads a sender's RTCP so that its interceptors (NACK, reports) see it.
-func drainRTCP(s *webrtc.RTPSender) {
+// readRTCP reads the sender's RTCP so that its interceptors (NACK, reports) see it, and
+// notes a picture loss indication or a full intra request: the pattern then sends a key
+// frame next, as an encoder would (a file source cannot).
+func (p *publisher) readRTCP(s *webrtc.RTPSender) {
 	buf := make([]byte, 1500)
 	for {
-		if _, _, err := s.Read(buf); err != nil {
+		n, _, err := s.Read(buf)
+		if err != nil {
 			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				p.keyframe.Store(true)
+			}
 		}
 	}
 }
@@ -168,6 +183,9 @@ func (p *publisher) run(ctx context.Context, src Source) error {
 		case <-ctx.Done():
 			return nil
 		case <-timer.C:
+		}
+		if kf, ok := r.(keyframer); ok && p.keyframe.Swap(false) {
+			kf.forceKeyframe()
 		}
 		frame, dur, err := r.next()
 		if err != nil {

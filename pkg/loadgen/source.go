@@ -88,7 +88,13 @@ type pattern struct {
 	frame []byte
 	n     int
 	fps   int
+	key   bool // the next frame is a key frame
 }
+
+// keyframer is a source that can make its next frame a key frame.
+type keyframer interface{ forceKeyframe() }
+
+func (p *pattern) forceKeyframe() { p.key = true }
 
 func newPattern(bitrate, fps int) *pattern {
 	size := bitrate / 8 / fps
@@ -102,7 +108,8 @@ func newPattern(bitrate, fps int) *pattern {
 func (p *pattern) next() ([]byte, time.Duration, error) {
 	f := append([]byte(nil), p.frame...)
 	size := len(f) - 3
-	if p.n%(2*p.fps) == 0 {
+	if p.key || p.n%(2*p.fps) == 0 {
+		p.key = false
 		// Key frame: frame tag (key bit 0, version 0, shown), start code, 640x360.
 		f[0], f[1], f[2] = byte(size<<5)|0x10, byte(size>>3), byte(size>>11)
 		copy(f[3:], []byte{0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01})
