@@ -198,6 +198,7 @@ func printLoadReport(w io.Writer, r *loadgen.Report) {
 		fmt.Fprintf(tw, "server CPU\t%.1f%% of a core\n", 100*s.ServerCPU)
 		fmt.Fprintf(tw, "CPU-s per million egress packets\t%.2f\n", s.CPUPerMillion)
 	}
+	fmt.Fprintf(tw, "generator CPU\t%.1f%% of a core (near 100%% per core it has, the generator is the limit)\n", 100*s.GeneratorCPU)
 	if len(r.Steps) > 0 {
 		fmt.Fprintf(tw, "find-max knee\t%d viewers (%s)\n", r.Knee, r.KneeWhy)
 	}
@@ -208,10 +209,10 @@ func printLoadReport(w io.Writer, r *loadgen.Report) {
 	if len(r.Steps) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "viewers\tpkt/s\tMb/s\tloss %\tTTFP p50\tTTFP p95\tCPU-s/Mpkt\t")
+		fmt.Fprintln(tw, "viewers\tpkt/s\tMb/s\tloss %\tTTFP p50\tTTFP p95\tserver cpu %\tCPU-s/Mpkt\tgenerator cpu %\t")
 		for _, st := range r.Steps {
-			fmt.Fprintf(tw, "%d\t%.0f\t%.2f\t%.3f\t%v\t%v\t%.2f\t\n", st.Viewers, st.PacketsPerSec, st.BitsPerSec/1e6, 100*st.Loss,
-				st.TTFPP50.Round(time.Millisecond), st.TTFPP95.Round(time.Millisecond), st.CPUPerMillion)
+			fmt.Fprintf(tw, "%d\t%.0f\t%.2f\t%.3f\t%v\t%v\t%.0f\t%.2f\t%.0f\t\n", st.Viewers, st.PacketsPerSec, st.BitsPerSec/1e6, 100*st.Loss,
+				st.TTFPP50.Round(time.Millisecond), st.TTFPP95.Round(time.Millisecond), 100*st.ServerCPU, st.CPUPerMillion, 100*st.GeneratorCPU)
 		}
 		tw.Flush()
 	}

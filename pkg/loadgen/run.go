@@ -109,6 +109,7 @@ type Window struct {
 	TTFPP50       time.Duration `json:"ttfp_p50_ns"`    // time to first packet of the viewers joined for it
 	TTFPP95       time.Duration `json:"ttfp_p95_ns"`    //
 	ServerCPU     float64       `json:"server_cpu"`     // cores used by the server; with ServerPID
+	GeneratorCPU  float64       `json:"generator_cpu"`  // cores used by this load generator
 	CPUPerMillion float64       `json:"cpu_s_per_mpkt"` // server CPU-seconds per million egress packets
 }
 
@@ -373,6 +374,8 @@ type totals struct {
 	at                 time.Time
 	cpu                CPUSample
 	cpuOK              bool
+	self               CPUSample // this process
+	selfOK             bool
 }
 
 func (r *run) snapshot() totals {
@@ -388,6 +391,9 @@ func (r *run) snapshot() totals {
 		t.received += rc
 	}
 	t.at = time.Now()
+	if s, err := ReadProcCPU(os.Getpid()); err == nil {
+		t.self, t.selfOK = s, true
+	}
 	if r.cfg.ServerPID > 0 {
 		if s, err := ReadProcCPU(r.cfg.ServerPID); err == nil {
 			t.cpu, t.cpuOK = s, true
@@ -424,6 +430,9 @@ func window(a, b totals) Window {
 	}
 	// Viewers that joined during the window count from zero in a: still consistent deltas.
 	w.Loss = LossRatio(b.expected-a.expected, b.received-a.received)
+	if a.selfOK && b.selfOK {
+		w.GeneratorCPU = Utilization(a.self, b.self)
+	}
 	if a.cpuOK && b.cpuOK {
 		w.ServerCPU = Utilization(a.cpu, b.cpu)
 		w.CPUPerMillion = CPUPerMillion(a.cpu, b.cpu, w.Packets)
@@ -454,6 +463,7 @@ func (r *run) progress(ctx context.Context, done chan<- struct{}) {
 		if cur.cpuOK && last.cpuOK {
 			line += fmt.Sprintf("  server cpu %.0f%%", 100*w.ServerCPU)
 		}
+		line += fmt.Sprintf("  generator cpu %.0f%%", 100*w.GeneratorCPU)
 		fmt.Fprintln(r.cfg.Progress, line)
 		last = cur
 	}

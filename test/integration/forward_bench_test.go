@@ -25,7 +25,7 @@ import (
 	"github.com/cascade-sfu/cascade/pkg/signal"
 )
 
-// BenchmarkForward forwards real SRTP packets through real pion PeerConnections on loopback:
+// BenchmarkForwardE2E forwards real SRTP packets through real pion PeerConnections on loopback:
 // one WHIP publisher, the node, N WHEP subscribers, all in this process. One op is one
 // packet published. It reports, over the timed loop:
 //
@@ -35,7 +35,7 @@ import (
 //   - allocs/egress-pkt: heap allocations (runtime.MemStats.Mallocs) per egress packet, the
 //     whole process again.
 //   - loss-%: packets not counted at the subscribers.
-func BenchmarkForward(b *testing.B) {
+func BenchmarkForwardE2E(b *testing.B) {
 	for _, n := range []int{1, 10, 50} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) { benchForward(b, n) })
 	}
