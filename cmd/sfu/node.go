@@ -40,6 +40,7 @@ type node struct {
 	ln      net.Listener
 	drop    *dropHook // test hook (envDropUDPFile); nil normally
 	metrics *nodeMetrics
+	verify  *auth.Verifier
 }
 
 func newNode(cfg Config, log *slog.Logger) (*node, error) {
@@ -88,7 +89,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		_ = engine.Close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTP, err)
 	}
-	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drop: drop, metrics: nm}
+	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drop: drop, metrics: nm, verify: verifier}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
@@ -139,6 +140,9 @@ func (n *node) routes() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", n.healthz)
 	mux.HandleFunc("GET /livez", livez)
+	if n.cfg.Pprof {
+		registerPprof(mux, n.verify)
+	}
 	mux.Handle("/", web.Handler())
 	return mux
 }
