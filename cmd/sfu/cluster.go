@@ -77,6 +77,7 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		n.Load = min(1, float64(n.Participants)/loadScale)
 		if c.relays != nil { // set before anything calls self
 			n.LinkRTT = c.relays.Links().RTTs()
+			n.Links = linkSummaries(c.relays.Links().Links())
 		}
 		return n
 	}

@@ -110,6 +110,8 @@ type Config struct {
 	RelayPrewarm bool `yaml:"relay_prewarm"`
 	// RelayLinger is how long a relay link that carries no room stays open.
 	RelayLinger time.Duration `yaml:"relay_linger"`
+	// DashboardFailedRetention is how long /dashboard keeps showing a failed node.
+	DashboardFailedRetention time.Duration `yaml:"dashboard_failed_retention"`
 
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	ConfigFile string `yaml:"-"`
@@ -131,6 +133,8 @@ func DefaultConfig() Config {
 		RedisPrefix:     "cascade:",
 		HealthTTL:       10 * time.Second,
 		RelayLinger:     30 * time.Second,
+
+		DashboardFailedRetention: 5 * time.Minute,
 	}
 }
 
@@ -187,6 +191,7 @@ func options() []option {
 		{"health-ttl", "DURATION", "lifetime of the node's health record; refreshed every third of it", false, func(c *Config) any { return &c.HealthTTL }},
 		{"relay-prewarm", "", "keep a relay link to every live node, so that a room spanning nodes never waits for a link's set-up", false, func(c *Config) any { return &c.RelayPrewarm }},
 		{"relay-linger", "DURATION", "how long a relay link that carries no room stays open", false, func(c *Config) any { return &c.RelayLinger }},
+		{"dashboard-failed-retention", "DURATION", "how long the dashboard keeps showing a failed node", false, func(c *Config) any { return &c.DashboardFailedRetention }},
 		{"relay-via", "POLICY", "relay paths: empty = direct, auto = through a node when it is 20% faster by RTT (measured on the relay links, else estimated by gossip), or to=via,... pairs", false, func(c *Config) any { return &c.RelayVia }},
 	}
 }
@@ -399,6 +404,7 @@ func (c *Config) validate() error {
 		checkOptional(c.PublicURL, checkPublicURL),
 		checkOptional(c.RelayVia, checkRelayVia),
 		checkPositive("relay-linger", c.RelayLinger),
+		checkPositive("dashboard-failed-retention", c.DashboardFailedRetention),
 		checkNonNegative("drain-timeout", c.DrainTimeout),
 		checkRate(c.JoinRate),
 		checkAtLeast("join-burst", c.JoinBurst, 1),

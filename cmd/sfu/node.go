@@ -19,6 +19,7 @@ import (
 	"github.com/cascade-sfu/cascade/pkg/api"
 	"github.com/cascade-sfu/cascade/pkg/auth"
 	"github.com/cascade-sfu/cascade/pkg/cluster"
+	"github.com/cascade-sfu/cascade/pkg/dashboard"
 	"github.com/cascade-sfu/cascade/pkg/metrics"
 	"github.com/cascade-sfu/cascade/pkg/relay"
 	"github.com/cascade-sfu/cascade/pkg/room"
@@ -38,6 +39,7 @@ type node struct {
 	api     *api.Server
 	cluster *clusterParts
 	locator *geo.Locator
+	dash    *dashboard.Dashboard
 	http    *http.Server
 	ln      net.Listener
 }
@@ -109,6 +111,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		apiCfg.Relays = n.cluster.relays.Links()
 	}
 	n.api = api.New(apiCfg)
+	n.dash = newDashboard(cfg, n.cluster, verifier, log)
 	n.http = &http.Server{
 		Handler:           n.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -122,6 +125,7 @@ func (n *node) routes() http.Handler {
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
 	n.api.Register(mux)
+	n.dash.Register(mux)
 	var links metrics.LinkSource // none without relays (no --redis)
 	if n.cluster.relays != nil {
 		links = n.cluster.relays.Links()
@@ -170,6 +174,7 @@ func (n *node) Shutdown(ctx context.Context) error {
 	n.waitEmpty(ctx, n.cfg.DrainTimeout)
 	n.rooms.Close()
 	n.signal.Close()
+	n.dash.Close() // ends the event streams, which http.Shutdown would wait for
 	err := n.cluster.close(ctx)
 	err = errors.Join(err, n.http.Shutdown(ctx))
 	return errors.Join(err, n.engine.Close(), n.locator.Close())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -51,6 +52,7 @@ func (r *MemoryRegistry) Register(_ context.Context, n Node, ttl time.Duration) 
 	now := r.now()
 	n.LastSeen = now
 	n.LinkRTT = maps.Clone(n.LinkRTT) // the caller keeps its map
+	n.Links = slices.Clone(n.Links)
 	r.mu.Lock()
 	old, ok := r.records[n.ID]
 	r.records[n.ID] = memRecord{node: n, expires: now.Add(ttl)}
@@ -73,6 +75,7 @@ func (r *MemoryRegistry) Nodes(context.Context) ([]Node, error) {
 		if now.Before(rec.expires) {
 			n := rec.node
 			n.LinkRTT = maps.Clone(n.LinkRTT) // callers may change what they get
+			n.Links = slices.Clone(n.Links)
 			out = append(out, n)
 		}
 	}

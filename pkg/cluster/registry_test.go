@@ -14,6 +14,7 @@ func testRegistry(t *testing.T, reg Registry, expire func()) {
 	a := Node{
 		ID: "a", Region: "eu", Lat: 52.37, Lon: 4.9, URL: "http://a", State: StateActive, Participants: 3,
 		LinkRTT: map[NodeID]time.Duration{"b": 181250 * time.Microsecond, "c": 3 * time.Millisecond},
+		Links:   []LinkSummary{{Peer: "b", State: "open", RTT: 181250 * time.Microsecond, BitrateOut: 1_500_000, BitrateIn: 64_000, LossOut: 0.02, PausedLayers: 1}},
 	}
 	b := Node{ID: "b", Region: "sgp", State: StateDraining}
 	if existed, err := reg.Register(ctx, a, 300*time.Millisecond); err != nil || existed {
@@ -23,6 +24,7 @@ func testRegistry(t *testing.T, reg Registry, expire func()) {
 		t.Fatalf("refresh: existed=%v err=%v", existed, err)
 	}
 	a.LinkRTT["b"] = time.Hour // the record is what was registered, not the caller's map
+	a.Links[0].BitrateOut = 1
 	if _, err := reg.Register(ctx, b, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +38,15 @@ func testRegistry(t *testing.T, reg Registry, expire func()) {
 	if rtt := nodes[0].LinkRTT; len(rtt) != 2 || rtt["b"] != 181250*time.Microsecond || rtt["c"] != 3*time.Millisecond {
 		t.Fatalf("a's measured link RTTs: %v", rtt)
 	}
-	if len(nodes[1].LinkRTT) != 0 {
+	want := LinkSummary{Peer: "b", State: "open", RTT: 181250 * time.Microsecond, BitrateOut: 1_500_000, BitrateIn: 64_000, LossOut: 0.02, PausedLayers: 1}
+	if l := nodes[0].Links; len(l) != 1 || l[0] != want {
+		t.Fatalf("a's link summaries: %+v", l)
+	}
+	nodes[0].Links[0].Peer = "z"
+	if again, _ := reg.Nodes(ctx); again[0].Links[0].Peer != "b" {
+		t.Fatalf("a reader changed the record's links: %+v", again[0].Links)
+	}
+	if len(nodes[1].LinkRTT) != 0 || len(nodes[1].Links) != 0 {
 		t.Fatalf("b measured no link but its record has %v", nodes[1].LinkRTT)
 	}
 	nodes[0].LinkRTT["c"] = time.Hour // a reader's changes stay its own
