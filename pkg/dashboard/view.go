@@ -131,6 +131,7 @@ func newModel(cfg Config) *model {
 func (m *model) build(ctx context.Context) Snapshot {
 	now := m.cfg.Now()
 	self := m.cfg.Self()
+	self.LastSeen = now // measured now, not read from the registry
 	snap := Snapshot{From: string(self.ID), At: now.UTC(), Nodes: []NodeView{}, Rooms: []RoomView{}, Links: []LinkView{}}
 	nodes, err := m.cfg.Registry.Nodes(ctx)
 	if err != nil {

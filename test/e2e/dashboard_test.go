@@ -91,7 +91,7 @@ func TestChromiumDashboardShowsFailedNode(t *testing.T) {
 	shot := func(label string) {
 		ctx, cancel := context.WithTimeout(dash.ctx, 10*time.Second)
 		defer cancel()
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Logf("screenshot: %v", err)
 			return
@@ -175,4 +175,21 @@ func TestChromiumDashboardShowsFailedNode(t *testing.T) {
 		_, hasC := s.Nodes["c"]
 		return !hasC && s.Nodes["b"] == "failed"
 	})
+
+	// On a phone-sized screen the page does not scroll sideways (wide tables scroll in place)
+	// and the state is still written out.
+	ctx, cancel := context.WithTimeout(dash.ctx, 10*time.Second)
+	_, err = chromedp.Run(ctx, chromedp.EmulateViewport(375, 800))
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "no sideways scrolling at 375 px", func() (bool, string, error) {
+		w, err := eval[int](dash, `document.documentElement.scrollWidth`)
+		return err == nil && w <= 375, fmt.Sprintf("scrollWidth %d", w), err
+	})
+	if txt, err := eval[string](dash, `document.querySelector('#nodes [data-node="b"]').innerText`); err != nil || !strings.Contains(txt, "failed") {
+		t.Errorf("b's row does not say failed: %q %v", txt, err)
+	}
+	shot("phone")
 }

@@ -54,13 +54,13 @@
     s.links.forEach(function (l) {
       var a = pos[l.src], b = pos[l.dst];
       if (!a || !b) return;
-      var line = svg("line", { x1: x(a.lon), y1: y(a.lat), x2: x(b.lon), y2: y(b.lat), "class": "link" });
+      var line = svg("line", { x1: x(a.lon), y1: y(a.lat), x2: x(b.lon), y2: y(b.lat), "class": "link", "data-link": l.src + ">" + l.dst });
       var t = svg("title", {}); t.textContent = l.src + " → " + l.dst + ": " + l.rtt_ms.toFixed(1) + " ms";
       line.appendChild(t);
       m.appendChild(line);
     });
     s.nodes.forEach(function (n) {
-      var g = svg("g", { "class": "node" });
+      var g = svg("g", { "class": "node", "data-node": n.id, "data-state": n.state });
       var c = svg("circle", { cx: x(n.lon), cy: y(n.lat), r: 3.2, "class": n.state });
       var t = svg("title", {}); t.textContent = n.id + " (" + n.state + ")";
       c.appendChild(t);
