@@ -184,3 +184,51 @@ func TestEventsPushChangesAndLimitStreams(t *testing.T) {
 		t.Fatalf("json view: %+v %v", s, err)
 	}
 }
+
+// A subscriber that never reads does not hold up the producer nor another subscriber: it keeps
+// only the newest snapshot.
+func TestStalledSubscriberKeepsOnlyTheNewest(t *testing.T) {
+	reg := cluster.NewMemoryRegistry()
+	d, _, _ := startServer(t, reg, 4)
+	stalled, err := d.subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.unsubscribe(stalled)
+	reader, err := d.subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.unsubscribe(reader)
+	ctx := context.Background()
+	for i := range 50 {
+		if _, err := reg.Register(ctx, cluster.Node{ID: "b", State: cluster.StateActive, Participants: i}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { d.step(ctx); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a stalled subscriber blocked the producer")
+		}
+		<-reader.notify
+		var s Snapshot
+		if err := json.Unmarshal(reader.take(), &s); err != nil || !hasParticipants(s, "b", i) {
+			t.Fatalf("reader missed change %d: %+v %v", i, s, err)
+		}
+	}
+	var s Snapshot
+	if err := json.Unmarshal(stalled.take(), &s); err != nil || !hasParticipants(s, "b", 49) {
+		t.Fatalf("the stalled subscriber should hold the newest view: %+v %v", s, err)
+	}
+}
+
+func hasParticipants(s Snapshot, id string, n int) bool {
+	for _, v := range s.Nodes {
+		if v.ID == id && v.Participants == n {
+			return true
+		}
+	}
+	return false
+}

@@ -273,6 +273,7 @@ type Dashboard struct {
 	model  *model
 	cancel context.CancelFunc
 	done   chan struct{}
+	stepMu sync.Mutex // one build at a time (the producer; tests may step too)
 
 	mu      sync.Mutex // guards the fields below
 	latest  []byte     // JSON of the last snapshot
@@ -325,6 +326,8 @@ func (d *Dashboard) run(ctx context.Context) {
 
 // step builds the view and publishes it if anything but its time changed.
 func (d *Dashboard) step(ctx context.Context) {
+	d.stepMu.Lock()
+	defer d.stepMu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	snap := d.model.build(rctx)
 	cancel()
