@@ -30,7 +30,7 @@ func token(t *testing.T, g auth.Grants) string {
 	return tok
 }
 
-func startServer(t *testing.T, reg *cluster.MemoryRegistry, maxStreams int) (*Dashboard, *httptest.Server, string) {
+func startServer(t *testing.T, reg *cluster.MemoryRegistry, maxStreams int, interval time.Duration) (*Dashboard, *httptest.Server, string) {
 	t.Helper()
 	v, err := auth.NewVerifier(map[string]string{testKey: testSecret})
 	if err != nil {
@@ -38,7 +38,7 @@ func startServer(t *testing.T, reg *cluster.MemoryRegistry, maxStreams int) (*Da
 	}
 	d := New(Config{
 		Self:     func() cluster.Node { return cluster.Node{ID: "a", State: cluster.StateActive} },
-		Registry: reg, Verifier: v, Interval: 20 * time.Millisecond, MaxStreams: maxStreams,
+		Registry: reg, Verifier: v, Interval: interval, MaxStreams: maxStreams,
 	})
 	mux := http.NewServeMux()
 	d.Register(mux)
@@ -61,7 +61,7 @@ func get(t *testing.T, ctx context.Context, url, tok string) *http.Response {
 }
 
 func TestEndpointsNeedClusterAdmin(t *testing.T) {
-	_, srv, _ := startServer(t, cluster.NewMemoryRegistry(), 4)
+	_, srv, _ := startServer(t, cluster.NewMemoryRegistry(), 4, 20*time.Millisecond)
 	room := token(t, auth.Grants{Room: "r", Identity: "u", CanPublish: true})
 	for _, path := range []string{"/v1/cluster", "/v1/cluster/events"} {
 		res := get(t, context.Background(), srv.URL+path, "")
@@ -133,7 +133,7 @@ func TestEventsPushChangesAndLimitStreams(t *testing.T) {
 	reg := cluster.NewMemoryRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, srv, tok := startServer(t, reg, 2)
+	_, srv, tok := startServer(t, reg, 2, 20*time.Millisecond)
 
 	// A stalled client: connects, never reads (its socket buffers fill).
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
@@ -189,7 +189,7 @@ func TestEventsPushChangesAndLimitStreams(t *testing.T) {
 // only the newest snapshot.
 func TestStalledSubscriberKeepsOnlyTheNewest(t *testing.T) {
 	reg := cluster.NewMemoryRegistry()
-	d, _, _ := startServer(t, reg, 4)
+	d, _, _ := startServer(t, reg, 4, time.Hour) // the test steps the producer itself
 	stalled, err := d.subscribe()
 	if err != nil {
 		t.Fatal(err)
@@ -205,13 +205,7 @@ func TestStalledSubscriberKeepsOnlyTheNewest(t *testing.T) {
 		if _, err := reg.Register(ctx, cluster.Node{ID: "b", State: cluster.StateActive, Participants: i}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan struct{})
-		go func() { d.step(ctx); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("a stalled subscriber blocked the producer")
-		}
+		d.step(ctx) // returns although one subscriber never reads
 		<-reader.notify
 		var s Snapshot
 		if err := json.Unmarshal(reader.take(), &s); err != nil || !hasParticipants(s, "b", i) {

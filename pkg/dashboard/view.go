@@ -273,7 +273,6 @@ type Dashboard struct {
 	model  *model
 	cancel context.CancelFunc
 	done   chan struct{}
-	stepMu sync.Mutex // one build at a time (the producer; tests may step too)
 
 	mu      sync.Mutex // guards the fields below
 	latest  []byte     // JSON of the last snapshot
@@ -324,10 +323,9 @@ func (d *Dashboard) run(ctx context.Context) {
 	}
 }
 
-// step builds the view and publishes it if anything but its time changed.
+// step builds the view and publishes it if anything but its time changed. Only the producer
+// goroutine calls it (and New, before starting it).
 func (d *Dashboard) step(ctx context.Context) {
-	d.stepMu.Lock()
-	defer d.stepMu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	snap := d.model.build(rctx)
 	cancel()
