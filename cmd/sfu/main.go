@@ -49,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
+	case <-n.DrainRequested():
+		log.Info("an operator asked this node to drain; shutting down")
 	case err := <-errc:
 		log.Error("http server failed", "err", err)
 		_ = n.Shutdown(context.Background())

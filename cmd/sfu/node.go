@@ -40,6 +40,8 @@ type node struct {
 	locator *geo.Locator
 	http    *http.Server
 	ln      net.Listener
+	// drainReq is signalled once when an operator asks this node to drain (admin API).
+	drainReq chan struct{}
 }
 
 func newNode(cfg Config, log *slog.Logger) (*node, error) {
@@ -76,7 +78,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		_ = engine.Close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTP, err)
 	}
-	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln}
+	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drainReq: make(chan struct{}, 1)}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
@@ -92,6 +94,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	if n.cluster.relays != nil {
 		relays.Store(n.cluster.relays)
 	}
+	startAdmin(n.cluster, cluster.NodeID(cfg.NodeID), rooms, n.requestDrain, log.With("component", "admin"))
 	n.signal = signal.NewServer(signal.Config{
 		Rooms: rooms, Engine: engine, Verifier: verifier, Logger: log.With("component", "signal"),
 		Dev: cfg.Dev, DevKey: cfg.APIKey, DevSecret: cfg.APISecret,
@@ -100,7 +103,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	})
 	apiCfg := api.Config{
 		Self: n.cluster.agentSelf, Registry: n.cluster.registry, Store: n.cluster.store, Locator: n.locator,
-		Verifier: verifier, Logger: log.With("component", "api"),
+		Verifier: verifier, Logger: log.With("component", "api"), Operator: n.cluster.admin,
 	}
 	if n.cluster.membership != nil {
 		apiCfg.RTT = n.cluster.membership

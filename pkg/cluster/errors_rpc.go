@@ -15,3 +15,13 @@ var (
 	// ErrRPCNoBus: the request is for another node, and this node has no bus (no Redis).
 	ErrRPCNoBus = errors.New("rpc: no bus to reach another node")
 )
+
+// Sentinel errors of operator actions (Admin).
+var (
+	// ErrParticipantNotFound: no occupant of that identity in the room.
+	ErrParticipantNotFound = errors.New("participant not found")
+	// ErrTrackNotFound: the participant has no track of that id.
+	ErrTrackNotFound = errors.New("track not found")
+	// ErrNodeUnreachable: a node hosting the room did not answer.
+	ErrNodeUnreachable = errors.New("node unreachable")
+)
