@@ -107,7 +107,6 @@ func roomCapacity(ctx context.Context, store cluster.RoomStore, name string, def
 	return def
 }
 
-
 // requestDrain asks run to shut the node down gracefully, as SIGTERM does; the node is marked
 // draining at once, so that the cluster sees it before run gets to Shutdown.
 func (n *node) requestDrain() {

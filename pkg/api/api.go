@@ -58,7 +58,7 @@ type Config struct {
 	RoomAffinity float64
 	// Operator carries out the admin actions (admin.go); nil: those endpoints answer 503.
 	Operator Operator
-	Logger       *slog.Logger
+	Logger   *slog.Logger
 }
 
 // Server is the HTTP API.
