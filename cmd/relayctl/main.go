@@ -55,6 +55,13 @@ func commands() []command {
 		{name: "nodes", summary: "list the cluster's nodes (id, region, state, URL, load, rooms, participants, last seen, RTT estimate, measured relay link RTTs)", run: runNodes},
 		{name: "rooms", summary: "list rooms with the nodes hosting them and occupant counts", run: runRooms},
 		{name: "relays", summary: "list the answering node's relay links (peer, state, RTT, bitrates, bytes, set-up time)", run: runRelays},
+		{name: "participants", summary: "list a room's participants on every node (identity, name, node, session, tracks)", run: runParticipants},
+		{name: "evict", summary: "end a participant's session at once, on whichever node", run: runEvict},
+		{name: "rename", summary: "change a participant's display name for everyone", run: runRename},
+		{name: "mute", summary: "mute (or --unmute) a participant's track server-side", run: runMute},
+		{name: "send", summary: "send a system message to everyone in a room", run: runSend},
+		{name: "room", summary: "create or delete a room (create ROOM [--max-participants N] [--metadata JSON] | delete ROOM)", run: runRoom},
+		{name: "drain", summary: "drain a node: no new sessions, exit when empty or at the drain timeout", run: runDrain},
 	}
 }
 
