@@ -43,7 +43,7 @@ func runParticipants(g globals, args []string) int {
 				if len(tracks) == 0 {
 					tracks = []string{"-"}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Identity, p.Name, p.Node, p.Session, p.Kind, strings.Join(tracks, ", "))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Identity, firstNonEmpty(p.Name, "-"), p.Node, p.Session, p.Kind, strings.Join(tracks, ", "))
 			}
 			_ = tw.Flush()
 			if out.Incomplete != "" {
