@@ -50,12 +50,15 @@ func (n *nodeRooms) Evict(room, id string) bool {
 	defer n.mu.Unlock()
 	return n.has(room, id)
 }
-func (n *nodeRooms) Rename(room, id, name string) bool { n.act("rename " + id + " " + name); return true }
+func (n *nodeRooms) Rename(room, id, name string) bool {
+	n.act("rename " + id + " " + name)
+	return true
+}
 func (n *nodeRooms) Mute(room, id, track string, muted bool) error {
 	n.act("mute " + id + " " + track)
 	return ErrTrackNotFound
 }
-func (n *nodeRooms) Send(room, text string)     { n.act("send " + text) }
+func (n *nodeRooms) Send(room, text string)    { n.act("send " + text) }
 func (n *nodeRooms) CloseRoom(room string) int { n.act("close " + room); return 1 }
 func (n *nodeRooms) Drain()                    { n.act("drain") }
 
