@@ -40,15 +40,32 @@ const (
 	adminActionTimeout = 10 * time.Second
 )
 
+// maxAdminActions bounds the admin actions one node runs at once (each may fan out to every
+// node hosting a room); more are answered 429.
+const maxAdminActions = 16
+
 func (s *Server) registerAdmin(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/rooms", s.admin(s.handleCreateRoom))
-	mux.HandleFunc("DELETE /v1/rooms/{room}", s.admin(s.handleDeleteRoom))
-	mux.HandleFunc("GET /v1/rooms/{room}/participants", s.admin(s.handleParticipants))
-	mux.HandleFunc("DELETE /v1/rooms/{room}/participants/{identity}", s.admin(s.handleEvict))
-	mux.HandleFunc("PATCH /v1/rooms/{room}/participants/{identity}", s.admin(s.handleRename))
-	mux.HandleFunc("POST /v1/rooms/{room}/participants/{identity}/tracks/{track}/mute", s.admin(s.handleMute))
-	mux.HandleFunc("POST /v1/rooms/{room}/messages", s.admin(s.handleSend))
-	mux.HandleFunc("POST /v1/nodes/{node}/drain", s.admin(s.handleDrain))
+	slots := make(chan struct{}, maxAdminActions)
+	act := func(h http.HandlerFunc) http.HandlerFunc {
+		return s.admin(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+				h(w, r)
+			default:
+				w.Header().Set("Retry-After", "1")
+				httpError(w, http.StatusTooManyRequests, "too many admin actions in progress on this node; retry")
+			}
+		})
+	}
+	mux.HandleFunc("POST /v1/rooms", act(s.handleCreateRoom))
+	mux.HandleFunc("DELETE /v1/rooms/{room}", act(s.handleDeleteRoom))
+	mux.HandleFunc("GET /v1/rooms/{room}/participants", act(s.handleParticipants))
+	mux.HandleFunc("DELETE /v1/rooms/{room}/participants/{identity}", act(s.handleEvict))
+	mux.HandleFunc("PATCH /v1/rooms/{room}/participants/{identity}", act(s.handleRename))
+	mux.HandleFunc("POST /v1/rooms/{room}/participants/{identity}/tracks/{track}/mute", act(s.handleMute))
+	mux.HandleFunc("POST /v1/rooms/{room}/messages", act(s.handleSend))
+	mux.HandleFunc("POST /v1/nodes/{node}/drain", act(s.handleDrain))
 }
 
 // CreateRoomRequest is the body of POST /v1/rooms.

@@ -267,3 +267,61 @@ func TestErrorsAreJSON(t *testing.T) {
 		t.Fatalf("route error: %d %+v", resp.StatusCode, e)
 	}
 }
+
+// blockingOperator holds every Participants call until release is closed.
+type blockingOperator struct {
+	Operator
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blockingOperator) Participants(context.Context, string) ([]cluster.AdminParticipant, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return []cluster.AdminParticipant{}, nil
+}
+
+func TestAdminActionsAreBounded(t *testing.T) {
+	v, _ := auth.NewVerifier(map[string]string{"k": secret})
+	op := blockingOperator{entered: make(chan struct{}, maxAdminActions), release: make(chan struct{})}
+	s := New(Config{Verifier: v, Operator: op})
+	mux := http.NewServeMux()
+	s.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	tok, _ := auth.Sign("k", secret, auth.Grants{Identity: "ops", ClusterAdmin: true}, time.Hour, time.Now())
+	get := func() int {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/rooms/r/participants", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var wg sync.WaitGroup
+	codes := make(chan int, maxAdminActions)
+	for range maxAdminActions {
+		wg.Add(1)
+		go func() { defer wg.Done(); codes <- get() }()
+	}
+	for range maxAdminActions {
+		<-op.entered
+	}
+	if code := get(); code != http.StatusTooManyRequests {
+		t.Fatalf("action over the bound: %d, want 429", code)
+	}
+	close(op.release)
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 200 {
+			t.Fatalf("a bounded action answered %d", c)
+		}
+	}
+	if code := get(); code != 200 {
+		t.Fatalf("after the others finished: %d", code)
+	}
+}
