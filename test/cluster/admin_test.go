@@ -80,6 +80,23 @@ func TestAdminAcrossNodes(t *testing.T) {
 	}
 	sendVP8(mctx, &media, obsVideo)
 
+	// viewer watches over WHEP on hcm.
+	viewer, err := loopbackAPI().NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Close()
+	if _, err := viewer.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	viewerTok := token(t, "ops", "viewer", auth.Grants{CanSubscribe: true})
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	viewerResource, err := client.PostOffer(ctx, nil, viewer, hcm.url+"/whep/ops", viewerTok)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// alice publishes over WebSocket to hcm; bob watches on eu.
 	alice := dialWith(t, hcm, "ops", "alice", auth.Grants{CanPublish: true, CanSubscribe: true, CanPublishData: true}, nil)
 	defer alice.Close()
@@ -106,7 +123,8 @@ func TestAdminAcrossNodes(t *testing.T) {
 		for _, p := range list.Participants {
 			got[p.Identity] = fmt.Sprintf("%s/%s/%d", p.Node, p.Kind, len(p.Tracks))
 		}
-		return got["obs"] == "hcm/whip/1" && got["alice"] == "hcm/websocket/1" && got["bob"] == "eu/websocket/0" && len(got) == 3, fmt.Sprint(got)
+		return got["obs"] == "hcm/whip/1" && got["alice"] == "hcm/websocket/1" && got["bob"] == "eu/websocket/0" &&
+			got["viewer"] == "hcm/whep/0" && len(got) == 4, fmt.Sprint(got)
 	})
 	var aliceTrack cluster.AdminTrack
 	for _, p := range list.Participants {
@@ -184,6 +202,22 @@ func TestAdminAcrossNodes(t *testing.T) {
 	}, func() string { return obs.ConnectionState().String() })
 	if code, _ := adminCall(t, "DELETE", resource, token(t, "ops", "obs", auth.Grants{CanPublish: true}), ""); code != http.StatusNotFound {
 		t.Fatalf("evicted WHIP resource answers %d, want 404", code)
+	}
+
+	// ... and the WHEP viewer's.
+	if code, body := adminCall(t, "DELETE", eu.url+"/v1/rooms/ops/participants/viewer", admin, ""); code != 200 {
+		t.Fatalf("evict viewer: %d %s", code, body)
+	}
+	eventuallyT(t, 15*time.Second, "the viewer's PeerConnection closes", func() bool {
+		s := viewer.ConnectionState()
+		return s == webrtc.PeerConnectionStateClosed || s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateDisconnected
+	}, func() string { return viewer.ConnectionState().String() })
+	if _, body := adminCall(t, "GET", eu.url+"/v1/rooms/ops/participants", admin, ""); strings.Contains(body, `"identity":"viewer"`) {
+		t.Fatalf("evicted viewer still listed: %s", body)
+	}
+	// Asked once (a DELETE of a live resource would end it itself).
+	if code, _ := adminCall(t, "DELETE", viewerResource, viewerTok, ""); code != http.StatusNotFound {
+		t.Fatalf("evicted WHEP resource answers %d, want 404", code)
 	}
 
 	// evict alice (WebSocket on hcm) through relayctl on eu: she is told why.
