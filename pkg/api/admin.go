@@ -260,7 +260,7 @@ func (s *Server) handleParticipants(w http.ResponseWriter, r *http.Request) {
 	list, err := op.Participants(ctx, room)
 	out := Participants{Room: room, Participants: list}
 	if err != nil {
-		if list == nil || errors.Is(err, cluster.ErrRoomNotFound) {
+		if len(list) == 0 || errors.Is(err, cluster.ErrRoomNotFound) {
 			actionError(w, err)
 			return
 		}

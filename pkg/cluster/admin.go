@@ -160,7 +160,8 @@ func fromRemote(err error) error {
 	return err
 }
 
-// roomExists returns ErrRoomNotFound unless the room has a record or occupants.
+// roomNodes returns the nodes hosting room's occupants; ErrRoomNotFound when the room has
+// neither occupants nor a record.
 func (a *Admin) roomNodes(ctx context.Context, room string) ([]NodeID, error) {
 	per, err := a.cfg.Store.RoomNodes(ctx, room)
 	if err != nil {

@@ -205,6 +205,8 @@ func (r *RPC) callRemote(ctx context.Context, to NodeID, method string, body jso
 	select {
 	case res := <-ch:
 		return res, nil
+	case <-r.ctx.Done():
+		return rpcResponse{}, ErrRPCClosed
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return rpcResponse{}, fmt.Errorf("%w (node %s, method %s)", ErrRPCTimeout, to, method)
@@ -301,7 +303,7 @@ func (r *RPC) run(ctx context.Context, from NodeID, req rpcRequest) rpcResponse 
 	return rpcResponse{Body: b}
 }
 
-// Close fails new calls, cancels running handlers and waits for them.
+// Close fails new and waiting calls, cancels running handlers and waits for them.
 func (r *RPC) Close() {
 	r.mu.Lock()
 	if r.closed {

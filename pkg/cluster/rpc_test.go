@@ -96,3 +96,19 @@ func TestRPCRunsLocallyWithoutABus(t *testing.T) {
 		t.Fatalf("call after Close: %v", err)
 	}
 }
+
+func TestRPCCloseReleasesAWaitingCall(t *testing.T) {
+	a, _ := rpcPair(t, time.Minute)
+	errc := make(chan error, 1)
+	go func() { errc <- a.Call(context.Background(), "c", "echo", echoReq{}, nil) }()
+	time.Sleep(100 * time.Millisecond) // let the call send and wait
+	a.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrRPCClosed) {
+			t.Fatalf("got %v, want ErrRPCClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close left a call waiting")
+	}
+}
