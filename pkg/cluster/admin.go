@@ -29,7 +29,7 @@ type LocalRooms interface {
 	Participants(room string) []AdminParticipant
 	// Evict ends the identity's session on this node; false if it has none here.
 	Evict(room, identity string) bool
-	// Rename renames the identity here (own participant or proxy); false if it is not here.
+	// Rename renames the identity's session on this node; false if it has none here.
 	Rename(room, identity, name string) bool
 	// Mute mutes a track of the identity's session here: ErrParticipantNotFound or
 	// ErrTrackNotFound when there is none.
@@ -125,7 +125,12 @@ func NewAdmin(cfg AdminConfig) *Admin {
 		cfg.Logger.Info("participant evicted by an operator", "room", r.Room, "participant", r.Identity, "asked_by", from)
 		return struct{}{}, nil
 	})
-	handle(methodRename, func(_ NodeID, r adminReq) (any, error) { return l.Rename(r.Room, r.Identity, r.Name), nil })
+	handle(methodRename, func(_ NodeID, r adminReq) (any, error) {
+		if !l.Rename(r.Room, r.Identity, r.Name) {
+			return nil, &CodedError{Code: codeParticipantNotFound, Err: ErrParticipantNotFound}
+		}
+		return struct{}{}, nil
+	})
 	handle(methodMute, func(_ NodeID, r adminReq) (any, error) {
 		err := l.Mute(r.Room, r.Identity, r.Track, r.Muted)
 		switch {
@@ -254,18 +259,14 @@ func (a *Admin) Evict(ctx context.Context, room, identity string) error {
 	return fromRemote(a.cfg.RPC.Call(ctx, o.Node, methodEvict, adminReq{Room: room, Identity: identity}, nil))
 }
 
-// Rename renames the participant on every node hosting the room (its own node and the nodes
-// showing it through a relay).
+// Rename renames the participant on its own node; the relay state carries the new name to the
+// nodes that show it through a relay.
 func (a *Admin) Rename(ctx context.Context, room, identity, name string) error {
-	if _, err := a.occupant(ctx, room, identity); err != nil {
-		return err
-	}
-	nodes, err := a.roomNodes(ctx, room)
+	o, err := a.occupant(ctx, room, identity)
 	if err != nil {
 		return err
 	}
-	_, errs := a.fanOut(ctx, nodes, methodRename, adminReq{Room: room, Identity: identity, Name: name}, nil)
-	return joinRemote(errs)
+	return fromRemote(a.cfg.RPC.Call(ctx, o.Node, methodRename, adminReq{Room: room, Identity: identity, Name: name}, nil))
 }
 
 // Mute mutes (or unmutes) a participant's track on its own node; the relay carries the state

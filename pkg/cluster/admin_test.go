@@ -123,7 +123,7 @@ func TestAdminRoutesToTheHostingNode(t *testing.T) {
 	if got := strings.Join(roomsB.actions(), "|"); got != want {
 		t.Fatalf("b was asked %q, want %q", got, want)
 	}
-	if got := strings.Join(roomsA.actions(), "|"); got != "rename bob Bob|send hello" {
+	if got := strings.Join(roomsA.actions(), "|"); got != "send hello" {
 		t.Fatalf("a was asked %q", got)
 	}
 

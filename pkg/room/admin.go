@@ -3,8 +3,8 @@ package room
 import "time"
 
 // Operator actions: what the cluster's admin API asks of a room on this node. They act on
-// the participants of this node; a proxy of a remote participant is renamed too, so that the
-// subscribers here see a new name at once.
+// the participants of this node, never on proxies of remote ones (their own node acts; the
+// relay follows).
 
 // Reasons for operator actions.
 const (
@@ -30,27 +30,32 @@ func (p *Participant) Name() string {
 	return p.name
 }
 
-// Rename sets the display name of every participant of identity in the room (this node's own
-// and proxies of remote ones) and tells everyone. It reports whether there was one.
+// Rename sets the display name of this node's own participant of identity and tells everyone
+// (a relay carries the new name to the proxies on other nodes). It reports whether there was
+// one.
 func (r *Room) Rename(id Identity, name string) bool {
-	found := false
-	for _, p := range r.Participants() {
-		if p.identity != id {
-			continue
-		}
-		found = true
-		p.mu.Lock()
-		same := p.name == name
-		p.name = name
-		p.mu.Unlock()
-		if same {
-			continue
-		}
-		r.eventMu.Lock()
-		r.deliverLocked(ParticipantUpdated{Participant: p.Info()}, nil)
-		r.eventMu.Unlock()
+	p := r.LocalParticipant(id)
+	if p == nil {
+		return false
 	}
-	return found
+	p.SetName(name)
+	return true
+}
+
+// SetName sets the participant's display name; if it changed, everyone in the room is told
+// (ParticipantUpdated). The relay uses it to follow a remote participant's new name.
+func (p *Participant) SetName(name string) {
+	p.mu.Lock()
+	same := p.name == name
+	p.name = name
+	p.mu.Unlock()
+	if same {
+		return
+	}
+	r := p.room
+	r.eventMu.Lock()
+	r.deliverLocked(ParticipantUpdated{Participant: p.Info()}, nil)
+	r.eventMu.Unlock()
 }
 
 // LocalParticipant returns this node's own participant of identity (not a proxy), or nil.
