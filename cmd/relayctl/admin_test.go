@@ -55,8 +55,8 @@ func (o *opsRooms) Mute(room, id, track string, muted bool) error {
 	o.mu.Unlock()
 	return nil
 }
-func (o *opsRooms) Send(room, text string)    { o.record("send " + room + " " + text) }
-func (o *opsRooms) CloseRoom(room string) int { o.record("close " + room); return 1 }
+func (o *opsRooms) Send(room, text string, _ uint64, _ int64) { o.record("send " + room + " " + text) }
+func (o *opsRooms) CloseRoom(room string) int                 { o.record("close " + room); return 1 }
 func (o *opsRooms) Drain() {
 	o.mu.Lock()
 	o.drained = true

@@ -77,9 +77,9 @@ func (l localRooms) Mute(name, identity, track string, muted bool) error {
 	return err
 }
 
-func (l localRooms) Send(name, text string) {
+func (l localRooms) Send(name, text string, seq uint64, unixMS int64) {
 	if r := l.rooms.Room(room.Name(name)); r != nil {
-		r.SystemMessage(text)
+		r.SystemMessage(seq, unixMS, text)
 	}
 }
 
@@ -93,7 +93,7 @@ func startAdmin(c *clusterParts, self cluster.NodeID, rooms *room.Manager, drain
 	c.rpc = cluster.NewRPC(cluster.RPCConfig{Self: self, Bus: c.bus, Logger: log})
 	c.admin = cluster.NewAdmin(cluster.AdminConfig{
 		Self: self, RPC: c.rpc, Store: c.store, Registry: c.registry,
-		Local: localRooms{node: self, rooms: rooms, drain: drain}, Logger: log,
+		Local: localRooms{node: self, rooms: rooms, drain: drain}, Order: c.order, Logger: log,
 	})
 	c.rpcRef.Store(c.rpc)
 }

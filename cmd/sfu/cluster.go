@@ -28,6 +28,7 @@ import (
 type clusterParts struct {
 	rdb        *redis.Client // nil without --redis
 	store      cluster.RoomStore
+	order      cluster.MessageOrder // rooms' data message order, cluster-wide with Redis
 	registry   cluster.Registry
 	membership *cluster.Membership // nil without --serf-bind
 	agent      *cluster.Agent
@@ -49,7 +50,7 @@ type clusterParts struct {
 // loadScale is the participant count that makes a node's coarse load figure 1.
 const loadScale = 500
 
-func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Manager, engine *rtc.Engine) (*clusterParts, error) {
+func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Manager, engine *rtc.Engine, hooks ...redis.Hook) (*clusterParts, error) {
 	c := &clusterParts{}
 	if cfg.Redis != "" {
 		opts, err := redis.ParseURL(cfg.Redis)
@@ -57,10 +58,15 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 			return nil, fmt.Errorf("redis URL: %w", err)
 		}
 		c.rdb = redis.NewClient(opts)
+		for _, h := range hooks { // before any command: AddHook is not safe while commands run
+			c.rdb.AddHook(h)
+		}
 		c.store = cluster.NewRedisStore(c.rdb, cluster.RedisStoreOptions{Prefix: cfg.RedisPrefix, Logger: log})
+		c.order = cluster.NewRedisOrder(c.rdb, cfg.RedisPrefix)
 		c.registry = cluster.NewRedisRegistry(c.rdb, cfg.RedisPrefix)
 	} else {
 		c.store = cluster.NewMemoryStore()
+		c.order = cluster.NewMemoryOrder()
 		c.registry = cluster.NewMemoryRegistry()
 	}
 	self := func() cluster.Node {
@@ -82,6 +88,7 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		n.Load = min(1, float64(n.Participants)/loadScale)
 		if c.relays != nil { // set before anything calls self
 			n.LinkRTT = c.relays.Links().RTTs()
+			n.LinkQuality = c.relays.Links().Qualities()
 		}
 		return n
 	}
@@ -111,12 +118,12 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 			return nil, fmt.Errorf("cluster bus (is Redis reachable?): %w", err)
 		}
 		c.bus = bus
-		c.nodes = startNodeCache(c.registry, relayPathRefresh, log.With("component", "node-cache"))
-		own := func() map[cluster.NodeID]time.Duration {
+		c.nodes = startNodeCache(c.registry, cluster.NodeID(cfg.NodeID), relayPathRefresh, cfg.HealthTTL/3+relayPathRefresh, log.With("component", "node-cache"))
+		own := func() (map[cluster.NodeID]time.Duration, map[cluster.NodeID]cluster.LinkQuality) {
 			if r := relays.Load(); r != nil {
-				return r.Links().RTTs()
+				return r.Links().RTTs(), r.Links().Qualities()
 			}
-			return nil
+			return nil, nil
 		}
 		via, err := c.relayPolicy(cfg, own, log)
 		if err != nil {
@@ -163,20 +170,29 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 				_ = c.membership.Update(func(s *cluster.Node) { *s = n })
 			}
 		},
-		Lost: func() { reassert(c.store, rooms, cluster.NodeID(cfg.NodeID), log) },
+		Lost: func() {
+			if c.nodes != nil { // the registry lost us, so it lost the others too for a moment
+				c.nodes.Suspect()
+			}
+			reassert(c.store, rooms, cluster.NodeID(cfg.NodeID), log)
+		},
 	})
 	return c, nil
 }
 
-// prewarm returns the live nodes to keep relay links to, when --relay-prewarm is set.
+// prewarm returns the nodes to keep relay links to whether or not a room needs one: every
+// live node when --relay-prewarm is set, and those whose direct path the path policy has
+// routed around (so that the link's probes tell when it is back).
 func (c *clusterParts) prewarm(on bool) func() []cluster.NodeID {
-	if !on {
-		return nil
-	}
 	return func() []cluster.NodeID {
-		nodes := c.nodes.Nodes()
-		ids := make([]cluster.NodeID, 0, len(nodes))
-		for _, n := range nodes {
+		var ids []cluster.NodeID
+		if c.auto != nil {
+			ids = c.auto.Warm()
+		}
+		if !on {
+			return ids
+		}
+		for _, n := range c.nodes.Nodes() {
 			if n.State == cluster.StateActive {
 				ids = append(ids, n.ID)
 			}
@@ -200,13 +216,12 @@ func (c *clusterParts) alive(id cluster.NodeID) bool {
 const relayPathRefresh = 2 * time.Second
 
 // relayPolicy turns --relay-via into the coordinator's next-hop function (nil: direct). own
-// returns this node's measured link RTTs, for the auto policy.
-func (c *clusterParts) relayPolicy(cfg Config, own func() map[cluster.NodeID]time.Duration, log *slog.Logger) (func(cluster.NodeID) cluster.NodeID, error) {
+// returns this node's measured link RTTs and probe figures, for the auto policy.
+func (c *clusterParts) relayPolicy(cfg Config, own ownLinks, log *slog.Logger) (func(cluster.NodeID) cluster.NodeID, error) {
 	switch cfg.RelayVia {
-	case "":
-		return nil, nil
-	case "auto":
+	case "", "auto":
 		c.auto = newAutoPath(cluster.NodeID(cfg.NodeID), c.nodes, own, log.With("component", "relay-paths"))
+		c.auto.failoverOnly = cfg.RelayVia == "" // direct, except around a cut link
 		return c.auto.Next, nil
 	}
 	pairs, err := parseRelayVia(cfg.RelayVia)
@@ -232,7 +247,7 @@ func reassert(store cluster.RoomStore, rooms *room.Manager, node cluster.NodeID,
 			}, 0)
 			cancel()
 			if err != nil {
-				log.Warn("cannot re-assert a session", "room", r.Name(), "identity", p.Identity(), "err", err)
+				log.Warn("cannot re-assert a session", "room", r.Name(), "participant", p.SID(), "identity", p.Identity(), "err", err)
 				continue
 			}
 			n++
@@ -297,6 +312,35 @@ func (r remoteActions) Mute(name room.Name, owner *room.Participant, track room.
 	}
 }
 
+// roomOrder is the rooms' Sequencer: the cluster's message order, once the cluster parts exist
+// (no session can send a message before).
+type roomOrder struct {
+	order *atomic.Pointer[cluster.MessageOrder]
+}
+
+func (r roomOrder) get() (cluster.MessageOrder, error) {
+	if o := r.order.Load(); o != nil {
+		return *o, nil
+	}
+	return nil, cluster.ErrUnavailable
+}
+
+func (r roomOrder) Next(ctx context.Context, name room.Name) (uint64, error) {
+	o, err := r.get()
+	if err != nil {
+		return 0, err
+	}
+	return o.Next(ctx, string(name))
+}
+
+func (r roomOrder) Current(ctx context.Context, name room.Name) (uint64, error) {
+	o, err := r.get()
+	if err != nil {
+		return 0, err
+	}
+	return o.Current(ctx, string(name))
+}
+
 // busSecret derives the key that signs node-to-node messages from the cluster's API secret.
 func busSecret(apiSecret string) []byte {
 	sum := sha256.Sum256([]byte("cascade bus v1\x00" + apiSecret))
@@ -350,7 +394,7 @@ func (o occupancy) Join(ctx context.Context, roomName, identity, session string,
 		// The identity's previous session is on another node: ask it to end that session.
 		body := kickBody{Room: roomName, Session: replaced.SessionID, Reason: string(room.ReasonReplaced)}
 		if err := o.bus.Send(ctx, replaced.Node, "kick", body); err != nil {
-			o.log.Warn("cannot ask the previous node to end the replaced session", "node", replaced.Node, "err", err)
+			o.log.Warn("cannot ask the previous node to end the replaced session", "room", roomName, "identity", identity, "peer", replaced.Node, "err", err)
 		}
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cascade-sfu/cascade/pkg/auth"
+	"github.com/cascade-sfu/cascade/pkg/signal"
 )
 
 // errInvalidConfig is wrapped by every error LoadConfig returns, except
@@ -74,10 +75,14 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	// JoinRate and JoinBurst limit joins per client IP: a token bucket
-	// refilled at JoinRate per second holding at most JoinBurst.
-	JoinRate  float64 `yaml:"join_rate"`
-	JoinBurst int     `yaml:"join_burst"`
+	// JoinRate and JoinBurst limit joins with a valid token per client IP:
+	// a token bucket refilled at JoinRate per second holding at most
+	// JoinBurst. FailedJoinRate and FailedJoinBurst limit joins whose token
+	// is refused; an address past that budget is refused before any work.
+	JoinRate        float64 `yaml:"join_rate"`
+	JoinBurst       int     `yaml:"join_burst"`
+	FailedJoinRate  float64 `yaml:"join_fail_rate"`
+	FailedJoinBurst int     `yaml:"join_fail_burst"`
 
 	// SerfBind is the host:port of the cluster gossip listener; empty
 	// runs the node alone.
@@ -110,6 +115,9 @@ type Config struct {
 	RelayPrewarm bool `yaml:"relay_prewarm"`
 	// RelayLinger is how long a relay link that carries no room stays open.
 	RelayLinger time.Duration `yaml:"relay_linger"`
+	// MetricsTopRooms is how many of the largest rooms get a cascade_room_participants series
+	// (0: none, so the number of series does not grow with the number of rooms).
+	MetricsTopRooms int `yaml:"metrics_top_rooms"`
 
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	ConfigFile string `yaml:"-"`
@@ -126,8 +134,10 @@ func DefaultConfig() Config {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: 10 * time.Second,
-		JoinRate:        5,
-		JoinBurst:       20,
+		JoinRate:        signal.DefaultJoinRate,
+		JoinBurst:       signal.DefaultJoinBurst,
+		FailedJoinRate:  signal.DefaultFailedJoinRate,
+		FailedJoinBurst: signal.DefaultFailedJoinBurst,
 		RedisPrefix:     "cascade:",
 		HealthTTL:       10 * time.Second,
 		RelayLinger:     30 * time.Second,
@@ -174,8 +184,10 @@ func options() []option {
 		{"log-level", "LEVEL", "debug, info, warn or error", false, func(c *Config) any { return &c.LogLevel }},
 		{"log-format", "FORMAT", "text or json", false, func(c *Config) any { return &c.LogFormat }},
 		{"shutdown-timeout", "DURATION", "time allowed for a graceful shutdown", false, func(c *Config) any { return &c.ShutdownTimeout }},
-		{"join-rate", "RATE", "joins per second allowed per client IP", false, func(c *Config) any { return &c.JoinRate }},
-		{"join-burst", "N", "join burst allowed per client IP", false, func(c *Config) any { return &c.JoinBurst }},
+		{"join-rate", "RATE", "joins with a valid token per second allowed per client IP", false, func(c *Config) any { return &c.JoinRate }},
+		{"join-burst", "N", "burst of joins with a valid token allowed per client IP", false, func(c *Config) any { return &c.JoinBurst }},
+		{"join-fail-rate", "RATE", "joins with a refused token per second allowed per client IP; past it the address is refused", false, func(c *Config) any { return &c.FailedJoinRate }},
+		{"join-fail-burst", "N", "burst of joins with a refused token allowed per client IP", false, func(c *Config) any { return &c.FailedJoinBurst }},
 		{"serf-bind", "ADDR", "cluster gossip listen address host:port (empty: no cluster)", false, func(c *Config) any { return &c.SerfBind }},
 		{"join", "ADDRS", "comma-separated gossip addresses of nodes to join", false, func(c *Config) any { return &c.Join }},
 		{"serf-key", "KEY", "base64 gossip encryption key, 16/24/32 bytes (prefer the env var)", false, func(c *Config) any { return &c.SerfKey }},
@@ -187,6 +199,7 @@ func options() []option {
 		{"health-ttl", "DURATION", "lifetime of the node's health record; refreshed every third of it", false, func(c *Config) any { return &c.HealthTTL }},
 		{"relay-prewarm", "", "keep a relay link to every live node, so that a room spanning nodes never waits for a link's set-up", false, func(c *Config) any { return &c.RelayPrewarm }},
 		{"relay-linger", "DURATION", "how long a relay link that carries no room stays open", false, func(c *Config) any { return &c.RelayLinger }},
+		{"metrics-top-rooms", "N", fmt.Sprintf("export per-room participant counts for the N largest rooms (0: off; at most %d)", maxTopRooms), false, func(c *Config) any { return &c.MetricsTopRooms }},
 		{"relay-via", "POLICY", "relay paths: empty = direct, auto = through a node when it is 20% faster by RTT (measured on the relay links, else estimated by gossip), or to=via,... pairs", false, func(c *Config) any { return &c.RelayVia }},
 	}
 }
@@ -400,12 +413,15 @@ func (c *Config) validate() error {
 		checkOptional(c.RelayVia, checkRelayVia),
 		checkPositive("relay-linger", c.RelayLinger),
 		checkNonNegative("drain-timeout", c.DrainTimeout),
-		checkRate(c.JoinRate),
+		checkRate("join-rate", c.JoinRate),
 		checkAtLeast("join-burst", c.JoinBurst, 1),
+		checkRate("join-fail-rate", c.FailedJoinRate),
+		checkAtLeast("join-fail-burst", c.FailedJoinBurst, 1),
 		checkOptional(c.SerfBind, func(s string) error { return checkHostPort("serf-bind", s) }),
 		checkJoin(c.Join),
 		checkOptional(c.SerfKey, checkSerfKey),
 		checkOptional(c.Redis, checkRedis),
+		checkRange("metrics-top-rooms", float64(c.MetricsTopRooms), 0, maxTopRooms),
 	)
 }
 
@@ -480,9 +496,9 @@ func checkPositive(name string, d time.Duration) error {
 	return nil
 }
 
-func checkRate(r float64) error {
+func checkRate(name string, r float64) error {
 	if !(r > 0) || math.IsInf(r, 1) {
-		return fmt.Errorf("join-rate: %v must be a positive number", r)
+		return fmt.Errorf("%s: %v must be a positive number", name, r)
 	}
 	return nil
 }

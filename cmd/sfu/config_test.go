@@ -79,7 +79,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Errorf("LoadConfig = %+v\nwant %+v", cfg, want)
 	}
 	if want.HTTP != "127.0.0.1:7880" || want.UDPPort != 7882 || want.MaxParticipants != 100 ||
-		want.ShutdownTimeout != 10*time.Second || want.JoinRate != 5 || want.JoinBurst != 20 ||
+		want.ShutdownTimeout != 10*time.Second || want.JoinRate != 20 || want.JoinBurst != 100 || want.FailedJoinRate != 1 || want.FailedJoinBurst != 10 ||
 		want.Region != "local" || want.LogLevel != "info" || want.LogFormat != "text" {
 		t.Errorf("DefaultConfig = %+v", want)
 	}
@@ -194,6 +194,8 @@ func TestEnvParsing(t *testing.T) {
 		{"CASCADE_SHUTDOWN_TIMEOUT", "1m30s", func(c Config) any { return c.ShutdownTimeout }, 90 * time.Second},
 		{"CASCADE_JOIN_RATE", "0.5", func(c Config) any { return c.JoinRate }, 0.5},
 		{"CASCADE_JOIN_BURST", "3", func(c Config) any { return c.JoinBurst }, 3},
+		{"CASCADE_JOIN_FAIL_RATE", "0.2", func(c Config) any { return c.FailedJoinRate }, 0.2},
+		{"CASCADE_JOIN_FAIL_BURST", "4", func(c Config) any { return c.FailedJoinBurst }, 4},
 		{"CASCADE_SERF_BIND", "0.0.0.0:7946", func(c Config) any { return c.SerfBind }, "0.0.0.0:7946"},
 		{"CASCADE_JOIN", " a:7946 , ,b ", func(c Config) any { return c.Join }, []string{"a:7946", "b"}},
 		{"CASCADE_SERF_KEY", serfKey16, func(c Config) any { return c.SerfKey }, serfKey16},
@@ -245,7 +247,7 @@ relay_linger: 5s
 		HTTP: ":9000", PublicIP: "2001:db8::1", NodeID: "yaml-node", Region: "ap-south",
 		Lat: -33.9, Lon: 151.2, APIKey: "yamlkey", APISecret: "yaml-secret-0123456789",
 		MaxParticipants: 12, LogLevel: "debug", LogFormat: "json", ShutdownTimeout: time.Minute,
-		JoinRate: 1.5, JoinBurst: 4, SerfBind: "127.0.0.1:7946", Join: []string{"10.0.0.2", "10.0.0.3:7946"},
+		JoinRate: 1.5, JoinBurst: 4, FailedJoinRate: 1, FailedJoinBurst: 10, SerfBind: "127.0.0.1:7946", Join: []string{"10.0.0.2", "10.0.0.3:7946"},
 		SerfKey: serfKey16, Redis: "rediss://cache:6380", GeoIP: "/data/geo.mmdb", ConfigFile: path,
 		RedisPrefix: "eu:", PublicURL: "https://eu.example.net", DrainTimeout: 30 * time.Second, HealthTTL: 6 * time.Second,
 		RelayVia: "hcm=sgp", RelayLinger: 5 * time.Second,

@@ -7,19 +7,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cascade-sfu/cascade/geo"
 	"github.com/cascade-sfu/cascade/pkg/api"
 	"github.com/cascade-sfu/cascade/pkg/auth"
 	"github.com/cascade-sfu/cascade/pkg/cluster"
-	"github.com/cascade-sfu/cascade/pkg/metrics"
 	"github.com/cascade-sfu/cascade/pkg/relay"
 	"github.com/cascade-sfu/cascade/pkg/room"
 	"github.com/cascade-sfu/cascade/pkg/rtc"
@@ -40,6 +38,8 @@ type node struct {
 	locator *geo.Locator
 	http    *http.Server
 	ln      net.Listener
+	drop    *dropHook // test hook (envDropUDPFile); nil normally
+	metrics *nodeMetrics
 	// drainReq is signalled once when an operator asks this node to drain (admin API).
 	drainReq chan struct{}
 }
@@ -53,12 +53,20 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http address %q: %w", cfg.HTTP, err)
 	}
-	engine, err := rtc.NewEngine(rtc.Config{
+	ecfg := rtc.Config{
 		UDPAddr:  net.JoinHostPort(host, strconv.Itoa(cfg.UDPPort)),
 		PublicIP: cfg.PublicIP,
 		Logger:   log.With("component", "rtc"),
-	})
+	}
+	var drop *dropHook
+	if path := os.Getenv(envDropUDPFile); path != "" {
+		log.Warn("test hook: dropping media to and from the addresses listed in a file", "file", path)
+		drop = startDropHook(path)
+		ecfg.Drop = drop.drop
+	}
+	engine, err := rtc.NewEngine(ecfg)
 	if err != nil {
+		drop.Close()
 		return nil, err
 	}
 	rcfg := room.DefaultConfig()
@@ -71,6 +79,10 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		}
 	}
 	rcfg.Remote = remoteActions{&relays}
+	var order atomic.Pointer[cluster.MessageOrder] // set once the cluster parts exist
+	rcfg.Sequencer = roomOrder{&order}
+	nm := newNodeMetrics(cfg)
+	rcfg.FirstPacket = nm.events.FirstPacket
 	rooms := room.NewManager(rcfg)
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
@@ -78,7 +90,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		_ = engine.Close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTP, err)
 	}
-	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drainReq: make(chan struct{}, 1)}
+	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drop: drop, metrics: nm, drainReq: make(chan struct{}, 1)}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
@@ -87,10 +99,11 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		n.abort()
 		return nil, err
 	}
-	if n.cluster, err = startCluster(cfg, log.With("component", "cluster"), publicURL, rooms, engine); err != nil {
+	if n.cluster, err = startCluster(cfg, log.With("component", "cluster"), publicURL, rooms, engine, nm.redis); err != nil {
 		n.abort()
 		return nil, err
 	}
+	order.Store(&n.cluster.order)
 	if n.cluster.relays != nil {
 		relays.Store(n.cluster.relays)
 	}
@@ -98,7 +111,8 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	n.signal = signal.NewServer(signal.Config{
 		Rooms: rooms, Engine: engine, Verifier: verifier, Logger: log.With("component", "signal"),
 		Dev: cfg.Dev, DevKey: cfg.APIKey, DevSecret: cfg.APISecret,
-		JoinRate: cfg.JoinRate, JoinBurst: cfg.JoinBurst,
+		JoinRate: cfg.JoinRate, JoinBurst: cfg.JoinBurst, FailedJoinRate: cfg.FailedJoinRate, FailedJoinBurst: cfg.FailedJoinBurst,
+		Observer:  nm.events,
 		Occupancy: occupancy{store: n.cluster.store, bus: n.cluster.bus, node: cluster.NodeID(cfg.NodeID), capacity: cfg.MaxParticipants, log: log},
 	})
 	apiCfg := api.Config{
@@ -125,19 +139,9 @@ func (n *node) routes() http.Handler {
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
 	n.api.Register(mux)
-	var links metrics.LinkSource // none without relays (no --redis)
-	if n.cluster.relays != nil {
-		links = n.cluster.relays.Links()
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		metrics.NewRoomCollector(n.rooms, n.cfg.NodeID),
-		metrics.NewRelayCollector(links, n.cfg.NodeID),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", n.healthz)
+	mux.HandleFunc("GET /livez", livez)
 	mux.Handle("/", web.Handler())
 	return mux
 }
@@ -149,6 +153,13 @@ func (n *node) healthz(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("draining\n"))
 		return
 	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// livez answers 200 while the process serves HTTP, draining or not: a liveness probe on it
+// never restarts a node that is draining (/healthz answers 503 then, for readiness).
+func livez(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("ok\n"))
 }
 
@@ -175,7 +186,9 @@ func (n *node) Shutdown(ctx context.Context) error {
 	n.signal.Close()
 	err := n.cluster.close(ctx)
 	err = errors.Join(err, n.http.Shutdown(ctx))
-	return errors.Join(err, n.engine.Close(), n.locator.Close())
+	err = errors.Join(err, n.engine.Close(), n.locator.Close())
+	n.drop.Close()
+	return err
 }
 
 // waitEmpty waits until no participant is left or the drain timeout passes.
@@ -207,4 +220,5 @@ func (n *node) abort() {
 	if n.locator != nil {
 		_ = n.locator.Close()
 	}
+	n.drop.Close()
 }

@@ -14,6 +14,26 @@ const ms = time.Millisecond
 
 type rtts = map[cluster.NodeID]time.Duration
 
+type qualities = map[cluster.NodeID]cluster.LinkQuality
+
+func TestLegCost(t *testing.T) {
+	cases := []struct {
+		rtt  time.Duration
+		q    cluster.LinkQuality
+		want time.Duration
+	}{
+		{220 * ms, cluster.LinkQuality{}, 220 * ms}, // not measured: the RTT alone
+		{200 * ms, cluster.LinkQuality{Jitter: 4 * ms}, 210 * ms},
+		{200 * ms, cluster.LinkQuality{Loss: 0.01}, 212 * ms},
+		{100 * ms, cluster.LinkQuality{Loss: 2}, 700 * ms}, // loss is capped at 1
+	}
+	for _, c := range cases {
+		if got := legCost(c.rtt, c.q); got != c.want {
+			t.Errorf("legCost(%v, %+v) = %v, want %v", c.rtt, c.q, got, c.want)
+		}
+	}
+}
+
 func TestChoosePath(t *testing.T) {
 	cases := []struct {
 		name      string
@@ -26,8 +46,10 @@ func TestChoosePath(t *testing.T) {
 		{"no third node", "", 200 * ms, true, nil, "hcm"},
 		// Europe → Singapore → Ho Chi Minh City (160 + 30 ms) beats a 260 ms direct path.
 		{"through sgp is shorter", "", 260 * ms, true, rtts{"sgp": 190 * ms}, "sgp"},
-		{"not 20% shorter", "", 220 * ms, true, rtts{"sgp": 190 * ms}, "hcm"},
-		{"exactly 20% shorter", "", 250 * ms, true, rtts{"sgp": 200 * ms}, "sgp"},
+		// The default lab topology by RTT alone: 14% shorter through sgp.
+		{"through sgp is 14% shorter", "", 220 * ms, true, rtts{"sgp": 190 * ms}, "sgp"},
+		{"not 10% shorter", "", 220 * ms, true, rtts{"sgp": 200 * ms}, "hcm"},
+		{"exactly 10% shorter", "", 250 * ms, true, rtts{"sgp": 225 * ms}, "sgp"},
 		{"the shortest of several", "", 400 * ms, true, rtts{"sgp": 250 * ms, "hkg": 230 * ms, "bom": 300 * ms}, "hkg"},
 		{"ties go to the smaller id", "", 400 * ms, true, rtts{"sgp": 230 * ms, "hkg": 230 * ms}, "hkg"},
 		{"direct unknown and no current choice", "", 0, false, rtts{"sgp": 10 * ms}, "hcm"},
@@ -67,6 +89,7 @@ func TestAutoPathDecision(t *testing.T) {
 	cases := []struct {
 		name     string
 		own      rtts
+		quality  qualities
 		others   map[cluster.NodeID]published
 		estimate func(a, b cluster.NodeID) (time.Duration, bool)
 		want     cluster.NodeID
@@ -80,8 +103,38 @@ func TestAutoPathDecision(t *testing.T) {
 		},
 		{
 			name: "measured direct link is fine",
-			own:  rtts{"hcm": 150 * ms}, estimate: serfRTT(map[[2]cluster.NodeID]time.Duration{{"eu", "hcm"}: 300 * ms, {"eu", "sgp"}: 70 * ms, {"sgp", "hcm"}: 60 * ms}),
-			want: "hcm", wantVia: 130 * ms,
+			own:  rtts{"hcm": 150 * ms}, estimate: serfRTT(map[[2]cluster.NodeID]time.Duration{{"eu", "hcm"}: 300 * ms, {"eu", "sgp"}: 80 * ms, {"sgp", "hcm"}: 60 * ms}),
+			want: "hcm", wantVia: 140 * ms,
+		},
+		{
+			// The default lab topology as the probes see it: the direct public route is
+			// jittery (12 ms mean deviation) and lossy (1.6% round trip); the backbone legs
+			// are clean. Direct costs 220 + 30 + 21.1 ms, through sgp 163.75 + 33.75 ms.
+			name:    "probes: a jittery, lossy direct route loses to clean legs",
+			own:     rtts{"hcm": 215 * ms, "sgp": 158 * ms},
+			quality: qualities{"hcm": {RTT: 220 * ms, Jitter: 12 * ms, Loss: 0.016}, "sgp": {RTT: 160 * ms, Jitter: 1500 * time.Microsecond}},
+			others: map[cluster.NodeID]published{"sgp": {
+				at: t0, rtt: rtts{"hcm": 31 * ms}, quality: qualities{"hcm": {RTT: 30 * ms, Jitter: 1500 * time.Microsecond}},
+			}},
+			want: "sgp", wantVia: 197500 * time.Microsecond,
+		},
+		{
+			name:    "probes: a clean direct route stays",
+			own:     rtts{"hcm": 215 * ms, "sgp": 158 * ms},
+			quality: qualities{"hcm": {RTT: 220 * ms, Jitter: 1 * ms}, "sgp": {RTT: 160 * ms, Jitter: 8 * ms, Loss: 0.01}},
+			others: map[cluster.NodeID]published{"sgp": {
+				at: t0, rtt: rtts{"hcm": 31 * ms}, quality: qualities{"hcm": {RTT: 30 * ms}},
+			}},
+			want: "hcm", wantVia: 219600 * time.Microsecond,
+		},
+		{
+			name:    "a peer's probe figures beat its ICE RTT",
+			own:     rtts{"hcm": 300 * ms, "sgp": 100 * ms},
+			quality: qualities{"sgp": {RTT: 100 * ms}},
+			others: map[cluster.NodeID]published{"hcm": {
+				at: t0, rtt: rtts{"sgp": 30 * ms}, quality: qualities{"sgp": {RTT: 150 * ms, Loss: 0.1}},
+			}},
+			want: "hcm", wantVia: 340 * ms,
 		},
 		{
 			name: "no measurements: Serf decides (direct)", estimate: serf,
@@ -123,7 +176,7 @@ func TestAutoPathDecision(t *testing.T) {
 		},
 	}
 	for _, c := range cases {
-		src := rttSources{self: "eu", own: c.own, others: c.others, estimate: c.estimate}
+		src := rttSources{self: "eu", own: c.own, ownQuality: c.quality, others: c.others, estimate: c.estimate}
 		direct, hasDirect, through := src.paths("hcm", []cluster.NodeID{"eu", "hcm", "sgp"})
 		if got := choosePath("hcm", "", direct, hasDirect, through); got != c.want || through["sgp"] != c.wantVia {
 			t.Errorf("%s: %s (through sgp %v), want %s (%v)", c.name, got, through["sgp"], c.want, c.wantVia)
@@ -131,10 +184,17 @@ func TestAutoPathDecision(t *testing.T) {
 	}
 }
 
-// fakeLinks is this node's measured link RTTs, changed by the test.
+// fakeLinks is this node's measured link RTTs and probe figures, changed by the test.
 type fakeLinks struct {
 	mu  sync.Mutex
 	rtt rtts
+	q   qualities
+}
+
+func (f *fakeLinks) setQuality(q qualities) {
+	f.mu.Lock()
+	f.q = q
+	f.mu.Unlock()
 }
 
 func (f *fakeLinks) set(r rtts) {
@@ -143,10 +203,10 @@ func (f *fakeLinks) set(r rtts) {
 	f.mu.Unlock()
 }
 
-func (f *fakeLinks) get() map[cluster.NodeID]time.Duration {
+func (f *fakeLinks) get() (map[cluster.NodeID]time.Duration, map[cluster.NodeID]cluster.LinkQuality) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.rtt
+	return f.rtt, f.q
 }
 
 // The policy reads other nodes' records from the registry, and does not flap between two
@@ -165,7 +225,8 @@ func TestAutoPathIsSticky(t *testing.T) {
 	register(cluster.Node{ID: "sgp", State: cluster.StateActive, LinkRTT: rtts{"hcm": 100 * ms}})
 	register(cluster.Node{ID: "hkg", State: cluster.StateActive, LinkRTT: rtts{"hcm": 105 * ms}})
 	links := &fakeLinks{rtt: rtts{"hcm": 400 * ms, "sgp": 100 * ms, "hkg": 100 * ms}}
-	nodes := startNodeCache(reg, 10*ms, slog.New(slog.DiscardHandler))
+	register(cluster.Node{ID: "eu", State: cluster.StateActive})
+	nodes := startNodeCache(reg, "eu", 10*ms, 30*ms, slog.New(slog.DiscardHandler))
 	defer nodes.Close()
 	p := newAutoPath("eu", nodes, links.get, slog.New(slog.DiscardHandler))
 	// The cache reads the registry in the background.
@@ -228,7 +289,7 @@ func waitCached(t *testing.T, c *nodeCache, id cluster.NodeID, toHCM time.Durati
 // that old measurements do not steer paths for ever.
 func TestNodeCacheForgetsStaleRecords(t *testing.T) {
 	reg := &flakyRegistry{nodes: []cluster.Node{{ID: "sgp", State: cluster.StateActive}}}
-	c := startNodeCache(reg, 10*ms, slog.New(slog.DiscardHandler))
+	c := startNodeCache(reg, "sgp", 10*ms, 30*ms, slog.New(slog.DiscardHandler))
 	defer c.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for len(c.Nodes()) != 1 {
@@ -274,7 +335,7 @@ func (f *flakyRegistry) Nodes(context.Context) ([]cluster.Node, error) {
 // registry is unreadable (a Redis outage must not tear every link down).
 func TestNodeCacheGone(t *testing.T) {
 	reg := &flakyRegistry{nodes: []cluster.Node{{ID: "sgp"}, {ID: "hcm"}}}
-	c := startNodeCache(reg, 10*ms, slog.New(slog.DiscardHandler))
+	c := startNodeCache(reg, "hcm", 10*ms, 300*ms, slog.New(slog.DiscardHandler))
 	defer c.Close()
 	eventuallyTrue := func(what string, cond func() bool) {
 		t.Helper()
@@ -305,6 +366,85 @@ func TestNodeCacheGone(t *testing.T) {
 	reg.nodes = []cluster.Node{{ID: "hcm"}}
 	reg.mu.Unlock()
 	eventuallyTrue("sgp left again but is not reported gone", func() bool { return c.Gone("sgp") })
+	// Redis restarts empty: this node's own record is missing too, so the read says nothing
+	// about the others; once the records are back, only a node still missing is gone.
+	reg.mu.Lock()
+	reg.nodes = []cluster.Node{{ID: "hcm"}, {ID: "sgp"}}
+	reg.mu.Unlock()
+	eventuallyTrue("sgp listed again", func() bool { return !c.Gone("sgp") })
+	reg.mu.Lock()
+	reg.nodes = nil
+	reg.mu.Unlock()
+	time.Sleep(50 * ms) // several reads of the empty registry
+	if c.Gone("sgp") || c.Gone("hcm") {
+		t.Fatal("a read without this node's own record declared nodes gone")
+	}
+	reg.mu.Lock()
+	reg.nodes = []cluster.Node{{ID: "hcm"}} // hcm wrote its record back; sgp did not (yet)
+	reg.mu.Unlock()
+	time.Sleep(50 * ms) // well within the 300 ms grace
+	if c.Gone("sgp") {
+		t.Fatal("sgp reported gone within the grace after the registry came back empty")
+	}
+	eventuallyTrue("sgp, still missing after the grace, is not reported gone", func() bool { return c.Gone("sgp") })
 	reg.fail()
 	eventuallyTrue("with the registry unreadable, a node is still reported gone", func() bool { return !c.Gone("sgp") })
+}
+
+// With the default policy the path is direct; when the direct link is cut (its probes go
+// unanswered) it goes through the cheapest via whose legs are up, stays there while no direct
+// link answers, and comes back once one has answered for the recovery time.
+func TestFailoverAroundCutLink(t *testing.T) {
+	reg := cluster.NewMemoryRegistry()
+	ctx := context.Background()
+	for _, n := range []cluster.Node{
+		{ID: "eu", State: cluster.StateActive},
+		{ID: "hcm", State: cluster.StateActive},
+		{ID: "sgp", State: cluster.StateActive, LinkQuality: qualities{"hcm": {RTT: 30 * ms}}},
+		{ID: "hkg", State: cluster.StateActive, LinkQuality: qualities{"hcm": {Down: true}}}, // its leg is cut too
+	} {
+		if _, err := reg.Register(ctx, n, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links := &fakeLinks{
+		rtt: rtts{"hcm": 220 * ms, "sgp": 160 * ms, "hkg": 40 * ms},
+		q:   qualities{"hcm": {RTT: 220 * ms}, "sgp": {RTT: 160 * ms}, "hkg": {RTT: 40 * ms}},
+	}
+	nodes := startNodeCache(reg, "eu", 10*ms, 30*ms, slog.New(slog.DiscardHandler))
+	defer nodes.Close()
+	p := newAutoPath("eu", nodes, links.get, slog.New(slog.DiscardHandler))
+	p.failoverOnly, p.recoverAfter = true, 200*ms
+	waitCached(t, nodes, "sgp", 0)
+	if hop := p.Next("hcm"); hop != "hcm" {
+		t.Fatalf("healthy direct link: %s, want direct", hop)
+	}
+	links.setQuality(qualities{"hcm": {RTT: 220 * ms, Down: true}, "sgp": {RTT: 160 * ms}, "hkg": {RTT: 40 * ms}})
+	if hop := p.Next("hcm"); hop != "sgp" {
+		t.Fatalf("cut direct link: %s, want sgp (hkg's leg to hcm is cut too)", hop)
+	}
+	if w := p.Warm(); len(w) != 1 || w[0] != "hcm" {
+		t.Fatalf("Warm %v, want the cut destination", w)
+	}
+	// The cut link closes (no figures): still around it.
+	links.setQuality(qualities{"sgp": {RTT: 160 * ms}})
+	time.Sleep(300 * ms)
+	if hop := p.Next("hcm"); hop != "sgp" {
+		t.Fatalf("no direct link yet: %s, want sgp", hop)
+	}
+	// A new direct link answers: back to direct only after the recovery time.
+	links.setQuality(qualities{"hcm": {RTT: 220 * ms}, "sgp": {RTT: 160 * ms}})
+	if hop := p.Next("hcm"); hop != "sgp" {
+		t.Fatalf("direct answered a moment ago: %s, want sgp still", hop)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Next("hcm") != "hcm" {
+		if time.Now().After(deadline) {
+			t.Fatal("never went back to the direct path")
+		}
+		time.Sleep(20 * ms)
+	}
+	if w := p.Warm(); len(w) != 0 {
+		t.Fatalf("Warm %v after recovery", w)
+	}
 }

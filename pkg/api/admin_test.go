@@ -61,7 +61,7 @@ func (f *fakeLocal) Mute(room, id, track string, muted bool) error {
 	return nil
 }
 
-func (f *fakeLocal) Send(room, text string) {
+func (f *fakeLocal) Send(room, text string, _ uint64, _ int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sent = append(f.sent, text)

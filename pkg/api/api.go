@@ -254,6 +254,16 @@ type NodeView struct {
 	// that answered, as of their last heartbeat (registry record) for the others; empty when
 	// the node has no open link.
 	LinkRTTMs map[string]float64 `json:"link_rtt_ms"`
+	// LinkQuality is what the node's probes measure on each open relay link, by peer (see
+	// relay/probe.go); relay path choice (--relay-via auto) weighs it.
+	LinkQuality map[string]LinkQualityView `json:"link_quality,omitempty"`
+}
+
+// LinkQualityView is one relay link's probe figures.
+type LinkQualityView struct {
+	RTTMs    float64 `json:"rtt_ms"`
+	JitterMs float64 `json:"jitter_ms"`
+	Loss     float64 `json:"loss"` // round trip, 0..1
 }
 
 // Nodes is the answer of /v1/nodes.
@@ -281,6 +291,12 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 			if rtt > 0 {
 				v.LinkRTTMs[string(peer)] = millis(rtt)
 			}
+		}
+		for peer, q := range n.LinkQuality {
+			if v.LinkQuality == nil {
+				v.LinkQuality = map[string]LinkQualityView{}
+			}
+			v.LinkQuality[string(peer)] = LinkQualityView{RTTMs: millis(q.RTT), JitterMs: millis(q.Jitter), Loss: q.Loss}
 		}
 		out.Nodes = append(out.Nodes, v)
 	}

@@ -28,7 +28,8 @@ func newFixture(t *testing.T) *fixture {
 	ctx := context.Background()
 	for _, n := range []cluster.Node{
 		{ID: "eu", Region: "eu", Lat: 52.37, Lon: 4.90, URL: "http://eu", State: cluster.StateActive},
-		{ID: "sgp", Region: "sgp", Lat: 1.35, Lon: 103.82, URL: "http://sgp", State: cluster.StateActive, LinkRTT: map[cluster.NodeID]time.Duration{"eu": 160250 * time.Microsecond, "hcm": 30 * time.Millisecond}},
+		{ID: "sgp", Region: "sgp", Lat: 1.35, Lon: 103.82, URL: "http://sgp", State: cluster.StateActive, LinkRTT: map[cluster.NodeID]time.Duration{"eu": 160250 * time.Microsecond, "hcm": 30 * time.Millisecond},
+			LinkQuality: map[cluster.NodeID]cluster.LinkQuality{"hcm": {RTT: 31 * time.Millisecond, Jitter: 1500 * time.Microsecond, Loss: 0.02}}},
 		{ID: "hcm", Region: "hcm", Lat: 10.82, Lon: 106.63, URL: "http://hcm", State: cluster.StateActive},
 	} {
 		if _, err := reg.Register(ctx, n, time.Hour); err != nil {
@@ -156,6 +157,13 @@ func TestNodesShowMeasuredLinkRTT(t *testing.T) {
 	for _, n := range out.Nodes {
 		if !maps.Equal(n.LinkRTTMs, want[n.ID]) || n.LinkRTTMs == nil {
 			t.Errorf("%s: link RTTs %v, want %v", n.ID, n.LinkRTTMs, want[n.ID])
+		}
+		wantQ := map[string]LinkQualityView(nil)
+		if n.ID == "sgp" {
+			wantQ = map[string]LinkQualityView{"hcm": {RTTMs: 31, JitterMs: 1.5, Loss: 0.02}}
+		}
+		if !maps.Equal(n.LinkQuality, wantQ) {
+			t.Errorf("%s: link quality %v, want %v", n.ID, n.LinkQuality, wantQ)
 		}
 	}
 }

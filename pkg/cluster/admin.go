@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Admin carries out an operator's actions on rooms hosted anywhere in the cluster: it finds
@@ -34,8 +35,9 @@ type LocalRooms interface {
 	// Mute mutes a track of the identity's session here: ErrParticipantNotFound or
 	// ErrTrackNotFound when there is none.
 	Mute(room, identity, track string, muted bool) error
-	// Send delivers a system message to this node's participants of the room.
-	Send(room, text string)
+	// Send delivers a system message to this node's participants of the room, numbered seq in
+	// the room's order (0: unnumbered), sent at unixMS.
+	Send(room, text string, seq uint64, unixMS int64)
 	// CloseRoom ends every session of this node in the room.
 	CloseRoom(room string) int
 	// Drain starts the node's graceful drain (as on SIGTERM); it returns at once.
@@ -71,7 +73,9 @@ type AdminConfig struct {
 	Registry interface {
 		Nodes(ctx context.Context) ([]Node, error)
 	}
-	Local  LocalRooms
+	Local LocalRooms
+	// Order numbers a system message once for every node (nil: each node numbers its own).
+	Order  MessageOrder
 	Logger *slog.Logger
 }
 
@@ -99,6 +103,8 @@ type adminReq struct {
 	Track    string `json:"track,omitempty"`
 	Muted    bool   `json:"muted,omitempty"`
 	Text     string `json:"text,omitempty"`
+	Seq      uint64 `json:"seq,omitempty"`
+	UnixMS   int64  `json:"ts,omitempty"`
 }
 
 // NewAdmin registers the node-side handlers on cfg.RPC and returns the operator's side.
@@ -141,7 +147,10 @@ func NewAdmin(cfg AdminConfig) *Admin {
 		}
 		return struct{}{}, err
 	})
-	handle(methodSend, func(_ NodeID, r adminReq) (any, error) { l.Send(r.Room, r.Text); return struct{}{}, nil })
+	handle(methodSend, func(_ NodeID, r adminReq) (any, error) {
+		l.Send(r.Room, r.Text, r.Seq, r.UnixMS)
+		return struct{}{}, nil
+	})
 	handle(methodCloseRoom, func(_ NodeID, r adminReq) (any, error) { return l.CloseRoom(r.Room), nil })
 	handle(methodDrain, func(from NodeID, _ adminReq) (any, error) {
 		cfg.Logger.Info("drain requested by an operator", "asked_by", from)
@@ -285,7 +294,14 @@ func (a *Admin) Send(ctx context.Context, room, text string) error {
 	if err != nil {
 		return err
 	}
-	_, errs := a.fanOut(ctx, nodes, methodSend, adminReq{Room: room, Text: text}, nil)
+	req := adminReq{Room: room, Text: text, UnixMS: time.Now().UnixMilli()}
+	if a.cfg.Order != nil {
+		// One number for every node, so that each delivers it in the room's one order.
+		if req.Seq, err = a.cfg.Order.Next(ctx, room); err != nil {
+			return err
+		}
+	}
+	_, errs := a.fanOut(ctx, nodes, methodSend, req, nil)
 	return joinRemote(errs)
 }
 

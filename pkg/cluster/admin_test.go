@@ -58,9 +58,9 @@ func (n *nodeRooms) Mute(room, id, track string, muted bool) error {
 	n.act("mute " + id + " " + track)
 	return ErrTrackNotFound
 }
-func (n *nodeRooms) Send(room, text string)    { n.act("send " + text) }
-func (n *nodeRooms) CloseRoom(room string) int { n.act("close " + room); return 1 }
-func (n *nodeRooms) Drain()                    { n.act("drain") }
+func (n *nodeRooms) Send(room, text string, _ uint64, _ int64) { n.act("send " + text) }
+func (n *nodeRooms) CloseRoom(room string) int                 { n.act("close " + room); return 1 }
+func (n *nodeRooms) Drain()                                    { n.act("drain") }
 
 func (n *nodeRooms) actions() []string {
 	n.mu.Lock()

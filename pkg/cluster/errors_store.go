@@ -22,4 +22,6 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 	// ErrStoreClosed: the store was closed.
 	ErrStoreClosed = errors.New("room store closed")
+	// ErrUnavailable: the shared store (Redis) did not answer.
+	ErrUnavailable = errors.New("cluster store unavailable")
 )

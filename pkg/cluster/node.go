@@ -34,6 +34,17 @@ type Node struct {
 	// it grows with the cluster, and Serf limits a member's tags to 512 bytes, so tags() leaves
 	// it out.
 	LinkRTT map[NodeID]time.Duration `json:"link_rtt,omitempty"`
+	// LinkQuality is what this node's probes measure on each open relay link, by peer: RTT,
+	// jitter and round-trip loss. Registry record only, like LinkRTT.
+	LinkQuality map[NodeID]LinkQuality `json:"link_quality,omitempty"`
+}
+
+// LinkQuality is one relay link's quality as the probes of one end measure it.
+type LinkQuality struct {
+	RTT    time.Duration `json:"rtt"`            // smoothed round trip of the probes
+	Jitter time.Duration `json:"jitter"`         // mean deviation of consecutive round trips
+	Loss   float64       `json:"loss"`           // share of probes unanswered (round trip), 0..1
+	Down   bool          `json:"down,omitempty"` // no echo for a while: the path is cut
 }
 
 // Serf tag names. Serf limits all tags of a member to 512 bytes together, so they are short.

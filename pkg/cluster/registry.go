@@ -50,7 +50,8 @@ func NewMemoryRegistry() *MemoryRegistry {
 func (r *MemoryRegistry) Register(_ context.Context, n Node, ttl time.Duration) (bool, error) {
 	now := r.now()
 	n.LastSeen = now
-	n.LinkRTT = maps.Clone(n.LinkRTT) // the caller keeps its map
+	n.LinkRTT = maps.Clone(n.LinkRTT) // the caller keeps its maps
+	n.LinkQuality = maps.Clone(n.LinkQuality)
 	r.mu.Lock()
 	old, ok := r.records[n.ID]
 	r.records[n.ID] = memRecord{node: n, expires: now.Add(ttl)}
@@ -73,6 +74,7 @@ func (r *MemoryRegistry) Nodes(context.Context) ([]Node, error) {
 		if now.Before(rec.expires) {
 			n := rec.node
 			n.LinkRTT = maps.Clone(n.LinkRTT) // callers may change what they get
+			n.LinkQuality = maps.Clone(n.LinkQuality)
 			out = append(out, n)
 		}
 	}

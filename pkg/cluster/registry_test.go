@@ -13,7 +13,8 @@ func testRegistry(t *testing.T, reg Registry, expire func()) {
 	ctx := context.Background()
 	a := Node{
 		ID: "a", Region: "eu", Lat: 52.37, Lon: 4.9, URL: "http://a", State: StateActive, Participants: 3,
-		LinkRTT: map[NodeID]time.Duration{"b": 181250 * time.Microsecond, "c": 3 * time.Millisecond},
+		LinkRTT:     map[NodeID]time.Duration{"b": 181250 * time.Microsecond, "c": 3 * time.Millisecond},
+		LinkQuality: map[NodeID]LinkQuality{"b": {RTT: 182 * time.Millisecond, Jitter: 1500 * time.Microsecond, Loss: 0.02}},
 	}
 	b := Node{ID: "b", Region: "sgp", State: StateDraining}
 	if existed, err := reg.Register(ctx, a, 300*time.Millisecond); err != nil || existed {
@@ -22,7 +23,8 @@ func testRegistry(t *testing.T, reg Registry, expire func()) {
 	if existed, err := reg.Register(ctx, a, 300*time.Millisecond); err != nil || !existed {
 		t.Fatalf("refresh: existed=%v err=%v", existed, err)
 	}
-	a.LinkRTT["b"] = time.Hour // the record is what was registered, not the caller's map
+	a.LinkRTT["b"] = time.Hour // the record is what was registered, not the caller's maps
+	a.LinkQuality["b"] = LinkQuality{Loss: 1}
 	if _, err := reg.Register(ctx, b, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -36,12 +38,16 @@ func testRegistry(t *testing.T, reg Registry, expire func()) {
 	if rtt := nodes[0].LinkRTT; len(rtt) != 2 || rtt["b"] != 181250*time.Microsecond || rtt["c"] != 3*time.Millisecond {
 		t.Fatalf("a's measured link RTTs: %v", rtt)
 	}
+	if q := nodes[0].LinkQuality; len(q) != 1 || q["b"] != (LinkQuality{RTT: 182 * time.Millisecond, Jitter: 1500 * time.Microsecond, Loss: 0.02}) {
+		t.Fatalf("a's measured link quality: %v", q)
+	}
 	if len(nodes[1].LinkRTT) != 0 {
 		t.Fatalf("b measured no link but its record has %v", nodes[1].LinkRTT)
 	}
 	nodes[0].LinkRTT["c"] = time.Hour // a reader's changes stay its own
-	if again, _ := reg.Nodes(ctx); again[0].LinkRTT["c"] != 3*time.Millisecond {
-		t.Fatalf("a reader changed the record: %v", again[0].LinkRTT)
+	nodes[0].LinkQuality["b"] = LinkQuality{}
+	if again, _ := reg.Nodes(ctx); again[0].LinkRTT["c"] != 3*time.Millisecond || again[0].LinkQuality["b"].Loss != 0.02 {
+		t.Fatalf("a reader changed the record: %v %v", again[0].LinkRTT, again[0].LinkQuality)
 	}
 	if exp, _ := reg.Expired(ctx); len(exp) != 0 {
 		t.Fatalf("expired before the TTL: %v", exp)

@@ -52,6 +52,8 @@ func gather(t *testing.T, c prometheus.Collector) map[string]float64 {
 				out[key] = m.GetCounter().GetValue()
 			case dto.MetricType_GAUGE:
 				out[key] = m.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				out[mf.GetName()+"_count{"+strings.Join(labels, ",")+"}"] = float64(m.GetHistogram().GetSampleCount())
 			default:
 				t.Fatalf("%s: unexpected type %v", key, mf.GetType())
 			}
@@ -145,7 +147,7 @@ func TestRelayCollectorWithoutSource(t *testing.T) {
 	rooms := room.NewManager(room.DefaultConfig())
 	defer rooms.Close()
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(NewRoomCollector(rooms, "eu"), NewRelayCollector(&fakeLinks{links: []relay.LinkInfo{{Peer: "hcm", State: relay.StateOpen}}}, "eu"))
+	reg.MustRegister(NewRoomCollector(rooms, "eu", 0), NewRelayCollector(&fakeLinks{links: []relay.LinkInfo{{Peer: "hcm", State: relay.StateOpen}}}, "eu"))
 	if _, err := reg.Gather(); err != nil {
 		t.Fatal(err)
 	}

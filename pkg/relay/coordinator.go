@@ -69,6 +69,9 @@ type Coordinator struct {
 	once    sync.Once
 
 	peers map[cluster.NodeID]*peerState // coordinator goroutine only
+	// present is, per room hosted here, the other nodes the directory lists with occupants in
+	// it, and when it first stopped listing one (see roomNodes). Coordinator goroutine only.
+	present map[string]map[cluster.NodeID]time.Time
 }
 
 type localData struct {
@@ -152,6 +155,7 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 		cfg: cfg, log: cfg.Logger.With("component", "relay-rooms"), inbox: make(chan inbound, 1024),
 		data: make(chan localData, 1024), actions: make(chan remoteAction, 256),
 		ctx: ctx, stop: stop, done: make(chan struct{}), peers: map[cluster.NodeID]*peerState{},
+		present: map[string]map[cluster.NodeID]time.Time{},
 	}
 	lc := cfg.Link
 	lc.OnLink = func(l *Link) {
@@ -175,12 +179,15 @@ func (c *Coordinator) DataSent(name room.Name, from *room.Participant, msg room.
 	select {
 	case c.data <- localData{room: string(name), sid: from.SID(), origin: cluster.NodeID(from.Origin()), msg: msg}:
 	default:
-		c.log.Warn("relay data queue full; a chat message did not reach other nodes", "room", name)
+		c.log.Warn("relay data queue full; a chat message did not reach other nodes", "room", name, "participant", from.SID())
 	}
 }
 
 func (c *Coordinator) forwardData(d localData) {
-	body := dataBody{SID: string(d.sid), Kind: string(d.msg.Kind), Text: d.msg.Text, Topic: d.msg.Topic, Payload: d.msg.Payload}
+	body := dataBody{
+		SID: string(d.sid), Seq: d.msg.Seq, UnixMS: d.msg.UnixMS,
+		Kind: string(d.msg.Kind), Text: d.msg.Text, Topic: d.msg.Topic, Payload: d.msg.Payload,
+	}
 	for id, ps := range c.peers {
 		if _, hosts := ps.exported[d.room]; !hosts || isDone(ps.link) {
 			continue
@@ -262,22 +269,20 @@ func (c *Coordinator) reconcile() {
 		}
 		wanted[hop][name][origin] = true
 	}
+	now := time.Now()
 	for _, r := range c.cfg.Rooms.Rooms() {
 		if !hasLocal(r) {
 			continue
 		}
 		name := string(r.Name())
 		hosted[name] = true
-		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
-		nodes, err := c.cfg.Directory.RoomNodes(ctx, name)
-		cancel()
-		if err != nil {
-			continue
+		for _, id := range c.roomNodes(name, now) {
+			want(c.via(id), name, id)
 		}
-		for id, n := range nodes {
-			if id != self && n > 0 {
-				want(c.via(id), name, id)
-			}
+	}
+	for name := range c.present {
+		if !hosted[name] {
+			delete(c.present, name)
 		}
 	}
 	// As a transit node, receive from each origin a peer asked of us, directly.
@@ -325,7 +330,6 @@ func (c *Coordinator) reconcile() {
 		ps := c.peer(id, l)
 		ps.wanted = rooms
 	}
-	now := time.Now()
 	for id, ps := range c.peers {
 		if wanted[id] == nil {
 			ps.wanted = map[string]map[cluster.NodeID]bool{}
@@ -336,6 +340,49 @@ func (c *Coordinator) reconcile() {
 			c.closeIfIdle(id, ps, now)
 		}
 	}
+}
+
+// directoryGrace is how long a node stays a room's host once the directory has stopped listing
+// it. The directory is the shared store (Redis): after a restart that emptied it, the nodes
+// write their sessions back within a heartbeat (a third of the health TTL), and meanwhile the
+// room goes on across the links as it was; while the directory cannot be read at all, nothing
+// changes. A node whose participants really left has said so in its state snapshots already;
+// a node that died is dropped through Alive and its link.
+const directoryGrace = 5 * time.Second
+
+// roomNodes returns the other nodes hosting room: those the directory lists, and those it
+// stopped listing less than directoryGrace of successful reads ago.
+func (c *Coordinator) roomNodes(name string, now time.Time) []cluster.NodeID {
+	ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+	nodes, err := c.cfg.Directory.RoomNodes(ctx, name)
+	cancel()
+	known := c.present[name] // node → when a successful read first lacked it (zero: listed)
+	if known == nil {
+		known = map[cluster.NodeID]time.Time{}
+		c.present[name] = known
+	}
+	if err == nil {
+		for id, missing := range known {
+			switch {
+			case nodes[id] > 0:
+				known[id] = time.Time{}
+			case missing.IsZero():
+				known[id] = now
+			case now.Sub(missing) > directoryGrace:
+				delete(known, id)
+			}
+		}
+		for id, n := range nodes {
+			if _, ok := known[id]; !ok && id != c.cfg.Link.Self && n > 0 {
+				known[id] = time.Time{}
+			}
+		}
+	}
+	out := make([]cluster.NodeID, 0, len(known))
+	for id := range known {
+		out = append(out, id)
+	}
+	return out
 }
 
 // closeIfIdle closes a link that has carried no room, either way, for the linger time.
@@ -601,7 +648,7 @@ func (c *Coordinator) export(ps *peerState, name string, id room.TrackID, maxLay
 			mid, err := ps.link.Attach(d)
 			if err != nil {
 				d.Close()
-				c.log.Warn("cannot relay a track layer", "track", id, "rid", rid, "err", err)
+				c.log.Warn("cannot relay a track layer", "room", name, "participant", up.Info().Participant, "track", id, "rid", rid, "err", err)
 				continue
 			}
 			ex.layers[i] = &exportLayer{down: d, mid: mid, rid: rid, flow: flow{class: classOf(up.Info()), layer: i, track: id}}

@@ -83,7 +83,10 @@ type Link struct {
 	sample      rateSample
 	slots       map[string]*slot // media slots by mid, once open
 
-	slotWG sync.WaitGroup // RTCP readers of the slots
+	probe *prober // the link's quality probes, with its PeerConnection
+
+	slotWG  sync.WaitGroup // RTCP readers of the slots
+	probeWG sync.WaitGroup // the probe sender, from open to close
 
 	nacksIn, plisIn, plisOut atomic.Uint64 // media feedback counters (LinkInfo)
 	pausedLayers             atomic.Int32  // layers sent to the peer paused for bandwidth (LinkInfo)
@@ -218,6 +221,10 @@ func (l *Link) markOpen() {
 	l.openedAfter = time.Since(l.created)
 	after := l.openedAfter
 	l.opened.Store(true)
+	if l.probe != nil { // under mu: teardown waits only after the state left open
+		l.probeWG.Add(1)
+		go l.runProbes(l.probe)
+	}
 	l.mu.Unlock()
 	l.readyOnce.Do(func() { close(l.ready) })
 	l.log.Info("relay link open", "offerer", l.offerer, "after", after)
@@ -400,6 +407,13 @@ func (l *Link) newPeerConnection() (*webrtc.PeerConnection, *rtc.EarlyStart, err
 		_ = pc.Close()
 		return nil, nil, fmt.Errorf("%w: control channel: %v", ErrLinkFailed, err)
 	}
+	pdc, err := newProbeChannel(pc)
+	if err != nil {
+		_ = pc.Close()
+		return nil, nil, fmt.Errorf("%w: probe channel: %v", ErrLinkFailed, err)
+	}
+	probe := newProber(pdc.Send)
+	pdc.OnMessage(func(m webrtc.DataChannelMessage) { probe.receive(m.Data) })
 	if err := addSlots(pc); err != nil {
 		_ = pc.Close()
 		return nil, nil, fmt.Errorf("%w: media slots: %v", ErrLinkFailed, err)
@@ -440,7 +454,7 @@ func (l *Link) newPeerConnection() (*webrtc.PeerConnection, *rtc.EarlyStart, err
 		_ = pc.GracefulClose()
 		return nil, nil, ErrLinkClosed
 	}
-	l.pc, l.dc = pc, dc
+	l.pc, l.dc, l.probe = pc, dc, probe
 	l.mu.Unlock()
 	return pc, early, nil
 }
@@ -456,6 +470,7 @@ func (l *Link) teardown() {
 		l.log.Debug("peer connection closed", "took", time.Since(start), "err", err)
 	}
 	l.slotWG.Wait()
+	l.probeWG.Wait()
 	close(l.released)
 	l.m.released(l)
 	if !tell {

@@ -43,6 +43,16 @@ func TestLinkReportsLoss(t *testing.T) {
 	if raw, res := loss(); raw > 0.02 || res > 0.02 {
 		t.Fatalf("loss %.3f (residual %.3f) reported on a clean link", raw, res)
 	}
+	// The link's probes see the same: a round trip of about two 5 ms hops and no loss.
+	var q cluster.LinkQuality
+	eventually(t, 10*time.Second, "eu's probes measure its link to hcm", func() bool {
+		var ok bool
+		q, ok = eu.coord.Links().Qualities()["hcm"]
+		return ok
+	})
+	if q.RTT < 10*time.Millisecond || q.RTT > 200*time.Millisecond || q.Loss > 0.02 {
+		t.Fatalf("clean link: probes measure %+v, want an RTT of about 10 ms and no loss", q)
+	}
 	if err := lossy.SetLossRate(10, true); err != nil {
 		t.Fatal(err)
 	}
@@ -52,4 +62,11 @@ func TestLinkReportsLoss(t *testing.T) {
 		return raw >= 0.07 && raw <= 0.25 && res < raw/2
 	})
 	t.Logf("10%% of packets dropped toward hcm: reported loss %.3f before repair, %.3f after", raw, res)
+	// The link's quality (what relay paths are chosen by) shows it too: the media's loss
+	// toward hcm, as a round-trip figure (see relay/probe.go).
+	eventually(t, 20*time.Second, "eu's link quality shows the loss", func() bool {
+		q = eu.coord.Links().Qualities()["hcm"]
+		return q.Loss >= 0.1 && q.Loss <= 0.5
+	})
+	t.Logf("probes: %+v", q)
 }

@@ -6,8 +6,11 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/cascade-sfu/cascade/pkg/cluster"
 	"github.com/cascade-sfu/cascade/pkg/room"
+	"github.com/cascade-sfu/cascade/pkg/rtc"
 )
 
 // Control message bodies of the room protocol.
@@ -48,6 +51,8 @@ type (
 	}
 	dataBody struct {
 		SID     string          `json:"sid"`
+		Seq     uint64          `json:"seq"`     // the room's order, cluster-wide
+		UnixMS  int64           `json:"unix_ms"` // when the origin node took it
 		Kind    string          `json:"kind"`
 		Text    string          `json:"text,omitempty"`
 		Topic   string          `json:"topic,omitempty"`
@@ -117,7 +122,7 @@ func (c *Coordinator) applyState(ps *peerState, name string, st stateBody) {
 				Sink: discardSink{},
 			})
 			if err != nil {
-				c.log.Warn("cannot show a remote participant", "room", name, "identity", p.Identity, "err", err)
+				c.log.Warn("cannot show a remote participant", "room", name, "participant", p.SID, "identity", p.Identity, "err", err)
 				continue
 			}
 			px = &proxy{part: part, tracks: map[room.TrackID]*proxyTrack{}}
@@ -151,12 +156,15 @@ func (c *Coordinator) syncProxyTracks(ps *peerState, name string, px *proxy, tra
 			Codec: room.CodecParams{MimeType: t.Mime, ClockRate: t.ClockRate, Channels: t.Channels, SDPFmtpLine: t.Fmtp},
 			RIDs:  t.RIDs,
 		}
+		kind := webrtc.RTPCodecTypeVideo
 		if info.Kind == room.KindAudio {
-			info.AudioLevelExtID = ps.link.audioLevelID()
+			kind = webrtc.RTPCodecTypeAudio
+			info.AudioLevelExtID = ps.link.extID(kind, rtc.ExtAudioLevel)
 		}
+		info.AbsCaptureTimeExtID = ps.link.extID(kind, rtc.ExtAbsCaptureTime)
 		up, err := px.part.Publish(info)
 		if err != nil {
-			c.log.Warn("cannot show a remote track", "track", id, "err", err)
+			c.log.Warn("cannot show a remote track", "room", name, "participant", px.part.SID(), "track", id, "err", err)
 			continue
 		}
 		rids := t.RIDs
@@ -195,12 +203,19 @@ func (c *Coordinator) deliverData(ps *peerState, name string, db dataBody) {
 	if px == nil {
 		return
 	}
-	switch room.DataKind(db.Kind) {
-	case room.DataChat:
-		_ = px.part.SendChat(db.Text, "")
-	case room.DataState:
-		_ = px.part.SendState(db.Topic, db.Payload, "")
+	msg := room.DataMessage{
+		Seq: db.Seq, UnixMS: db.UnixMS, Kind: room.DataKind(db.Kind), Text: db.Text, Topic: db.Topic, Payload: db.Payload,
 	}
+	if msg.Seq == 0 { // from a node that does not number messages: as it comes
+		switch msg.Kind {
+		case room.DataChat:
+			_ = px.part.SendChat(db.Text, "")
+		case room.DataState:
+			_ = px.part.SendState(db.Topic, db.Payload, "")
+		}
+		return
+	}
+	_ = px.part.RelayData(msg)
 }
 
 // discardSink drops a proxy participant's events: nobody listens on this node.

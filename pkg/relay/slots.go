@@ -276,9 +276,9 @@ func (r *slotSource) Close() error {
 	return nil
 }
 
-// audioLevelID returns the link's negotiated id of the RFC 6464 audio level extension, 0 if
-// none: relayed audio carries the level under it.
-func (l *Link) audioLevelID() uint8 {
+// extID returns the link's negotiated id of the header extension uri on its receivers of kind,
+// 0 if none: relayed media carries the audio level and the abs-capture time under them.
+func (l *Link) extID(kind webrtc.RTPCodecType, uri string) uint8 {
 	l.mu.Lock()
 	pc := l.pc
 	l.mu.Unlock()
@@ -286,11 +286,11 @@ func (l *Link) audioLevelID() uint8 {
 		return 0
 	}
 	for _, tr := range pc.GetTransceivers() {
-		if tr.Kind() != webrtc.RTPCodecTypeAudio || tr.Receiver() == nil {
+		if tr.Kind() != kind || tr.Receiver() == nil {
 			continue
 		}
 		for _, h := range tr.Receiver().GetParameters().HeaderExtensions {
-			if h.URI == "urn:ietf:params:rtp-hdrext:ssrc-audio-level" {
+			if h.URI == uri {
 				return uint8(h.ID)
 			}
 		}

@@ -28,6 +28,7 @@ type spanNode struct {
 type spanOpts struct {
 	alive func(cluster.NodeID) bool           // the coordinator's Alive
 	via   func(cluster.NodeID) cluster.NodeID // the coordinator's Via
+	dir   relay.Directory                     // the coordinator's Directory, if not the store
 }
 
 func startSpanNode(t *testing.T, c *testCluster, id cluster.NodeID, net *vnet.Net, dir *cluster.MemoryStore, opts ...spanOpts) *spanNode {
@@ -58,6 +59,9 @@ func startSpanNode(t *testing.T, c *testCluster, id cluster.NodeID, net *vnet.Ne
 	}
 	for _, o := range opts {
 		cfg.Alive, cfg.Via = o.alive, o.via
+		if o.dir != nil {
+			cfg.Directory = o.dir
+		}
 	}
 	n.coord = relay.NewCoordinator(cfg)
 	coord.Store(n.coord)

@@ -79,13 +79,21 @@ func (r *Room) ServerMute(id Identity, track TrackID, muted bool) error {
 	return r.setMuted(p.sid, track, muted)
 }
 
-// SystemMessage delivers a server message to every visible participant of this node (and
-// not to the relay: each node delivers an operator's message to its own participants).
-func (r *Room) SystemMessage(text string) {
+// SystemMessage delivers a server message to every visible participant of this node, in the
+// room's message order (and not to the relay: every node hosting the room is given the same
+// message with the same number, seq, taken once from the cluster's order). seq 0: the room
+// numbers it itself (a room without a Sequencer); unixMS 0: now.
+func (r *Room) SystemMessage(seq uint64, unixMS int64, text string) {
+	if unixMS == 0 {
+		unixMS = time.Now().UnixMilli()
+	}
 	r.eventMu.Lock()
 	defer r.eventMu.Unlock()
-	r.seq++
-	r.deliverLocked(DataMessage{Seq: r.seq, Kind: DataSystem, Text: text, UnixMS: time.Now().UnixMilli()}, nil)
+	if seq == 0 {
+		r.seq++
+		seq = r.seq
+	}
+	r.enqueueLocked(DataMessage{Seq: seq, Kind: DataSystem, Text: text, UnixMS: unixMS}, time.Now())
 }
 
 // Evict ends the session of this node's participant of identity in room name with

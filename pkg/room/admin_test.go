@@ -53,7 +53,7 @@ func TestOperatorRenameMuteAndSystemMessage(t *testing.T) {
 		t.Fatalf("unknown participant: %v", err)
 	}
 
-	r.SystemMessage("maintenance")
+	r.SystemMessage(0, 0, "maintenance")
 	for _, s := range []*sink{aliceSink, bobSink} {
 		msgs := eventsOf[DataMessage](s)
 		if len(msgs) != 1 || msgs[0].Kind != DataSystem || msgs[0].Text != "maintenance" || msgs[0].From != "" || msgs[0].Seq == 0 {

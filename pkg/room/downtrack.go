@@ -18,10 +18,11 @@ type PacketWriter interface {
 
 // Binding is what negotiation decided for one subscriber's copy of a track.
 type Binding struct {
-	Writer          PacketWriter
-	SSRC            uint32
-	PayloadType     uint8
-	AudioLevelExtID uint8 // the subscriber's id for RFC 6464, 0 if not negotiated
+	Writer              PacketWriter
+	SSRC                uint32
+	PayloadType         uint8
+	AudioLevelExtID     uint8 // the subscriber's id for RFC 6464, 0 if not negotiated
+	AbsCaptureTimeExtID uint8 // the subscriber's id for abs-capture-time, 0 if not negotiated
 }
 
 // DownTrackStats are one subscriber's counters for one track.
@@ -83,6 +84,7 @@ type DownTrack struct {
 	packets  atomic.Uint64
 	bytes    atomic.Uint64
 	lost     atomic.Uint32 // fraction lost × 256 from the last receiver report
+	first    firstPacket
 
 	mu   sync.Mutex // guards m and hist
 	m    munger
@@ -236,7 +238,7 @@ func (d *DownTrack) forward(p *packet) {
 		}
 		return
 	}
-	if !d.write(b, h, p.hdr.Marker, p.payload, p.level, p.hasLevel, &d.levels[p.layer]) && d.packets.Load() == 0 {
+	if !d.write(b, h, p.hdr.Marker, p.payload, &p.fwdExt, &d.levels[p.layer]) && d.packets.Load() == 0 {
 		// Nothing has reached the subscriber yet (its transport was not ready): the stream
 		// must start again at a keyframe, or its decoder would begin with deltas.
 		d.mu.Lock()
@@ -314,7 +316,7 @@ func (d *DownTrack) startLayer(p *packet) {
 // write fills in the subscriber's header fields and sends; it reports whether the packet left.
 // h carries the rewritten sequence number and timestamp. pion accepts and silently discards
 // packets (0 bytes, no error) until the transport's SRTP keys exist: that counts as not sent.
-func (d *DownTrack) write(b *Binding, h *rtp.Header, marker bool, payload []byte, level uint8, hasLevel bool, levelBuf *[1]byte) bool {
+func (d *DownTrack) write(b *Binding, h *rtp.Header, marker bool, payload []byte, ext *fwdExt, levelBuf *[1]byte) bool {
 	h.Version = 2
 	h.Padding = false
 	h.Marker = marker
@@ -324,9 +326,12 @@ func (d *DownTrack) write(b *Binding, h *rtp.Header, marker bool, payload []byte
 	h.Extension = false
 	h.ExtensionProfile = 0
 	h.Extensions = h.Extensions[:0]
-	if hasLevel && b.AudioLevelExtID != 0 {
-		levelBuf[0] = level
+	if ext.hasLevel && b.AudioLevelExtID != 0 {
+		levelBuf[0] = ext.level
 		_ = h.SetExtension(b.AudioLevelExtID, levelBuf[:])
+	}
+	if ext.absCapture != nil && b.AbsCaptureTimeExtID != 0 {
+		_ = h.SetExtension(b.AbsCaptureTimeExtID, ext.absCapture)
 	}
 	n, err := b.Writer.WriteRTP(h, payload)
 	switch {
@@ -341,6 +346,7 @@ func (d *DownTrack) write(b *Binding, h *rtp.Header, marker bool, payload []byte
 	d.bytes.Add(uint64(n))
 	d.stats.PacketsOut.Add(1)
 	d.stats.BytesOut.Add(uint64(n))
+	d.first.sent(d.track.info.Kind)
 	return true
 }
 
@@ -426,15 +432,10 @@ func (d *DownTrack) retransmit(outSeq uint16) {
 		d.stats.RetransmitMisses.Add(1)
 		return
 	}
-	var level uint8
-	var hasLevel bool
-	if id := d.track.info.AudioLevelExtID; id != 0 {
-		if ext := h.GetExtension(id); len(ext) > 0 {
-			level, hasLevel = ext[0]&0x7f, true
-		}
-	}
+	var ext fwdExt
+	ext.parse(h, &d.track.info)
 	h.SequenceNumber = outSeq
 	h.Timestamp += e.tsOffset
 	d.stats.Retransmits.Add(1)
-	d.write(b, h, h.Marker, payload, level, hasLevel, &d.rtxLevel)
+	d.write(b, h, h.Marker, payload, &ext, &d.rtxLevel)
 }

@@ -16,4 +16,5 @@ var (
 	ErrNotFound        = errors.New("participant not found")
 	ErrCodecMismatch   = errors.New("subscriber does not support the track's codec")
 	ErrManagerClosed   = errors.New("room manager is closed")
+	ErrUnordered       = errors.New("cannot number the message in the room's order: the cluster store is unreachable; retry")
 )

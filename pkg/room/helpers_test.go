@@ -59,7 +59,10 @@ func (w *recorder) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	hc := *h
-	hc.Extensions = nil
+	hc.Extensions, hc.Extension, hc.ExtensionProfile = nil, false, 0
+	for _, id := range h.GetExtensionIDs() { // the writer's buffers are reused after WriteRTP returns
+		_ = hc.SetExtension(id, append([]byte(nil), h.GetExtension(id)...))
+	}
 	w.pkts = append(w.pkts, rtp.Packet{Header: hc, Payload: append([]byte(nil), payload...)})
 	return h.MarshalSize() + len(payload), nil
 }
@@ -109,6 +112,7 @@ type transport struct {
 	tracks   map[TrackID]*DownTrack
 	removed  []TrackID
 	estimate int
+	absID    uint8 // abs-capture-time id bound to every down track (0: not negotiated)
 }
 
 func newTransport() *transport {
@@ -121,9 +125,9 @@ func (tr *transport) AddTrack(d *DownTrack) error {
 	w := &recorder{}
 	tr.writers[d.TrackID()] = w
 	tr.tracks[d.TrackID()] = d
-	ssrc := tr.ssrc
+	ssrc, absID := tr.ssrc, tr.absID
 	tr.mu.Unlock()
-	d.Bind(Binding{Writer: w, SSRC: ssrc, PayloadType: 96})
+	d.Bind(Binding{Writer: w, SSRC: ssrc, PayloadType: 96, AbsCaptureTimeExtID: absID})
 	return nil
 }
 

@@ -112,7 +112,7 @@ func (p *Participant) Publish(info TrackInfo) (*UpTrack, error) {
 		return nil, ErrTooManyLayers
 	}
 	r := p.room
-	t := newUpTrack(info, r.stats, r.log, r.cfg.KeyframeInterval, r.trackEnded)
+	t := newUpTrack(info, r.stats, p.log, r.cfg.KeyframeInterval, r.trackEnded)
 	p.mu.Lock()
 	switch {
 	case p.left:
@@ -216,6 +216,19 @@ func (p *Participant) SendState(topic string, payload []byte, ref string) error 
 	return p.room.broadcastData(p, DataMessage{Kind: DataState, Topic: topic, Payload: payload, Ref: ref})
 }
 
+// RelayData delivers a data message that a participant of another node sent there: msg keeps
+// the number and time its node gave it. Only for participants shown here by the relay.
+func (p *Participant) RelayData(msg DataMessage) error {
+	if p.Origin() == "" || msg.Seq == 0 {
+		return ErrNotAllowed
+	}
+	if msg.Kind != DataChat && msg.Kind != DataState {
+		return ErrNotAllowed
+	}
+	msg.Ref = ""
+	return p.room.broadcastData(p, msg)
+}
+
 // Kick removes another participant. Hosts only.
 func (p *Participant) Kick(identity Identity) error {
 	if !p.perms.Admin {
@@ -248,6 +261,7 @@ func (p *Participant) subscribe(t *UpTrack) {
 		return
 	}
 	d := newDownTrack(t, p.sid, p.room.stats)
+	d.watchFirstPacket(p.room.cfg.FirstPacket)
 	p.subs[t.info.ID] = d
 	p.mu.Unlock()
 

@@ -21,12 +21,19 @@ type Config struct {
 	AllocateInterval time.Duration
 	Logger           *slog.Logger
 	Stats            *Stats
-	// OnData, if set, is told of every data message after the room delivered it (under the
+	// OnData, if set, is told of every data message, numbered, once the room has it (under the
 	// room's event lock: it must only enqueue). The relay uses it to carry chat across nodes.
 	OnData func(room Name, from *Participant, msg DataMessage)
+	// Sequencer, if set, numbers data messages in one order across the nodes hosting a room;
+	// every node delivers them in that order. Without it a room numbers its own.
+	Sequencer Sequencer
 	// Remote, if set, carries a host's kick or mute of a remote participant (one shown here by
 	// a relay) to the node it is on; without it such actions only change this node's view.
 	Remote RemoteActions
+	// FirstPacket, if set, is told once per subscription (a participant's down track) how long
+	// after the subscription was created its first packet reached the subscriber. It runs on
+	// the forwarding goroutine: it must be cheap and must not block.
+	FirstPacket func(kind Kind, after time.Duration)
 }
 
 // RemoteActions acts on participants of other nodes. Calls must not block.
@@ -81,7 +88,8 @@ type Room struct {
 	// eventMu orders every event of the room: whoever holds it may deliver, and every sink sees
 	// events in the same order. Taken before mu.
 	eventMu sync.Mutex
-	seq     uint64 // data message sequence; guarded by eventMu
+	seq     uint64   // data message sequence without a Sequencer; guarded by eventMu
+	order   ordering // data messages waiting for their turn; guarded by eventMu
 
 	mu           sync.Mutex // guards the fields below
 	participants map[ParticipantSID]*Participant
@@ -111,6 +119,9 @@ func newRoom(name Name, cfg Config, onEmpty func(*Room)) *Room {
 		closing:      make(chan struct{}),
 		done:         make(chan struct{}),
 	}
+	if cfg.Sequencer == nil { // the room numbers its own messages: in order from the first
+		r.order.ready, r.order.next = true, 1
+	}
 	go r.run()
 	return r
 }
@@ -122,6 +133,7 @@ func (r *Room) Name() Name { return r.name }
 // subscribers' layers to their bandwidth.
 func (r *Room) run() {
 	defer close(r.done)
+	r.startOrder()
 	speak := time.NewTicker(r.cfg.SpeakerInterval)
 	defer speak.Stop()
 	alloc := time.NewTicker(r.cfg.AllocateInterval)
@@ -132,8 +144,9 @@ func (r *Room) run() {
 			return
 		case t := <-r.ended:
 			r.unpublish(t)
-		case <-speak.C:
+		case now := <-speak.C:
 			r.updateSpeakers()
+			r.flushStale(now)
 		case <-alloc.C:
 			for _, p := range r.Participants() {
 				p.allocate()
@@ -399,22 +412,33 @@ func (r *Room) setMuted(owner ParticipantSID, id TrackID, muted bool) error {
 	return nil
 }
 
-// broadcastData numbers a data message in room order and delivers it to every visible
-// participant, the sender included.
+// broadcastData numbers a data message in the room's order (one order on every node with a
+// Sequencer) and delivers it in that order to every visible participant, the sender included.
+// A message relayed from another node (msg.Seq set) keeps its number and time.
 func (r *Room) broadcastData(from *Participant, msg DataMessage) error {
-	r.eventMu.Lock()
-	defer r.eventMu.Unlock()
 	r.mu.Lock()
 	present := r.participants[from.sid] == from
 	r.mu.Unlock()
 	if !present {
 		return ErrParticipantGone
 	}
-	r.seq++
-	msg.Seq = r.seq
 	msg.From, msg.Identity = from.sid, from.identity
-	msg.UnixMS = time.Now().UnixMilli()
-	r.deliverLocked(msg, nil)
+	relayed := msg.Seq != 0
+	if !relayed {
+		msg.UnixMS = time.Now().UnixMilli()
+	}
+	if !relayed && r.cfg.Sequencer != nil {
+		if err := r.number(&msg); err != nil { // I/O: before taking eventMu
+			return err
+		}
+	}
+	r.eventMu.Lock()
+	defer r.eventMu.Unlock()
+	if msg.Seq == 0 { // no Sequencer: the room numbers its own
+		r.seq++
+		msg.Seq = r.seq
+	}
+	r.enqueueLocked(msg, time.Now())
 	if r.cfg.OnData != nil {
 		r.cfg.OnData(r.name, from, msg)
 	}

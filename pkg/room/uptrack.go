@@ -48,6 +48,11 @@ type TrackInfo struct {
 	RIDs []string
 	// AudioLevelExtID is the publisher's id for the RFC 6464 audio level extension (0: none).
 	AudioLevelExtID uint8
+	// AbsCaptureTimeExtID is the publisher's id for the abs-capture-time extension (0: none).
+	// Its value, the capture time of the packet's frame on the publisher's clock, is forwarded
+	// unchanged to every subscriber that negotiated it, across every relay hop, so that a
+	// receiver can measure end-to-end delay and synchronize sources.
+	AbsCaptureTimeExtID uint8
 }
 
 const (
@@ -65,8 +70,32 @@ type packet struct {
 	layer    int
 	keyframe bool
 	arrival  int64 // unix nanoseconds
+	fwdExt
+}
+
+// fwdExt are the header extension values a packet carries through the SFU. Extension ids are
+// negotiated per PeerConnection, so values are carried, and each subscriber's ids applied when
+// the packet is written.
+type fwdExt struct {
 	level    uint8 // RFC 6464 level, valid if hasLevel
 	hasLevel bool
+	// absCapture is the abs-capture-time value (8 or 16 bytes), nil when absent. It aliases the
+	// received packet's buffer and is valid only while the packet is being forwarded.
+	absCapture []byte
+}
+
+// parse reads the forwarded extensions of h as described by info.
+func (e *fwdExt) parse(h *rtp.Header, info *TrackInfo) {
+	if id := info.AudioLevelExtID; id != 0 {
+		if lvl, _, ok := rtputil.AudioLevel(h.GetExtension(id)); ok {
+			e.level, e.hasLevel = lvl, true
+		}
+	}
+	if id := info.AbsCaptureTimeExtID; id != 0 {
+		if v := h.GetExtension(id); len(v) == 8 || len(v) == 16 {
+			e.absCapture = v
+		}
+	}
 }
 
 type upLayer struct {
@@ -225,12 +254,10 @@ func (t *UpTrack) forward(l *upLayer, raw []byte, hdr *rtp.Header) {
 	}
 	p := packet{hdr: hdr, payload: payload, layer: l.index, arrival: now.UnixNano()}
 	p.keyframe = t.codec.IsKeyframe(payload)
-	if id := t.info.AudioLevelExtID; id != 0 {
-		if lvl, _, ok := rtputil.AudioLevel(hdr.GetExtension(id)); ok {
-			p.level, p.hasLevel = lvl, true
-			t.levelSum.Add(uint64(127 - lvl))
-			t.levelN.Add(1)
-		}
+	p.parse(hdr, &t.info)
+	if p.hasLevel {
+		t.levelSum.Add(uint64(127 - p.level))
+		t.levelN.Add(1)
 	}
 	for _, d := range *t.subs.Load() {
 		d.forward(&p)

@@ -29,6 +29,17 @@ type PeerEvents struct {
 	Failed func()
 	// Unanswered is called when a client did not answer a server offer in time (Subscriber).
 	Unanswered func()
+	// Logger, if set, is the session's logger (with its room and, once joined, participant
+	// fields); the PeerConnection's log lines go through it instead of the engine's.
+	Logger *slog.Logger
+}
+
+// logger returns the session's logger, or base.
+func (ev PeerEvents) logger(base *slog.Logger) *slog.Logger {
+	if ev.Logger != nil {
+		return ev.Logger
+	}
+	return base
 }
 
 // Publisher receives one participant's media.
@@ -55,7 +66,7 @@ func (e *Engine) NewPublisher(part *room.Participant, ev PeerEvents) (*Publisher
 	p := &Publisher{
 		pc:     pc,
 		part:   part,
-		log:    e.log.With("participant", part.SID(), "pc", "pub"),
+		log:    ev.logger(e.log.With("room", part.Room().Name(), "participant", part.SID())).With("pc", "pub"),
 		meta:   map[string]TrackMeta{},
 		tracks: map[string]*room.UpTrack{},
 	}
@@ -197,8 +208,11 @@ func (p *Publisher) upTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver
 		info.Source = room.SourceCamera
 	}
 	for _, h := range recv.GetParameters().HeaderExtensions {
-		if h.URI == extAudioLevel {
+		switch h.URI {
+		case extAudioLevel:
 			info.AudioLevelExtID = uint8(h.ID)
+		case ExtAbsCaptureTime:
+			info.AbsCaptureTimeExtID = uint8(h.ID)
 		}
 	}
 	up, err := p.part.Publish(info)
@@ -258,7 +272,7 @@ func parseSDP(s string) (*sdp.SessionDescription, error) {
 	for _, m := range d.MediaDescriptions {
 		switch strings.ToLower(m.MediaName.Media) {
 		case "audio", "video", "application":
-			if m.MediaName.Port.Value != 0 {
+			if !rejected(m) {
 				usable = true
 			}
 		}
@@ -267,6 +281,18 @@ func parseSDP(s string) (*sdp.SessionDescription, error) {
 		return nil, ErrNothingUsable
 	}
 	return &d, nil
+}
+
+// rejected reports whether an offered m-line is refused (port 0). A bundle-only m-line also
+// has port 0 (RFC 8843 section 6: it is offered only within the BUNDLE group, as GStreamer's
+// webrtcbin and browsers with max-bundle do for every section after the first) and is not
+// rejected.
+func rejected(m *sdp.MediaDescription) bool {
+	if m.MediaName.Port.Value != 0 {
+		return false
+	}
+	_, bundleOnly := m.Attribute("bundle-only")
+	return !bundleOnly
 }
 
 // sendsMedia reports whether an offer has an audio or video m-line that sends.
@@ -283,7 +309,7 @@ func sendsMedia(d *sdp.SessionDescription) bool {
 				dir = a.Key
 			}
 		}
-		if m.MediaName.Port.Value != 0 && (dir == "sendrecv" || dir == "sendonly") {
+		if !rejected(m) && (dir == "sendrecv" || dir == "sendonly") {
 			return true
 		}
 	}

@@ -29,18 +29,20 @@ func (t trackLocal) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	if !ok {
 		return webrtc.RTPCodecParameters{}, room.ErrCodecMismatch
 	}
-	var levelID uint8
+	b := room.Binding{
+		Writer:      ctx.WriteStream(),
+		SSRC:        uint32(ctx.SSRC()),
+		PayloadType: uint8(codec.PayloadType),
+	}
 	for _, h := range ctx.HeaderExtensions() {
-		if h.URI == extAudioLevel {
-			levelID = uint8(h.ID)
+		switch h.URI {
+		case extAudioLevel:
+			b.AudioLevelExtID = uint8(h.ID)
+		case ExtAbsCaptureTime:
+			b.AbsCaptureTimeExtID = uint8(h.ID)
 		}
 	}
-	t.d.Bind(room.Binding{
-		Writer:          ctx.WriteStream(),
-		SSRC:            uint32(ctx.SSRC()),
-		PayloadType:     uint8(codec.PayloadType),
-		AudioLevelExtID: levelID,
-	})
+	t.d.Bind(b)
 	return codec, nil
 }
 

@@ -44,7 +44,7 @@ func (e *Engine) NewViewer(offer string, ev PeerEvents) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Viewer{log: e.log.With("pc", "whep")}
+	v := &Viewer{log: ev.logger(e.log).With("pc", "whep")}
 	api, err := e.newSubscriberAPI(func(est cc.BandwidthEstimator) { v.bwe.Store(&bweHolder{est}) })
 	if err != nil {
 		return nil, err
@@ -56,7 +56,7 @@ func (e *Engine) NewViewer(offer string, ev PeerEvents) (*Viewer, error) {
 	v.pc = pc
 	for _, m := range d.MediaDescriptions {
 		kind := strings.ToLower(m.MediaName.Media)
-		if (kind != "audio" && kind != "video") || m.MediaName.Port.Value == 0 {
+		if (kind != "audio" && kind != "video") || rejected(m) {
 			continue
 		}
 		if _, sendonly := m.Attribute("sendonly"); sendonly {

@@ -65,7 +65,7 @@ func classify(err error) *Error {
 	case errors.Is(err, rtc.ErrNegotiationFailed), errors.Is(err, rtc.ErrNoPendingOffer):
 		return newError(CodeNegotiationFailed, err.Error())
 	case errors.Is(err, room.ErrManagerClosed), errors.Is(err, room.ErrParticipantGone), errors.Is(err, rtc.ErrClosed),
-		errors.Is(err, ErrOccupancyUnavailable):
+		errors.Is(err, ErrOccupancyUnavailable), errors.Is(err, room.ErrUnordered):
 		return newError(CodeUnavailable, err.Error())
 	}
 	return newError(CodeInternal, "internal error")

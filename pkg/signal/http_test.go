@@ -3,6 +3,7 @@ package signal_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -55,7 +56,7 @@ func newTestNode(t *testing.T, tweak func(*signal.Config)) *testNode {
 		Rooms: rooms, Engine: engine, Verifier: verifier,
 		Dev: true, DevKey: testKey, DevSecret: testSecret,
 		// The bad-input tables start many sessions from 127.0.0.1; only the flood test limits.
-		JoinRate: 1000, JoinBurst: 1000,
+		JoinRate: 1000, JoinBurst: 1000, FailedJoinRate: 1000, FailedJoinBurst: 1000,
 		JoinTimeout: time.Minute,
 	}
 	if tweak != nil {
@@ -418,7 +419,7 @@ func TestDevToken(t *testing.T) {
 
 func TestJoinFloodIsLimitedPerAddress(t *testing.T) {
 	const burst = 3
-	n := newTestNode(t, func(c *signal.Config) { c.JoinRate, c.JoinBurst = 0.001, burst })
+	n := newTestNode(t, func(c *signal.Config) { c.FailedJoinRate, c.FailedJoinBurst = 0.001, burst })
 	offer := clientOffer(t, false)
 	limited := 0
 	for i := range burst + 2 {
@@ -711,4 +712,39 @@ func (w *wsClient) until(t *testing.T, typ string) []signal.Envelope {
 		}
 		seen = append(seen, env)
 	}
+}
+
+// With the default limits, a town hall filling up from one address (a NAT, a load balancer, a
+// load test) is not refused: 100 joins with valid tokens in well under 10 s all pass. Bad
+// tokens from that address are still cut off after a few, and then the address is refused
+// before any work until its failure budget refills, valid token or not.
+func TestTownHallFromOneAddress(t *testing.T) {
+	n := newTestNode(t, func(c *signal.Config) { c.JoinRate, c.JoinBurst, c.FailedJoinRate, c.FailedJoinBurst = 0, 0, 0, 0 }) // the defaults
+	start := time.Now()
+	for i := range 100 {
+		ws := dialWS(t, n)
+		hall := []string{"hall-a", "hall-b"}[i%2]
+		ws.join(t, token(t, hall, fmt.Sprintf("guest-%d", i), func(g *auth.Grants) { g.CanSubscribe = false }))
+		ws.close()
+	}
+	t.Logf("100 joins from one address in %v", time.Since(start).Round(time.Millisecond))
+
+	offer := clientOffer(t, false)
+	refused := -1
+	for i := range signal.DefaultFailedJoinBurst + 2 {
+		r := n.request(t, http.MethodPost, "/whip/demo", "Bearer not-a-token", "application/sdp", offer)
+		if r.status == http.StatusTooManyRequests {
+			refused = i
+			break
+		}
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("bad token %d: %d %q, want 401", i, r.status, r.body)
+		}
+	}
+	if refused != signal.DefaultFailedJoinBurst {
+		t.Fatalf("the bad-token flood was refused from attempt %d, want %d", refused, signal.DefaultFailedJoinBurst)
+	}
+	ws := dialWS(t, n)
+	ws.send(t, `{"v":1,"type":"join","id":"j","data":{"token":"`+token(t, testRoom, "late", nil)+`"}}`)
+	ws.expectError(t, "rate_limited", "join", "j")
 }

@@ -53,6 +53,20 @@ func (l *ipLimiter) allow(ip string, now time.Time) bool {
 	return e.lim.AllowN(now, 1)
 }
 
+// has reports whether ip has at least one token left now, without taking it.
+func (l *ipLimiter) has(ip string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entries[ip]
+	if e == nil {
+		if len(l.entries) >= l.max {
+			return l.overflow.TokensAt(now) >= 1
+		}
+		return true // a new address has its whole burst
+	}
+	return e.lim.TokensAt(now) >= 1
+}
+
 // sweep drops entries whose bucket has refilled. l.mu held.
 func (l *ipLimiter) sweep(now time.Time) {
 	idle := time.Duration(float64(l.burst)/float64(l.rate)*float64(time.Second)) + time.Second

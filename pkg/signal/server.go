@@ -33,12 +33,23 @@ type Config struct {
 	Engine    *rtc.Engine
 	Verifier  *auth.Verifier
 	Logger    *slog.Logger
+	// Observer, if set, is told of messages, errors and joins (for metrics).
+	Observer Observer
 	// Dev enables POST /v1/dev/token, signing with DevKey and DevSecret.
 	Dev               bool
 	DevKey, DevSecret string
-	// JoinRate and JoinBurst limit new sessions (WebSocket joins, WHIP, WHEP) per client IP.
+	// JoinRate and JoinBurst limit new sessions (WebSocket joins, WHIP, WHEP) with a valid
+	// token per client IP: a token bucket refilled at JoinRate per second holding JoinBurst.
+	// Generous by default (20/s, burst 100), so that a crowd behind one NAT or a load test
+	// joining a town hall is not refused.
 	JoinRate  float64
 	JoinBurst int
+	// FailedJoinRate and FailedJoinBurst limit join attempts that fail authentication (bad,
+	// expired or foreign tokens) per client IP, tightly (1/s, burst 10 by default). Once an
+	// address has used its budget every join from it is refused before any work, valid token
+	// or not, until the bucket refills.
+	FailedJoinRate  float64
+	FailedJoinBurst int
 	// MessageRate and MessageBurst limit messages per WebSocket session.
 	MessageRate  float64
 	MessageBurst int
@@ -48,15 +59,32 @@ type Config struct {
 	PingInterval, PingTimeout time.Duration
 }
 
+// Default join limits per client IP (see Config).
+const (
+	DefaultJoinRate        = 20
+	DefaultJoinBurst       = 100
+	DefaultFailedJoinRate  = 1
+	DefaultFailedJoinBurst = 10
+)
+
 func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
 	if c.JoinRate <= 0 {
-		c.JoinRate = 5
+		c.JoinRate = DefaultJoinRate
 	}
 	if c.JoinBurst <= 0 {
-		c.JoinBurst = 20
+		c.JoinBurst = DefaultJoinBurst
+	}
+	if c.FailedJoinRate <= 0 {
+		c.FailedJoinRate = DefaultFailedJoinRate
+	}
+	if c.FailedJoinBurst <= 0 {
+		c.FailedJoinBurst = DefaultFailedJoinBurst
 	}
 	if c.MessageRate <= 0 {
 		c.MessageRate = 50
@@ -80,7 +108,8 @@ func (c Config) withDefaults() Config {
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	joins    *ipLimiter
+	joins    *ipLimiter // sessions with a valid token, per address
+	failures *ipLimiter // joins refused for their token, per address
 	draining atomic.Bool
 	ctx      context.Context // cancelled by Close: ends every WebSocket session
 	cancel   context.CancelFunc
@@ -120,12 +149,13 @@ func NewServer(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		joins:  newIPLimiter(cfg.JoinRate, cfg.JoinBurst, 10000),
-		ctx:    ctx,
-		cancel: cancel,
-		https:  map[string]*httpSession{},
+		cfg:      cfg,
+		log:      cfg.Logger,
+		joins:    newIPLimiter(cfg.JoinRate, cfg.JoinBurst, 10000),
+		failures: newIPLimiter(cfg.FailedJoinRate, cfg.FailedJoinBurst, 10000),
+		ctx:      ctx,
+		cancel:   cancel,
+		https:    map[string]*httpSession{},
 	}
 }
 
@@ -171,12 +201,28 @@ func (s *Server) Close() {
 	}
 }
 
-// admit checks draining and the per-IP join rate.
-func (s *Server) admit(r *http.Request) *Error {
+// admit checks, before any work, that the node takes sessions and that ip has not used up its
+// budget of failed joins.
+func (s *Server) admit(ip string) *Error {
 	if s.draining.Load() {
 		return newError(CodeUnavailable, "node is draining; connect to another node")
 	}
-	if !s.joins.allow(clientIP(r), time.Now()) {
+	if !s.failures.has(ip, time.Now()) {
+		return newError(CodeRateLimited, "too many failed joins from this address; wait and retry with a valid token")
+	}
+	return nil
+}
+
+// charge counts one join from ip once its token was checked: err is the authentication's
+// outcome, returned as is (a failure is charged to the failed-join budget); a valid join is
+// charged to the join budget and refused when it is used up.
+func (s *Server) charge(ip string, err error) error {
+	now := time.Now()
+	if err != nil {
+		s.failures.allow(ip, now)
+		return err
+	}
+	if !s.joins.allow(ip, now) {
 		return newError(CodeRateLimited, "too many sessions from this address; slow down")
 	}
 	return nil
@@ -222,7 +268,8 @@ func permissions(g auth.Grants) room.Permissions {
 }
 
 // writeHTTPError answers with a status for the code and a plain-text message.
-func writeHTTPError(w http.ResponseWriter, e *Error) {
+func (s *Server) writeHTTPError(w http.ResponseWriter, e *Error) {
+	s.cfg.Observer.Error(e.Code)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if e.Code == CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cascade"`)
@@ -243,7 +290,7 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeHTTPError(w, newError(CodeBadRequest, "body must be {\"room\",\"identity\"}: "+err.Error()))
+		s.writeHTTPError(w, newError(CodeBadRequest, "body must be {\"room\",\"identity\"}: "+err.Error()))
 		return
 	}
 	g := auth.Grants{
@@ -252,7 +299,7 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := auth.Sign(s.cfg.DevKey, s.cfg.DevSecret, g, 6*time.Hour, time.Now())
 	if err != nil {
-		writeHTTPError(w, newError(CodeBadRequest, err.Error()))
+		s.writeHTTPError(w, newError(CodeBadRequest, err.Error()))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -99,6 +99,8 @@ type nodeSpec struct {
 	lat, lon float64
 	serf     int
 	join     int // serf port of a node to join, 0 for none
+	udp      int // media port, 0 for any
+	env      []string
 	extra    []string
 }
 
@@ -106,7 +108,7 @@ func startNode(t testing.TB, redisAddr string, s nodeSpec) *proc {
 	t.Helper()
 	httpPort := freePort(t)
 	args := []string{
-		"--http", "127.0.0.1:" + strconv.Itoa(httpPort), "--udp-port", "0",
+		"--http", "127.0.0.1:" + strconv.Itoa(httpPort), "--udp-port", strconv.Itoa(s.udp),
 		"--node-id", s.id, "--region", s.id,
 		"--lat", strconv.FormatFloat(s.lat, 'f', 4, 64), "--lon", strconv.FormatFloat(s.lon, 'f', 4, 64),
 		"--redis", "redis://" + redisAddr + "/0", "--redis-prefix", "t:" + t.Name() + ":",
@@ -119,6 +121,7 @@ func startNode(t testing.TB, redisAddr string, s nodeSpec) *proc {
 	p := &proc{name: s.id, out: &syncBuffer{}, done: make(chan struct{}), url: "http://127.0.0.1:" + strconv.Itoa(httpPort)}
 	p.cmd = exec.Command(bins.sfu, args...)
 	p.cmd.Env = append(os.Environ(), "CASCADE_API_KEY="+apiKey, "CASCADE_API_SECRET="+apiSecret)
+	p.cmd.Env = append(p.cmd.Env, s.env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {

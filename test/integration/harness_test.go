@@ -70,7 +70,7 @@ func startNode(t *testing.T, opts ...nodeOptions) *node {
 	rcfg := room.DefaultConfig()
 	rcfg.AllocateInterval = 200 * time.Millisecond
 	rcfg.Logger = log
-	scfg := signal.Config{Verifier: verifier, JoinRate: 1000, JoinBurst: 1000, Logger: log}
+	scfg := signal.Config{Verifier: verifier, JoinRate: 1000, JoinBurst: 1000, FailedJoinRate: 1000, FailedJoinBurst: 1000, Logger: log}
 	for _, o := range opts {
 		if o.room != nil {
 			o.room(&rcfg)

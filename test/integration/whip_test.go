@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/cascade-sfu/cascade/pkg/auth"
@@ -146,4 +147,87 @@ func TestWHIPPublishWHEPPlay(t *testing.T) {
 	if code := del(n.token("live", "obs", auth.Grants{CanPublish: true})); code != http.StatusNotFound {
 		t.Fatalf("second DELETE: %d, want 404", code)
 	}
+}
+
+// bundleOnly rewrites every m-section after the first the way GStreamer's webrtcbin offers
+// them (and browsers with max-bundle may): port 0 and a=bundle-only (RFC 8843 section 6).
+func bundleOnly(t *testing.T, offer string) string {
+	t.Helper()
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(offer); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range d.MediaDescriptions[1:] {
+		m.MediaName.Port = sdp.RangedPort{Value: 0}
+		m.Attributes = append(m.Attributes, sdp.Attribute{Key: "bundle-only"})
+	}
+	b, err := d.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A WHEP player whose audio section is bundle-only (port 0) receives the audio as well as the
+// video: a port of 0 with a=bundle-only is not a rejected section (it was, and the player got
+// no audio at all).
+func TestWHEPBundleOnlyAudio(t *testing.T) {
+	n := startNode(t)
+	pub, err := loopbackAPI(t).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	video, audio := vp8Track(t, "cam", "obs", ""), opusTrack(t, "mic", "obs")
+	for _, tr := range []webrtc.TrackLocal{video, audio} {
+		if _, err := pub.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The publisher's audio is bundle-only too.
+	resp, body := whipDo(t, n.http.URL+"/whip/live", n.token("live", "obs", auth.Grants{CanPublish: true}), bundleOnly(t, offerComplete(t, pub)))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("WHIP POST: %d %s", resp.StatusCode, body)
+	}
+	if err := pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+		t.Fatal(err)
+	}
+	src := startSource(t)
+	src.video([]*webrtc.TrackLocalStaticRTP{video}, []byte{'f'}, []int{1200})
+	src.audio(audio)
+
+	pc, err := loopbackAPI(t).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx := newReceiver()
+	pc.OnTrack(rx.onTrack)
+	t.Cleanup(func() { _ = pc.Close(); rx.wait() })
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, body = whipDo(t, n.http.URL+"/whep/live", n.token("live", "player", auth.Grants{CanSubscribe: true}), bundleOnly(t, offerComplete(t, pc)))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("WHEP POST: %d %s", resp.StatusCode, body)
+	}
+	var answer sdp.SessionDescription
+	if err := answer.UnmarshalString(body); err != nil {
+		t.Fatal(err)
+	}
+	if len(answer.MediaDescriptions) != 2 {
+		t.Fatalf("answer has %d m-sections, want 2", len(answer.MediaDescriptions))
+	}
+	if a := answer.MediaDescriptions[1]; a.MediaName.Media != "audio" {
+		t.Fatalf("second answer section is %s", a.MediaName.Media)
+	} else if _, ok := a.Attribute("msid"); !ok {
+		t.Fatalf("the answer's audio section carries no track (no a=msid):\n%s", body)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the bundle-only WHEP player receives audio and video", func() bool {
+		return rx.totalPackets("video") > 30 && rx.totalPackets("audio") > 30
+	}, n.statsString)
 }

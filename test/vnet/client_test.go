@@ -16,6 +16,7 @@ import (
 
 	"github.com/cascade-sfu/cascade/pkg/auth"
 	"github.com/cascade-sfu/cascade/pkg/client"
+	"github.com/cascade-sfu/cascade/pkg/rtc"
 )
 
 // The test media: one VP8 packet per frame, 30 frames a second. The payload is a VP8
@@ -39,6 +40,26 @@ func videoPayload(marker byte, key bool) []byte {
 	return p
 }
 
+// stampCapture sets the abs-capture-time extension (id, 0: not negotiated) to now.
+func stampCapture(h *rtp.Header, id uint8) {
+	if id == 0 {
+		return
+	}
+	if b, err := rtp.NewAbsCaptureTimeExtension(time.Now()).Marshal(); err == nil {
+		_ = h.SetExtension(id, b)
+	}
+}
+
+// extID is the id negotiated for uri among params' header extensions, 0 if none.
+func extID(params webrtc.RTPParameters, uri string) uint8 {
+	for _, h := range params.HeaderExtensions {
+		if h.URI == uri {
+			return uint8(h.ID)
+		}
+	}
+	return 0
+}
+
 func isKeyframe(p []byte) bool { return len(p) > 1 && p[0]&0x10 != 0 && p[1]&0x01 == 0 }
 
 // video sends one publisher's VP8 frames. A frame is a keyframe when it is the first, every
@@ -48,8 +69,9 @@ type video struct {
 	marker   byte
 	keyEvery int
 	wantKey  atomic.Bool
-	plis     atomic.Int64 // PLIs the publisher received
-	keys     atomic.Int64 // keyframes sent
+	absID    atomic.Uint32 // negotiated abs-capture-time id, 0 until known (then stamped on each packet)
+	plis     atomic.Int64  // PLIs the publisher received
+	keys     atomic.Int64  // keyframes sent
 }
 
 func newVideo(t *testing.T, marker byte, keyEvery int) *video {
@@ -77,10 +99,12 @@ func (v *video) send(ctx context.Context) {
 		if key {
 			v.keys.Add(1)
 		}
-		_ = v.track.WriteRTP(&rtp.Packet{
+		pkt := &rtp.Packet{
 			Header:  rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i) * 3000, Marker: true},
 			Payload: videoPayload(v.marker, key),
-		})
+		}
+		stampCapture(&pkt.Header, uint8(v.absID.Load()))
+		_ = v.track.WriteRTP(pkt)
 	}
 }
 
@@ -161,14 +185,19 @@ type receiver struct {
 	firstIsKey bool
 	firstKey   time.Time
 	minDelay   time.Duration
+	// Video packets that carried the publisher's abs-capture-time, and the least one-way
+	// delay it gives.
+	captured        int
+	minCaptureDelay time.Duration
 }
 
 func newReceiver() *receiver {
-	return &receiver{packets: map[string]int{}, byMarker: map[byte]int{}, minDelay: time.Hour}
+	return &receiver{packets: map[string]int{}, byMarker: map[byte]int{}, minDelay: time.Hour, minCaptureDelay: time.Hour}
 }
 
-func (r *receiver) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (r *receiver) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	kind := tr.Kind().String()
+	absID := extID(recv.GetParameters(), rtc.ExtAbsCaptureTime)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -177,18 +206,23 @@ func (r *receiver) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			if err != nil {
 				return
 			}
-			r.record(kind, p.Payload)
+			r.record(kind, &p.Header, absID, p.Payload)
 		}
 	}()
 }
 
-func (r *receiver) record(kind string, payload []byte) {
+func (r *receiver) record(kind string, h *rtp.Header, absID uint8, payload []byte) {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.packets[kind]++
 	if kind != "video" || len(payload) < 11 {
 		return
+	}
+	var capture rtp.AbsCaptureTimeExtension
+	if absID != 0 && capture.Unmarshal(h.GetExtension(absID)) == nil {
+		r.captured++
+		r.minCaptureDelay = min(r.minCaptureDelay, now.Sub(capture.CaptureTime()))
 	}
 	key := isKeyframe(payload)
 	if !r.sawVideo {
@@ -220,6 +254,14 @@ func (r *receiver) start() (saw, firstIsKey bool, firstKey time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.sawVideo, r.firstIsKey, r.firstKey
+}
+
+// capture reports how many video packets carried abs-capture-time and the least one-way delay
+// it gives.
+func (r *receiver) capture() (int, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.captured, r.minCaptureDelay
 }
 
 func (r *receiver) delay() time.Duration {
@@ -279,6 +321,7 @@ func (c *testCluster) publishWHIP(n *node, host *vnet.Net, roomName, identity st
 	}
 	g.run(func() { v.readRTCP(tr.Sender()) })
 	loc := c.post(pc, n.http.URL+"/whip/"+roomName, token(t, roomName, identity, auth.Grants{CanPublish: true}))
+	v.absID.Store(uint32(extID(tr.Sender().GetParameters().RTPParameters, rtc.ExtAbsCaptureTime)))
 	g.run(func() { v.send(g.ctx) })
 	if audio != nil {
 		g.run(func() { sendAudio(g.ctx, audio) })

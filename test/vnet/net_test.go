@@ -11,6 +11,8 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/transport/v4/vnet"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/cascade-sfu/cascade/pkg/rtc"
 )
 
 // wan is pion's virtual network: one router for 198.51.100.0/24 that holds every packet for
@@ -82,6 +84,11 @@ func clientAPI(t *testing.T, host *vnet.Net) *webrtc.API {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
+	}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: rtc.ExtAbsCaptureTime}, k); err != nil {
+			t.Fatal(err)
+		}
 	}
 	reg := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {

@@ -124,7 +124,7 @@ func (c *testCluster) startNode(id cluster.NodeID, ip string) *node {
 		t.Fatal(err)
 	}
 	n.signal = signal.NewServer(signal.Config{
-		Rooms: n.rooms, Engine: engine, Verifier: verifier, Logger: log, JoinRate: 1000, JoinBurst: 1000,
+		Rooms: n.rooms, Engine: engine, Verifier: verifier, Logger: log, JoinRate: 1000, JoinBurst: 1000, FailedJoinRate: 1000, FailedJoinBurst: 1000,
 		Occupancy: occupancy{store: c.store, node: id, dead: &n.dead},
 	})
 	mux := http.NewServeMux()

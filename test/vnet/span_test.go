@@ -30,7 +30,8 @@ const (
 // WHIP publish on eu, two WHEP viewers on hcm: both receive the video, starting at a keyframe,
 // and the audio. hcm has no source of that media but its relay link from eu: the viewers' first
 // packets of it prove the relay, and their least one-way delay (publisher → eu → hcm → viewer,
-// three hops of the virtual network) shows it crossed the WAN between the nodes.
+// three hops of the virtual network) shows it crossed the WAN between the nodes. The publisher's
+// abs-capture-time reaches the viewers across the relay and gives that same delay.
 func TestWHIPOnOneNodeWHEPOnAnother(t *testing.T) {
 	c := newCluster(t, oneWay)
 	eu, hcm := c.startNode("eu", euIP), c.startNode("hcm", hcmIP)
@@ -57,6 +58,15 @@ func TestWHIPOnOneNodeWHEPOnAnother(t *testing.T) {
 			i+1, firstKey.Sub(start).Round(time.Millisecond), v.delay().Round(time.Millisecond), oneWay)
 		if d := v.delay(); d < 3*oneWay {
 			t.Fatalf("viewer-%d: video arrived in %v, faster than three hops of the virtual network allow", i+1, d)
+		}
+		// The publisher's abs-capture-time crosses both nodes and the relay link unchanged: the
+		// delay it gives is the same three hops.
+		n, d := v.capture()
+		if video := v.count("video"); n < video*9/10 {
+			t.Fatalf("viewer-%d: %d of %d video packets carried abs-capture-time", i+1, n, video)
+		}
+		if d < 3*oneWay || d > v.delay()+20*time.Millisecond {
+			t.Fatalf("viewer-%d: abs-capture-time gives a least delay of %v; the payload's clock gives %v (3 hops of %v)", i+1, d, v.delay(), oneWay)
 		}
 	}
 	if px := hcm.remote("live", "eu"); len(px) != 1 || px[0].Identity() != "obs" {
