@@ -57,6 +57,13 @@ func commands() []command {
 		{name: "lab", summary: "the latency lab on an emulated WAN: lab up|down|status [--topology FILE] (as root)", run: runLab},
 		{name: "relays", summary: "list the answering node's relay links (peer, state, RTT, bitrates, bytes, set-up time)", run: runRelays},
 		{name: "load", summary: "load a node with WHIP publishers and WHEP/WebSocket viewers; report egress, loss, time to first packet, server CPU", run: runLoad},
+		{name: "participants", summary: "list a room's participants on every node (identity, name, node, session, tracks)", run: runParticipants},
+		{name: "evict", summary: "end a participant's session at once, on whichever node", run: runEvict},
+		{name: "rename", summary: "change a participant's display name for everyone", run: runRename},
+		{name: "mute", summary: "mute (or --unmute) a participant's track server-side", run: runMute},
+		{name: "send", summary: "send a system message to everyone in a room", run: runSend},
+		{name: "room", summary: "create or delete a room (create ROOM [--max-participants N] [--metadata JSON] | delete ROOM)", run: runRoom},
+		{name: "drain", summary: "drain a node: no new sessions, exit when empty or at the drain timeout", run: runDrain},
 	}
 }
 

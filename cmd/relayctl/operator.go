@@ -20,6 +20,7 @@ import (
 // operatorFlags are the flags of the commands that read the operator API.
 type operatorFlags struct {
 	json              bool
+	token             string // a cluster admin token to send as is; else one is minted
 	apiKey, apiSecret string
 	dev               bool
 	timeout           time.Duration
@@ -31,6 +32,7 @@ func newOperatorFlagSet(name string, f *operatorFlags) *flag.FlagSet {
 	fs.BoolVar(&f.json, "json", false, "print the server's JSON instead of a table")
 	fs.StringVar(&f.apiKey, "api-key", "", "API key (default $"+envAPIKey+")")
 	fs.StringVar(&f.apiSecret, "api-secret", "", "API secret (default $"+envAPISecret+")")
+	fs.StringVar(&f.token, "token", "", "a cluster admin token (relayctl token --cluster-admin); default: mint one from the API key and secret")
 	fs.BoolVar(&f.dev, "dev", false, "with no key or secret given, use the public dev pair")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "request timeout")
 	return fs
@@ -38,6 +40,9 @@ func newOperatorFlagSet(name string, f *operatorFlags) *flag.FlagSet {
 
 // adminToken signs a short-lived cluster admin token with the operator's credentials.
 func (f *operatorFlags) adminToken(getenv func(string) string) (string, error) {
+	if f.token != "" {
+		return f.token, nil
+	}
 	tf := tokenFlags{apiKey: f.apiKey, apiSecret: f.apiSecret, dev: f.dev}
 	key, secret, err := tf.credentials(getenv)
 	if err != nil {
@@ -69,7 +74,7 @@ func (f *operatorFlags) getJSON(g globals, path string, v any) ([]byte, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+		return nil, httpFailure(resp.Status, body)
 	}
 	return body, json.Unmarshal(body, v)
 }

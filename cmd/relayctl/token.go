@@ -23,6 +23,7 @@ type tokenFlags struct {
 	room, identity, name     string
 	publish, subscribe, data bool
 	admin                    bool
+	clusterAdmin             bool
 	ttl                      time.Duration
 	apiKey, apiSecret        string
 	dev                      bool
@@ -37,7 +38,8 @@ func newTokenFlagSet(f *tokenFlags) *flag.FlagSet {
 	fs.BoolVar(&f.publish, "publish", false, "grant canPublish (send media)")
 	fs.BoolVar(&f.subscribe, "subscribe", false, "grant canSubscribe (receive media)")
 	fs.BoolVar(&f.data, "data", false, "grant canPublishData (send chat and data messages)")
-	fs.BoolVar(&f.admin, "admin", false, "grant roomAdmin (mute others, kick)")
+	fs.BoolVar(&f.admin, "admin", false, "grant roomAdmin (mute others, kick) in --room")
+	fs.BoolVar(&f.clusterAdmin, "cluster-admin", false, "mint an operator token instead (admin API, dashboard login): no room, no media grants; --identity defaults to \"operator\"")
 	fs.DurationVar(&f.ttl, "ttl", 6*time.Hour, "token lifetime (at most 720h)")
 	fs.StringVar(&f.apiKey, "api-key", "", "API key (default $"+envAPIKey+")")
 	fs.StringVar(&f.apiSecret, "api-secret", "", "API secret (default $"+envAPISecret+"; prefer the env var, command lines leak)")
@@ -72,6 +74,12 @@ Prints a signed access token on stdout.
 
 Without --publish, --subscribe or --data the token grants all three (an
 ordinary participant); with any of them it grants exactly those given.
+--admin adds roomAdmin (a host of --room: mute others, kick).
+
+   or: relayctl token --cluster-admin [--identity ID] [--ttl D]
+
+prints an operator token with the cluster admin grant, for the admin API
+(Authorization: Bearer) and the dashboard login.
 The API key and secret come from --api-key/--api-secret, else from
 $`+envAPIKey+`/$`+envAPISecret+`, else, with --dev, the dev pair.
 
@@ -107,6 +115,9 @@ func (f *tokenFlags) sign(getenv func(string) string, extra []string, now time.T
 // grants builds the grants from the flags, applying the default of an
 // ordinary participant.
 func (f *tokenFlags) grants() (auth.Grants, error) {
+	if f.clusterAdmin {
+		return f.operatorGrants()
+	}
 	if f.room == "" || f.identity == "" {
 		return auth.Grants{}, fmt.Errorf("%w: --room and --identity are required", errUsage)
 	}
@@ -155,4 +166,16 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// operatorGrants are the grants of --cluster-admin: the cluster admin grant alone.
+func (f *tokenFlags) operatorGrants() (auth.Grants, error) {
+	if f.room != "" || f.publish || f.subscribe || f.data || f.admin {
+		return auth.Grants{}, fmt.Errorf("%w: --cluster-admin takes no --room, --publish, --subscribe, --data or --admin", errUsage)
+	}
+	id := firstNonEmpty(f.identity, "operator")
+	if err := auth.ValidIdentity(id); err != nil {
+		return auth.Grants{}, fmt.Errorf("%w: --identity: %w", errUsage, err)
+	}
+	return auth.Grants{Identity: id, Name: f.name, ClusterAdmin: true}, nil
 }

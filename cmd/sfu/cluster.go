@@ -40,6 +40,11 @@ type clusterParts struct {
 	serf      atomic.Pointer[cluster.Membership]
 	agentSelf func() cluster.Node
 	draining  atomic.Bool
+	// rpc and admin serve the admin API across nodes (admin.go); rpcRef lets the bus, which
+	// starts first, reach rpc once it exists.
+	rpc    *cluster.RPC
+	admin  *cluster.Admin
+	rpcRef atomic.Pointer[cluster.RPC]
 }
 
 // loadScale is the participant count that makes a node's coarse load figure 1.
@@ -101,6 +106,9 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 			},
 			Handler: func(m cluster.Message) {
 				if r := relays.Load(); r != nil && r.Links().HandleBusMessage(m) {
+					return
+				}
+				if r := c.rpcRef.Load(); r != nil && r.HandleMessage(m) {
 					return
 				}
 				handleBus(m, rooms, log)
@@ -273,6 +281,9 @@ func (c *clusterParts) close(ctx context.Context) error {
 	if c.nodes != nil {
 		c.nodes.Close()
 	}
+	if c.rpc != nil {
+		c.rpc.Close()
+	}
 	if c.bus != nil {
 		errs = append(errs, c.bus.Close())
 	}
@@ -372,7 +383,7 @@ type occupancy struct {
 func (o occupancy) Join(ctx context.Context, roomName, identity, session string, host bool) error {
 	replaced, err := o.store.Join(ctx, cluster.Occupant{
 		Room: roomName, Identity: identity, SessionID: session, Node: o.node, Host: host,
-	}, o.capacity)
+	}, roomCapacity(ctx, o.store, roomName, o.capacity))
 	switch {
 	case errors.Is(err, cluster.ErrRoomFull):
 		return fmt.Errorf("%w (counted across the cluster)", room.ErrRoomFull)

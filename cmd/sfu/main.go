@@ -58,6 +58,8 @@ func start(ctx context.Context, args []string, getenv func(string) string, stdou
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
+	case <-n.DrainRequested():
+		log.Info("an operator asked this node to drain; shutting down")
 	case err := <-errc:
 		log.Error("http server failed", "err", err)
 		_ = n.Shutdown(context.Background())

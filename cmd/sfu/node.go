@@ -43,6 +43,8 @@ type node struct {
 	drop    *dropHook // test hook (envDropUDPFile); nil normally
 	metrics *nodeMetrics
 	verify  *auth.Verifier
+	// drainReq is signalled once when an operator asks this node to drain (admin API).
+	drainReq chan struct{}
 }
 
 func newNode(cfg Config, log *slog.Logger) (*node, error) {
@@ -91,7 +93,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		_ = engine.Close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTP, err)
 	}
-	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drop: drop, metrics: nm, verify: verifier}
+	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drop: drop, metrics: nm, verify: verifier, drainReq: make(chan struct{}, 1)}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
@@ -108,6 +110,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	if n.cluster.relays != nil {
 		relays.Store(n.cluster.relays)
 	}
+	startAdmin(n.cluster, cluster.NodeID(cfg.NodeID), rooms, n.requestDrain, log.With("component", "admin"))
 	n.signal = signal.NewServer(signal.Config{
 		Rooms: rooms, Engine: engine, Verifier: verifier, Logger: log.With("component", "signal"),
 		Dev: cfg.Dev, DevKey: cfg.APIKey, DevSecret: cfg.APISecret,
@@ -117,7 +120,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	})
 	apiCfg := api.Config{
 		Self: n.cluster.agentSelf, Registry: n.cluster.registry, Store: n.cluster.store, Locator: n.locator,
-		Verifier: verifier, Logger: log.With("component", "api"),
+		Verifier: verifier, Logger: log.With("component", "api"), Operator: n.cluster.admin,
 	}
 	if n.cluster.membership != nil {
 		apiCfg.RTT = n.cluster.membership

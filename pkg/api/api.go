@@ -56,7 +56,9 @@ type Config struct {
 	// RoomAffinity: prefer a node already hosting the room when it is within this fraction of
 	// the best distance (default 0.2).
 	RoomAffinity float64
-	Logger       *slog.Logger
+	// Operator carries out the admin actions (admin.go); nil: those endpoints answer 503.
+	Operator Operator
+	Logger   *slog.Logger
 }
 
 // Server is the HTTP API.
@@ -83,6 +85,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/nodes", s.admin(s.handleNodes))
 	mux.HandleFunc("GET /v1/rooms", s.admin(s.handleRooms))
 	mux.HandleFunc("GET /v1/relays", s.admin(s.handleRelays))
+	s.registerAdmin(mux)
 }
 
 func (s *Server) handlePing(w http.ResponseWriter, _ *http.Request) {
@@ -346,8 +349,14 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// ErrorBody is the JSON body of every error answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
 func httpError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	_, _ = w.Write([]byte(msg + "\n"))
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: msg})
 }

@@ -17,9 +17,17 @@
 // the measured RTT of the node's open relay links (Node.LinkRTT), which other nodes read to
 // choose relay paths.
 //
+// # Operator actions
+//
+// RPC is request/response over the signed bus (a request id, a timeout, the answer on the
+// asking node's own channel); a request to this node itself runs locally, so a node without
+// Redis answers everything. Admin uses it to act on rooms hosted anywhere: it finds the hosting
+// nodes in the room state and asks each to act on its own sessions (LocalRooms).
+//
 // # Concurrency
 //
 // Membership runs one goroutine draining Serf's event channel (it never blocks Serf); Agent runs
-// one goroutine for heartbeats and reaping. Close stops and waits for them. All methods are safe
+// one goroutine for heartbeats and reaping; RPC one per request being served (bounded). Close
+// stops and waits for them. All methods are safe
 // for concurrent use. No lock is held during network I/O.
 package cluster

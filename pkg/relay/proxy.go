@@ -127,6 +127,8 @@ func (c *Coordinator) applyState(ps *peerState, name string, st stateBody) {
 			}
 			px = &proxy{part: part, tracks: map[room.TrackID]*proxyTrack{}}
 			ir.proxies[p.SID] = px
+		} else if px.part.Name() != p.Name {
+			px.part.SetName(p.Name) // renamed on its node (admin API): tell our participants
 		}
 		c.syncProxyTracks(ps, name, px, p.Tracks)
 	}

@@ -42,7 +42,6 @@ const MaxTracksPerParticipant = 8
 type Participant struct {
 	sid       ParticipantSID
 	identity  Identity
-	name      string
 	session   SessionID
 	perms     Permissions
 	hidden    bool
@@ -53,6 +52,7 @@ type Participant struct {
 	log       *slog.Logger
 
 	mu     sync.Mutex // guards the fields below
+	name   string     // display name; an operator may rename
 	left   bool
 	tracks map[TrackID]*UpTrack
 	subs   map[TrackID]*DownTrack
@@ -94,8 +94,9 @@ func (p *Participant) Info() ParticipantInfo {
 	for _, t := range p.tracks {
 		tracks = append(tracks, t.Info())
 	}
+	name := p.name
 	p.mu.Unlock()
-	return ParticipantInfo{SID: p.sid, Identity: p.identity, Name: p.name, Role: p.Role(), Tracks: tracks}
+	return ParticipantInfo{SID: p.sid, Identity: p.identity, Name: name, Role: p.Role(), Tracks: tracks}
 }
 
 // Publish announces a new track. Its media starts with UpTrack.AddLayer.

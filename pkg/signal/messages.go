@@ -175,6 +175,8 @@ func eventMessage(ev room.Event) (string, any) {
 	switch e := ev.(type) {
 	case room.ParticipantJoined:
 		return "participant_joined", ParticipantJoinedMsg{Participant: participantMsg(e.Participant)}
+	case room.ParticipantUpdated:
+		return "participant_updated", ParticipantJoinedMsg{Participant: participantMsg(e.Participant)}
 	case room.ParticipantLeft:
 		return "participant_left", ParticipantLeftMsg{SID: string(e.SID), Identity: string(e.Identity), Reason: string(e.Reason)}
 	case room.TrackPublished:

@@ -31,6 +31,8 @@
 //
 //   participantjoined  { participant, existing }   existing: already in the room at join
 //   participantleft    { participant, reason }
+//   participantupdated { participant }             an operator renamed it (participant.name is new;
+//                                                   participant = local for ourselves)
 //   trackpublished     { participant, track }      a remote Track is announced (no media yet)
 //   trackunpublished   { participant, track }
 //   trackadded         { participant, track, mediaTrack }  remote media is ready to render
@@ -756,6 +758,9 @@ export class Room extends EventTarget {
       case 'participant_left':
         this._removeParticipant(d.sid, d.reason);
         break;
+      case 'participant_updated':
+        this._updateParticipant(d.participant);
+        break;
       case 'track_published':
         this._onTrackPublished(d.track);
         break;
@@ -833,6 +838,15 @@ export class Room extends EventTarget {
       this._emit('participantjoined', { participant: rp, existing });
     }
     for (const t of p.tracks || []) this._onTrackPublished({ ...t, sid: t.sid || p.sid });
+  }
+
+  _updateParticipant(p) {
+    if (!p || !p.sid) return;
+    const lp = this.localParticipant;
+    const rp = lp && p.sid === lp.sid ? lp : this.participants.get(p.sid);
+    if (!rp || rp.placeholder) return;
+    rp.name = p.name || p.identity;
+    this._emit('participantupdated', { participant: rp });
   }
 
   _removeParticipant(sid, reason) {
