@@ -1,0 +1,5 @@
+package topology
+
+import "io"
+
+func ioLimit(r io.Reader) io.Reader { return io.LimitReader(r, MaxFileBytes+1) }
