@@ -54,6 +54,7 @@ func commands() []command {
 		{name: "token", summary: "print a signed access token", run: runToken},
 		{name: "nodes", summary: "list the cluster's nodes (id, region, state, URL, load, rooms, participants, last seen, RTT estimate, measured relay link RTTs)", run: runNodes},
 		{name: "rooms", summary: "list rooms with the nodes hosting them and occupant counts", run: runRooms},
+		{name: "lab", summary: "the latency lab on an emulated WAN: lab up|down|status [--topology FILE] (as root)", run: runLab},
 		{name: "relays", summary: "list the answering node's relay links (peer, state, RTT, bitrates, bytes, set-up time)", run: runRelays},
 		{name: "experiment", summary: "measure latency, jitter, loss and freezes across the emulated-WAN lab or between real nodes", run: runExperiment},
 	}

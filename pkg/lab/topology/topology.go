@@ -64,6 +64,7 @@ type Link struct {
 // Topology is a parsed topology file.
 type Topology struct {
 	Source string  // file name (or "" when parsed from bytes)
+	Raw    []byte  // the file's content
 	Sites  []*Site // in file order
 	Links  []*Link // in file order
 	bySite map[string]*Site
@@ -122,7 +123,7 @@ func Parse(name string, data []byte) (*Topology, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, p.errf(root, "file", "top level must be a mapping with sites and links")
 	}
-	t := &Topology{Source: name, bySite: map[string]*Site{}, byPair: map[[2]string]*Link{}}
+	t := &Topology{Source: name, Raw: append([]byte(nil), data...), bySite: map[string]*Site{}, byPair: map[[2]string]*Link{}}
 	var sitesNode, linksNode *yaml.Node
 	err := p.mapping(root, "", func(key string, k, v *yaml.Node) error {
 		switch key {
