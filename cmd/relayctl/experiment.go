@@ -19,6 +19,7 @@ import (
 
 	"github.com/cascade-sfu/cascade/pkg/api"
 	"github.com/cascade-sfu/cascade/pkg/auth"
+	"github.com/cascade-sfu/cascade/pkg/lab"
 	"github.com/cascade-sfu/cascade/pkg/lab/agent"
 	"github.com/cascade-sfu/cascade/pkg/lab/measure"
 )
@@ -38,6 +39,7 @@ type experimentFlags struct {
 	ivf, ogg                 string
 	apiKey, apiSecret        string
 	dev                      bool
+	labPrefix, labStateDir   string
 }
 
 func newExperimentFlagSet(f *experimentFlags) *flag.FlagSet {
@@ -54,6 +56,8 @@ func newExperimentFlagSet(f *experimentFlags) *flag.FlagSet {
 	fs.StringVar(&f.apiKey, "api-key", "", "API key (default $"+envAPIKey+")")
 	fs.StringVar(&f.apiSecret, "api-secret", "", "API secret (default $"+envAPISecret+")")
 	fs.BoolVar(&f.dev, "dev", false, "with no key or secret given, use the public dev pair (dev-mode servers only)")
+	fs.StringVar(&f.labPrefix, "lab-prefix", "", "lab: namespace prefix of a lab this run brings up (default "+lab.DefaultPrefix+"; tests use their own)")
+	fs.StringVar(&f.labStateDir, "lab-state-dir", lab.DefaultStateDir, "lab: state directory of a lab 'relayctl lab up' started")
 	return fs
 }
 
