@@ -212,7 +212,7 @@ func probePath(ctx context.Context, pubNode, subNode string, urls map[string]str
 		return []string{pubNode}, nil
 	}
 	var last error
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < 10; attempt++ {
 		links := map[string]api.Relays{}
 		for round := 0; round < 2; round++ {
 			for id, u := range urls {

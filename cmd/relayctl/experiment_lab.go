@@ -281,7 +281,7 @@ func labPath(ctx context.Context, l *lab.Lab, sc labScenario) ([]string, error) 
 		return []string{sc.pubNode}, nil
 	}
 	var last error
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < 10; attempt++ {
 		links := map[string]api.Relays{}
 		for round := 0; round < 2; round++ { // a link's bitrate needs two samples
 			for _, n := range l.Topology().Nodes() {

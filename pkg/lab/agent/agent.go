@@ -34,7 +34,11 @@ import (
 var (
 	ErrNoExtension = errors.New("agent: the server did not negotiate abs-capture-time")
 	ErrMedia       = errors.New("agent: bad media file")
+	ErrNoFrame     = errors.New("agent: no complete keyframe")
 )
+
+// FirstFrameWait is how much longer than its duration a subscriber waits for a first frame.
+const FirstFrameWait = 30 * time.Second
 
 // mtu is the largest RTP payload the publisher sends.
 const mtu = 1200
@@ -329,7 +333,7 @@ func sendAudio(ctx context.Context, t *webrtc.TrackLocalStaticRTP, path string, 
 type SubscribeConfig struct {
 	WHEP     string // e.g. http://node:7880/whep/room
 	Token    string
-	Duration time.Duration // measured from the subscribe request
+	Duration time.Duration // measured from the first complete keyframe
 	// Progress, if set, is called about once a second with the figures so far.
 	Progress func(elapsed time.Duration, r measure.Result)
 }
@@ -409,24 +413,33 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (measure.Result, error)
 		return measure.Result{}, fmt.Errorf("subscribing at %s: %w", cfg.WHEP, err)
 	}
 	defer deleteSession(hc, resource, cfg.Token)
-	end := time.NewTimer(time.Until(start.Add(cfg.Duration)))
-	defer end.Stop()
-	tick := time.NewTicker(time.Second)
+
+	// The measured window is cfg.Duration from the first complete keyframe (a slow set-up does
+	// not eat it); without a frame the subscriber gives up FirstFrameWait after the window.
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-loop:
+	lastProgress := start
 	for {
 		select {
 		case <-ctx.Done():
 			return measure.Result{}, ctx.Err()
-		case <-end.C:
-			break loop
 		case <-tick.C:
-			if cfg.Progress != nil {
-				mu.Lock()
-				r := rec.Result()
-				mu.Unlock()
-				cfg.Progress(time.Since(start), r)
-			}
+		}
+		mu.Lock()
+		r := rec.Result()
+		mu.Unlock()
+		now := time.Now()
+		if cfg.Progress != nil && now.Sub(lastProgress) >= time.Second {
+			lastProgress = now
+			cfg.Progress(now.Sub(start), r)
+		}
+		if r.FirstFrameMs >= 0 && now.Sub(start) >= cfg.Duration+time.Duration(r.FirstFrameMs*float64(time.Millisecond)) {
+			break
+		}
+		if r.FirstFrameMs < 0 && now.Sub(start) >= cfg.Duration+FirstFrameWait {
+			mu.Lock()
+			defer mu.Unlock()
+			return rec.Result(), fmt.Errorf("%w within %v (%d packets)", ErrNoFrame, cfg.Duration+FirstFrameWait, r.Packets)
 		}
 	}
 	_ = pc.Close()
