@@ -55,6 +55,7 @@ func runLab(g globals, args []string) int {
 	logDir := fs.String("log-dir", "", "process logs (default STATE/logs)")
 	sfuBin := fs.String("sfu", "", "sfu binary (default: sfu next to relayctl, else on PATH)")
 	redisBin := fs.String("redis-server", "redis-server", "redis-server binary")
+	prefix := fs.String("prefix", lab.DefaultPrefix, "name prefix of the lab's namespaces (must start with "+lab.DefaultPrefix+")")
 	timeout := fs.Duration("timeout", 2*time.Minute, "time allowed for the cluster to form")
 	if sub == "switch" { // hidden: the detached switch process
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -81,7 +82,7 @@ func runLab(g globals, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := lab.Options{StateDir: *stateDir, LogDir: *logDir, RedisServer: *redisBin, ReadyTimeout: *timeout}
+	opts := lab.Options{Prefix: *prefix, StateDir: *stateDir, LogDir: *logDir, RedisServer: *redisBin, ReadyTimeout: *timeout}
 	switch sub {
 	case "up":
 		return labUp(ctx, g, *topo, *sfuBin, opts)

@@ -45,7 +45,7 @@ type clusterParts struct {
 // loadScale is the participant count that makes a node's coarse load figure 1.
 const loadScale = 500
 
-func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Manager, engine *rtc.Engine) (*clusterParts, error) {
+func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Manager, engine *rtc.Engine, hooks ...redis.Hook) (*clusterParts, error) {
 	c := &clusterParts{}
 	if cfg.Redis != "" {
 		opts, err := redis.ParseURL(cfg.Redis)
@@ -53,6 +53,9 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 			return nil, fmt.Errorf("redis URL: %w", err)
 		}
 		c.rdb = redis.NewClient(opts)
+		for _, h := range hooks { // before any command: AddHook is not safe while commands run
+			c.rdb.AddHook(h)
+		}
 		c.store = cluster.NewRedisStore(c.rdb, cluster.RedisStoreOptions{Prefix: cfg.RedisPrefix, Logger: log})
 		c.order = cluster.NewRedisOrder(c.rdb, cfg.RedisPrefix)
 		c.registry = cluster.NewRedisRegistry(c.rdb, cfg.RedisPrefix)
@@ -236,7 +239,7 @@ func reassert(store cluster.RoomStore, rooms *room.Manager, node cluster.NodeID,
 			}, 0)
 			cancel()
 			if err != nil {
-				log.Warn("cannot re-assert a session", "room", r.Name(), "identity", p.Identity(), "err", err)
+				log.Warn("cannot re-assert a session", "room", r.Name(), "participant", p.SID(), "identity", p.Identity(), "err", err)
 				continue
 			}
 			n++
@@ -380,7 +383,7 @@ func (o occupancy) Join(ctx context.Context, roomName, identity, session string,
 		// The identity's previous session is on another node: ask it to end that session.
 		body := kickBody{Room: roomName, Session: replaced.SessionID, Reason: string(room.ReasonReplaced)}
 		if err := o.bus.Send(ctx, replaced.Node, "kick", body); err != nil {
-			o.log.Warn("cannot ask the previous node to end the replaced session", "node", replaced.Node, "err", err)
+			o.log.Warn("cannot ask the previous node to end the replaced session", "room", roomName, "identity", identity, "peer", replaced.Node, "err", err)
 		}
 	}
 	return nil

@@ -115,6 +115,9 @@ type Config struct {
 	RelayPrewarm bool `yaml:"relay_prewarm"`
 	// RelayLinger is how long a relay link that carries no room stays open.
 	RelayLinger time.Duration `yaml:"relay_linger"`
+	// MetricsTopRooms is how many of the largest rooms get a cascade_room_participants series
+	// (0: none, so the number of series does not grow with the number of rooms).
+	MetricsTopRooms int `yaml:"metrics_top_rooms"`
 
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	ConfigFile string `yaml:"-"`
@@ -196,6 +199,7 @@ func options() []option {
 		{"health-ttl", "DURATION", "lifetime of the node's health record; refreshed every third of it", false, func(c *Config) any { return &c.HealthTTL }},
 		{"relay-prewarm", "", "keep a relay link to every live node, so that a room spanning nodes never waits for a link's set-up", false, func(c *Config) any { return &c.RelayPrewarm }},
 		{"relay-linger", "DURATION", "how long a relay link that carries no room stays open", false, func(c *Config) any { return &c.RelayLinger }},
+		{"metrics-top-rooms", "N", fmt.Sprintf("export per-room participant counts for the N largest rooms (0: off; at most %d)", maxTopRooms), false, func(c *Config) any { return &c.MetricsTopRooms }},
 		{"relay-via", "POLICY", "relay paths: empty = direct, auto = through a node when it is 20% faster by RTT (measured on the relay links, else estimated by gossip), or to=via,... pairs", false, func(c *Config) any { return &c.RelayVia }},
 	}
 }
@@ -417,6 +421,7 @@ func (c *Config) validate() error {
 		checkJoin(c.Join),
 		checkOptional(c.SerfKey, checkSerfKey),
 		checkOptional(c.Redis, checkRedis),
+		checkRange("metrics-top-rooms", float64(c.MetricsTopRooms), 0, maxTopRooms),
 	)
 }
 

@@ -16,13 +16,19 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	code := start(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, installLibLoggers)
 	stop()
 	os.Exit(code)
 }
 
 // run starts the node and serves until ctx ends, then shuts down gracefully.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	return start(ctx, args, getenv, stdout, stderr, nil)
+}
+
+// start is run; onLogger, if set, is given the root logger first (main routes the process-global
+// library loggers through it).
+func start(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, onLogger func(*slog.Logger)) int {
 	cfg, err := LoadConfig(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -32,6 +38,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+	if onLogger != nil {
+		onLogger(log)
+	}
 	n, err := newNode(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -67,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)).With("node", cfg.NodeID)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)).With("node", cfg.NodeID)
 }

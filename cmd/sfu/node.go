@@ -12,15 +12,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cascade-sfu/cascade/geo"
 	"github.com/cascade-sfu/cascade/pkg/api"
 	"github.com/cascade-sfu/cascade/pkg/auth"
 	"github.com/cascade-sfu/cascade/pkg/cluster"
-	"github.com/cascade-sfu/cascade/pkg/metrics"
 	"github.com/cascade-sfu/cascade/pkg/relay"
 	"github.com/cascade-sfu/cascade/pkg/room"
 	"github.com/cascade-sfu/cascade/pkg/rtc"
@@ -42,6 +39,7 @@ type node struct {
 	http    *http.Server
 	ln      net.Listener
 	drop    *dropHook // test hook (envDropUDPFile); nil normally
+	metrics *nodeMetrics
 }
 
 func newNode(cfg Config, log *slog.Logger) (*node, error) {
@@ -81,6 +79,8 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	rcfg.Remote = remoteActions{&relays}
 	var order atomic.Pointer[cluster.MessageOrder] // set once the cluster parts exist
 	rcfg.Sequencer = roomOrder{&order}
+	nm := newNodeMetrics(cfg)
+	rcfg.FirstPacket = nm.events.FirstPacket
 	rooms := room.NewManager(rcfg)
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
@@ -88,7 +88,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		_ = engine.Close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTP, err)
 	}
-	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drop: drop}
+	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drop: drop, metrics: nm}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
@@ -97,7 +97,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		n.abort()
 		return nil, err
 	}
-	if n.cluster, err = startCluster(cfg, log.With("component", "cluster"), publicURL, rooms, engine); err != nil {
+	if n.cluster, err = startCluster(cfg, log.With("component", "cluster"), publicURL, rooms, engine, nm.redis); err != nil {
 		n.abort()
 		return nil, err
 	}
@@ -109,6 +109,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		Rooms: rooms, Engine: engine, Verifier: verifier, Logger: log.With("component", "signal"),
 		Dev: cfg.Dev, DevKey: cfg.APIKey, DevSecret: cfg.APISecret,
 		JoinRate: cfg.JoinRate, JoinBurst: cfg.JoinBurst, FailedJoinRate: cfg.FailedJoinRate, FailedJoinBurst: cfg.FailedJoinBurst,
+		Observer:  nm.events,
 		Occupancy: occupancy{store: n.cluster.store, bus: n.cluster.bus, node: cluster.NodeID(cfg.NodeID), capacity: cfg.MaxParticipants, log: log},
 	})
 	apiCfg := api.Config{
@@ -135,19 +136,9 @@ func (n *node) routes() http.Handler {
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
 	n.api.Register(mux)
-	var links metrics.LinkSource // none without relays (no --redis)
-	if n.cluster.relays != nil {
-		links = n.cluster.relays.Links()
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		metrics.NewRoomCollector(n.rooms, n.cfg.NodeID),
-		metrics.NewRelayCollector(links, n.cfg.NodeID),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", n.healthz)
+	mux.HandleFunc("GET /livez", livez)
 	mux.Handle("/", web.Handler())
 	return mux
 }
@@ -159,6 +150,13 @@ func (n *node) healthz(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("draining\n"))
 		return
 	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// livez answers 200 while the process serves HTTP, draining or not: a liveness probe on it
+// never restarts a node that is draining (/healthz answers 503 then, for readiness).
+func livez(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("ok\n"))
 }
 

@@ -135,17 +135,17 @@ func (a *Agent) reap(ctx context.Context) {
 		}
 		removed, err := a.cfg.Store.RemoveNode(ctx, id)
 		if err != nil {
-			a.log.Warn("cannot remove a dead node's occupants", "node", id, "err", err)
+			a.log.Warn("cannot remove a dead node's occupants", "peer", id, "err", err)
 			continue
 		}
 		if err := a.cfg.Registry.Forget(ctx, id); err != nil {
-			a.log.Debug("cannot forget node", "node", id, "err", err)
+			a.log.Debug("cannot forget node", "peer", id, "err", err)
 		}
 		n := 0
 		for _, occ := range removed {
 			n += len(occ)
 		}
-		a.log.Info("node is gone; removed its occupants", "node", id, "occupants", n, "rooms", len(removed))
+		a.log.Info("node is gone; removed its occupants", "peer", id, "occupants", n, "rooms", len(removed))
 		if a.cfg.OnNodeDead != nil {
 			a.cfg.OnNodeDead(id, removed)
 		}

@@ -89,7 +89,7 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 		ml.AdvertisePort, _ = strconv.Atoi(ap)
 	}
 	ml.SecretKey = cfg.SecretKey
-	logger := slog.NewLogLogger(cfg.Logger.With("component", "serf").Handler(), slog.LevelDebug)
+	logger := NewLibLogger(cfg.Logger.With("component", "serf"))
 	ml.Logger = logger
 	ml.LogOutput = nil
 	sc.MemberlistConfig = ml
@@ -130,7 +130,7 @@ func (m *Membership) drain() {
 		case ev := <-m.events:
 			if me, ok := ev.(serf.MemberEvent); ok {
 				for _, mem := range me.Members {
-					m.log.Debug("member event", "event", me.EventType().String(), "node", mem.Name)
+					m.log.Debug("member event", "event", me.EventType().String(), "member", mem.Name)
 				}
 				if m.onChange != nil {
 					m.onChange()

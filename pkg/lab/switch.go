@@ -169,8 +169,15 @@ func RunSwitch(ctx context.Context, stateDir string, ready io.Writer, log *slog.
 		return err
 	}
 	log.Info("lab switch: running", "sites", len(st.Sites), "links", len(topo.Links))
-	<-ctx.Done()
-	return sw.Close()
+	var ferr error
+	select {
+	case <-ctx.Done():
+	case <-sw.Failed():
+		ferr = sw.Err()
+	}
+	log.Info("lab switch: stopping", "no_route", sw.NoRoute.Load(), "spoofed", sw.Spoofed.Load(),
+		"out_drops", sw.OutDrops.Load(), "write_errors", sw.WriteErr.Load())
+	return errors.Join(ferr, sw.Close())
 }
 
 // SwitchMain parses "--state DIR" and runs the switch; for a hidden CLI subcommand.

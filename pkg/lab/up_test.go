@@ -100,4 +100,3 @@ func TestUpDefaultTopology(t *testing.T) {
 		t.Errorf("state file left: %v", err)
 	}
 }
-

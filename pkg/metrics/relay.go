@@ -37,8 +37,8 @@ func NewRelayCollector(src LinkSource, nodeID string) *RelayCollector {
 		setupDesc:    d("setup_seconds", "Time the open link took to set up, from the first step to the open control channel."),
 		rttDesc:      d("rtt_seconds", "ICE round-trip time of the link's nominated candidate pair (absent until measured)."),
 		bytesDesc:    d("bytes_total", "Bytes on the link's ICE transport (media, RTCP, DTLS, SCTP, STUN) sent to dst (out) and received from it (in).", "direction"),
-		bitrateDesc:  d("bitrate_bits_per_second", "Bitrate of the link each way over the last sample interval (at least a second).", "direction"),
-		estimateDesc: d("bandwidth_estimate_bits_per_second", "GCC bandwidth estimate toward dst (absent before set-up)."),
+		bitrateDesc:  d("throughput_bytes_per_second", "Bytes per second on the link each way over the last sample interval (at least a second); ×8 for bits.", "direction"),
+		estimateDesc: d("bandwidth_estimate_bytes_per_second", "GCC bandwidth estimate toward dst, bytes per second (absent before set-up); ×8 for bits."),
 		droppedDesc:  d("control_dropped_total", "Control messages received from dst and dropped (malformed, or no handler and a full backlog)."),
 		nacksDesc:    d("nacks_received_total", "Sequence numbers dst NACKed in the media src sends it (answered from src's cache)."),
 		plisDesc:     d("plis_total", "Keyframe requests (PLI/FIR) on the link: in = from dst about src's media, out = sent by src to dst.", "direction"),
@@ -89,10 +89,10 @@ func (c *RelayCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(c.bytesDesc, info.BytesSent, "out")
 		counter(c.bytesDesc, info.BytesReceived, "in")
-		gauge(c.bitrateDesc, float64(info.SendBitrate), "out")
-		gauge(c.bitrateDesc, float64(info.RecvBitrate), "in")
+		gauge(c.bitrateDesc, float64(info.SendBitrate)/8, "out") // base unit: bytes
+		gauge(c.bitrateDesc, float64(info.RecvBitrate)/8, "in")
 		if info.BandwidthEstimate > 0 {
-			gauge(c.estimateDesc, float64(info.BandwidthEstimate))
+			gauge(c.estimateDesc, float64(info.BandwidthEstimate)/8)
 		}
 		counter(c.droppedDesc, info.ControlDropped)
 		counter(c.nacksDesc, info.NACKsReceived)

@@ -52,6 +52,8 @@ func gather(t *testing.T, c prometheus.Collector) map[string]float64 {
 				out[key] = m.GetCounter().GetValue()
 			case dto.MetricType_GAUGE:
 				out[key] = m.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				out[mf.GetName()+"_count{"+strings.Join(labels, ",")+"}"] = float64(m.GetHistogram().GetSampleCount())
 			default:
 				t.Fatalf("%s: unexpected type %v", key, mf.GetType())
 			}
@@ -75,33 +77,33 @@ func TestRelayCollector(t *testing.T) {
 	}}
 	got := gather(t, NewRelayCollector(src, "eu"))
 	want := map[string]float64{
-		"cascade_relay_link_open{dst=hcm,src=eu}":                                  1,
-		"cascade_relay_link_setup_seconds{dst=hcm,src=eu}":                         0.42,
-		"cascade_relay_link_rtt_seconds{dst=hcm,src=eu}":                           0.18,
-		"cascade_relay_link_bytes_total{direction=out,dst=hcm,src=eu}":             1_000_000,
-		"cascade_relay_link_bytes_total{direction=in,dst=hcm,src=eu}":              250_000,
-		"cascade_relay_link_bitrate_bits_per_second{direction=out,dst=hcm,src=eu}": 2_500_000,
-		"cascade_relay_link_bitrate_bits_per_second{direction=in,dst=hcm,src=eu}":  64_000,
-		"cascade_relay_link_bandwidth_estimate_bits_per_second{dst=hcm,src=eu}":    3_000_000,
-		"cascade_relay_link_control_dropped_total{dst=hcm,src=eu}":                 2,
-		"cascade_relay_link_nacks_received_total{dst=hcm,src=eu}":                  17,
-		"cascade_relay_link_plis_total{direction=in,dst=hcm,src=eu}":               3,
-		"cascade_relay_link_plis_total{direction=out,dst=hcm,src=eu}":              5,
-		"cascade_relay_link_paused_layers{dst=hcm,src=eu}":                         2,
-		"cascade_relay_link_loss_ratio{dst=hcm,src=eu}":                            0.125,
-		"cascade_relay_link_residual_loss_ratio{dst=hcm,src=eu}":                   0.01,
-		"cascade_relay_link_open{dst=sgp,src=eu}":                                  0,
-		"cascade_relay_link_bytes_total{direction=out,dst=sgp,src=eu}":             300,
-		"cascade_relay_link_bytes_total{direction=in,dst=sgp,src=eu}":              0,
-		"cascade_relay_link_bitrate_bits_per_second{direction=out,dst=sgp,src=eu}": 0,
-		"cascade_relay_link_bitrate_bits_per_second{direction=in,dst=sgp,src=eu}":  0,
-		"cascade_relay_link_control_dropped_total{dst=sgp,src=eu}":                 0,
-		"cascade_relay_link_nacks_received_total{dst=sgp,src=eu}":                  0,
-		"cascade_relay_link_plis_total{direction=in,dst=sgp,src=eu}":               0,
-		"cascade_relay_link_plis_total{direction=out,dst=sgp,src=eu}":              0,
-		"cascade_relay_link_paused_layers{dst=sgp,src=eu}":                         0,
-		"cascade_relay_link_loss_ratio{dst=sgp,src=eu}":                            0,
-		"cascade_relay_link_residual_loss_ratio{dst=sgp,src=eu}":                   0,
+		"cascade_relay_link_open{dst=hcm,src=eu}":                                      1,
+		"cascade_relay_link_setup_seconds{dst=hcm,src=eu}":                             0.42,
+		"cascade_relay_link_rtt_seconds{dst=hcm,src=eu}":                               0.18,
+		"cascade_relay_link_bytes_total{direction=out,dst=hcm,src=eu}":                 1_000_000,
+		"cascade_relay_link_bytes_total{direction=in,dst=hcm,src=eu}":                  250_000,
+		"cascade_relay_link_throughput_bytes_per_second{direction=out,dst=hcm,src=eu}": 2_500_000 / 8,
+		"cascade_relay_link_throughput_bytes_per_second{direction=in,dst=hcm,src=eu}":  64_000 / 8,
+		"cascade_relay_link_bandwidth_estimate_bytes_per_second{dst=hcm,src=eu}":       3_000_000 / 8,
+		"cascade_relay_link_control_dropped_total{dst=hcm,src=eu}":                     2,
+		"cascade_relay_link_nacks_received_total{dst=hcm,src=eu}":                      17,
+		"cascade_relay_link_plis_total{direction=in,dst=hcm,src=eu}":                   3,
+		"cascade_relay_link_plis_total{direction=out,dst=hcm,src=eu}":                  5,
+		"cascade_relay_link_paused_layers{dst=hcm,src=eu}":                             2,
+		"cascade_relay_link_loss_ratio{dst=hcm,src=eu}":                                0.125,
+		"cascade_relay_link_residual_loss_ratio{dst=hcm,src=eu}":                       0.01,
+		"cascade_relay_link_open{dst=sgp,src=eu}":                                      0,
+		"cascade_relay_link_bytes_total{direction=out,dst=sgp,src=eu}":                 300,
+		"cascade_relay_link_bytes_total{direction=in,dst=sgp,src=eu}":                  0,
+		"cascade_relay_link_throughput_bytes_per_second{direction=out,dst=sgp,src=eu}": 0,
+		"cascade_relay_link_throughput_bytes_per_second{direction=in,dst=sgp,src=eu}":  0,
+		"cascade_relay_link_control_dropped_total{dst=sgp,src=eu}":                     0,
+		"cascade_relay_link_nacks_received_total{dst=sgp,src=eu}":                      0,
+		"cascade_relay_link_plis_total{direction=in,dst=sgp,src=eu}":                   0,
+		"cascade_relay_link_plis_total{direction=out,dst=sgp,src=eu}":                  0,
+		"cascade_relay_link_paused_layers{dst=sgp,src=eu}":                             0,
+		"cascade_relay_link_loss_ratio{dst=sgp,src=eu}":                                0,
+		"cascade_relay_link_residual_loss_ratio{dst=sgp,src=eu}":                       0,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
@@ -145,7 +147,7 @@ func TestRelayCollectorWithoutSource(t *testing.T) {
 	rooms := room.NewManager(room.DefaultConfig())
 	defer rooms.Close()
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(NewRoomCollector(rooms, "eu"), NewRelayCollector(&fakeLinks{links: []relay.LinkInfo{{Peer: "hcm", State: relay.StateOpen}}}, "eu"))
+	reg.MustRegister(NewRoomCollector(rooms, "eu", 0), NewRelayCollector(&fakeLinks{links: []relay.LinkInfo{{Peer: "hcm", State: relay.StateOpen}}}, "eu"))
 	if _, err := reg.Gather(); err != nil {
 		t.Fatal(err)
 	}

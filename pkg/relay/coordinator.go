@@ -179,7 +179,7 @@ func (c *Coordinator) DataSent(name room.Name, from *room.Participant, msg room.
 	select {
 	case c.data <- localData{room: string(name), sid: from.SID(), origin: cluster.NodeID(from.Origin()), msg: msg}:
 	default:
-		c.log.Warn("relay data queue full; a chat message did not reach other nodes", "room", name)
+		c.log.Warn("relay data queue full; a chat message did not reach other nodes", "room", name, "participant", from.SID())
 	}
 }
 
@@ -648,7 +648,7 @@ func (c *Coordinator) export(ps *peerState, name string, id room.TrackID, maxLay
 			mid, err := ps.link.Attach(d)
 			if err != nil {
 				d.Close()
-				c.log.Warn("cannot relay a track layer", "track", id, "rid", rid, "err", err)
+				c.log.Warn("cannot relay a track layer", "room", name, "participant", up.Info().Participant, "track", id, "rid", rid, "err", err)
 				continue
 			}
 			ex.layers[i] = &exportLayer{down: d, mid: mid, rid: rid, flow: flow{class: classOf(up.Info()), layer: i, track: id}}

@@ -77,7 +77,7 @@ func NewManager(cfg Config) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{
 		cfg:    cfg,
-		log:    cfg.Logger.With("component", "relay", "node", cfg.Self),
+		log:    cfg.Logger.With("component", "relay"),
 		ctx:    ctx,
 		cancel: cancel,
 		links:  map[cluster.NodeID]*Link{},

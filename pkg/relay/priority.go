@@ -210,7 +210,7 @@ func (c *Coordinator) prioritize(ps *peerState, now time.Time) {
 				if !el.flow.paused {
 					msg = "relay link has room again: a layer resumed"
 				}
-				c.log.Info(msg, "peer", ps.link.Peer(), "track", id, "rid", el.rid, "layer_bps", el.flow.bitrate,
+				c.log.Info(msg, "peer", ps.link.Peer(), "room", ex.room, "participant", ex.up.Info().Participant, "track", id, "rid", el.rid, "layer_bps", el.flow.bitrate,
 					"estimate_bps", budget, "loss", loss)
 			}
 			// The peer hears of a layer paused here, or paused before it reached us (we are a

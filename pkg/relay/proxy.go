@@ -122,7 +122,7 @@ func (c *Coordinator) applyState(ps *peerState, name string, st stateBody) {
 				Sink: discardSink{},
 			})
 			if err != nil {
-				c.log.Warn("cannot show a remote participant", "room", name, "identity", p.Identity, "err", err)
+				c.log.Warn("cannot show a remote participant", "room", name, "participant", p.SID, "identity", p.Identity, "err", err)
 				continue
 			}
 			px = &proxy{part: part, tracks: map[room.TrackID]*proxyTrack{}}
@@ -162,7 +162,7 @@ func (c *Coordinator) syncProxyTracks(ps *peerState, name string, px *proxy, tra
 		info.AbsCaptureTimeExtID = ps.link.extID(kind, rtc.ExtAbsCaptureTime)
 		up, err := px.part.Publish(info)
 		if err != nil {
-			c.log.Warn("cannot show a remote track", "track", id, "err", err)
+			c.log.Warn("cannot show a remote track", "room", name, "participant", px.part.SID(), "track", id, "err", err)
 			continue
 		}
 		rids := t.RIDs

@@ -42,7 +42,7 @@ func (c *Coordinator) enqueueAction(a remoteAction) {
 	select {
 	case c.actions <- a:
 	default:
-		c.log.Warn("relay action queue full; a remote kick or mute was dropped", "room", a.room)
+		c.log.Warn("relay action queue full; a remote kick or mute was dropped", "room", a.room, "participant", a.part.SID())
 	}
 }
 

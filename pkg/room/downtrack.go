@@ -84,6 +84,7 @@ type DownTrack struct {
 	packets  atomic.Uint64
 	bytes    atomic.Uint64
 	lost     atomic.Uint32 // fraction lost × 256 from the last receiver report
+	first    firstPacket
 
 	mu   sync.Mutex // guards m and hist
 	m    munger
@@ -345,6 +346,7 @@ func (d *DownTrack) write(b *Binding, h *rtp.Header, marker bool, payload []byte
 	d.bytes.Add(uint64(n))
 	d.stats.PacketsOut.Add(1)
 	d.stats.BytesOut.Add(uint64(n))
+	d.first.sent(d.track.info.Kind)
 	return true
 }
 

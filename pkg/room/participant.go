@@ -111,7 +111,7 @@ func (p *Participant) Publish(info TrackInfo) (*UpTrack, error) {
 		return nil, ErrTooManyLayers
 	}
 	r := p.room
-	t := newUpTrack(info, r.stats, r.log, r.cfg.KeyframeInterval, r.trackEnded)
+	t := newUpTrack(info, r.stats, p.log, r.cfg.KeyframeInterval, r.trackEnded)
 	p.mu.Lock()
 	switch {
 	case p.left:
@@ -260,6 +260,7 @@ func (p *Participant) subscribe(t *UpTrack) {
 		return
 	}
 	d := newDownTrack(t, p.sid, p.room.stats)
+	d.watchFirstPacket(p.room.cfg.FirstPacket)
 	p.subs[t.info.ID] = d
 	p.mu.Unlock()
 

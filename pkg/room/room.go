@@ -30,6 +30,10 @@ type Config struct {
 	// Remote, if set, carries a host's kick or mute of a remote participant (one shown here by
 	// a relay) to the node it is on; without it such actions only change this node's view.
 	Remote RemoteActions
+	// FirstPacket, if set, is told once per subscription (a participant's down track) how long
+	// after the subscription was created its first packet reached the subscriber. It runs on
+	// the forwarding goroutine: it must be cheap and must not block.
+	FirstPacket func(kind Kind, after time.Duration)
 }
 
 // RemoteActions acts on participants of other nodes. Calls must not block.

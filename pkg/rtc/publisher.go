@@ -29,6 +29,17 @@ type PeerEvents struct {
 	Failed func()
 	// Unanswered is called when a client did not answer a server offer in time (Subscriber).
 	Unanswered func()
+	// Logger, if set, is the session's logger (with its room and, once joined, participant
+	// fields); the PeerConnection's log lines go through it instead of the engine's.
+	Logger *slog.Logger
+}
+
+// logger returns the session's logger, or base.
+func (ev PeerEvents) logger(base *slog.Logger) *slog.Logger {
+	if ev.Logger != nil {
+		return ev.Logger
+	}
+	return base
 }
 
 // Publisher receives one participant's media.
@@ -55,7 +66,7 @@ func (e *Engine) NewPublisher(part *room.Participant, ev PeerEvents) (*Publisher
 	p := &Publisher{
 		pc:     pc,
 		part:   part,
-		log:    e.log.With("participant", part.SID(), "pc", "pub"),
+		log:    ev.logger(e.log.With("room", part.Room().Name(), "participant", part.SID())).With("pc", "pub"),
 		meta:   map[string]TrackMeta{},
 		tracks: map[string]*room.UpTrack{},
 	}

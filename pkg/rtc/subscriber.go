@@ -41,7 +41,7 @@ type bweHolder struct{ est cc.BandwidthEstimator }
 // sendOffer delivers a server offer to the client; it must not block.
 func (e *Engine) NewSubscriber(ev PeerEvents, sendOffer func(sdp string)) (*Subscriber, error) {
 	s := &Subscriber{
-		log:       e.log.With("pc", "sub"),
+		log:       ev.logger(e.log).With("pc", "sub"),
 		sendOffer: sendOffer,
 		ev:        ev,
 		timeout:   e.cfg.AnswerTimeout,

@@ -44,7 +44,7 @@ func (e *Engine) NewViewer(offer string, ev PeerEvents) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Viewer{log: e.log.With("pc", "whep")}
+	v := &Viewer{log: ev.logger(e.log).With("pc", "whep")}
 	api, err := e.newSubscriberAPI(func(est cc.BandwidthEstimator) { v.bwe.Store(&bweHolder{est}) })
 	if err != nil {
 		return nil, err

@@ -33,6 +33,8 @@ type Config struct {
 	Engine    *rtc.Engine
 	Verifier  *auth.Verifier
 	Logger    *slog.Logger
+	// Observer, if set, is told of messages, errors and joins (for metrics).
+	Observer Observer
 	// Dev enables POST /v1/dev/token, signing with DevKey and DevSecret.
 	Dev               bool
 	DevKey, DevSecret string
@@ -68,6 +70,9 @@ const (
 func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	if c.JoinRate <= 0 {
 		c.JoinRate = DefaultJoinRate
@@ -263,7 +268,8 @@ func permissions(g auth.Grants) room.Permissions {
 }
 
 // writeHTTPError answers with a status for the code and a plain-text message.
-func writeHTTPError(w http.ResponseWriter, e *Error) {
+func (s *Server) writeHTTPError(w http.ResponseWriter, e *Error) {
+	s.cfg.Observer.Error(e.Code)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if e.Code == CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cascade"`)
@@ -284,7 +290,7 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeHTTPError(w, newError(CodeBadRequest, "body must be {\"room\",\"identity\"}: "+err.Error()))
+		s.writeHTTPError(w, newError(CodeBadRequest, "body must be {\"room\",\"identity\"}: "+err.Error()))
 		return
 	}
 	g := auth.Grants{
@@ -293,7 +299,7 @@ func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := auth.Sign(s.cfg.DevKey, s.cfg.DevSecret, g, 6*time.Hour, time.Now())
 	if err != nil {
-		writeHTTPError(w, newError(CodeBadRequest, err.Error()))
+		s.writeHTTPError(w, newError(CodeBadRequest, err.Error()))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

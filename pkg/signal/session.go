@@ -54,7 +54,7 @@ type wsSession struct {
 
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
-		writeHTTPError(w, newError(CodeUnavailable, "node is draining; connect to another node"))
+		s.writeHTTPError(w, newError(CodeUnavailable, "node is draining; connect to another node"))
 		return
 	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
@@ -168,6 +168,7 @@ func (ss *wsSession) readEndReason(err error) room.LeaveReason {
 // handle processes one frame. It returns true when the session should end.
 func (ss *wsSession) handle(data []byte, ip string) bool {
 	env, perr := DecodeEnvelope(data)
+	ss.srv.cfg.Observer.Message(messageLabel(env.Type))
 	if perr != nil {
 		ss.sendError(perr, env.Type, env.ID)
 		return false
@@ -267,6 +268,7 @@ func (ss *wsSession) onJoin(env Envelope, ip string) (bool, error) {
 	if err := ss.srv.charge(ip, err); err != nil {
 		return false, err
 	}
+	start := time.Now()
 	name := g.Name
 	if name == "" && len(req.Name) <= 256 && utf8.ValidString(req.Name) {
 		name = req.Name
@@ -277,7 +279,9 @@ func (ss *wsSession) onJoin(env Envelope, ip string) (bool, error) {
 	}
 	ss.occupied = &g
 	if g.CanSubscribe {
-		sub, err := ss.srv.cfg.Engine.NewSubscriber(ss.peerEvents("sub"), func(sdp string) {
+		ev := ss.peerEvents("sub")
+		ev.Logger = ss.log.With("room", g.Room, "identity", g.Identity) // the participant sid comes with the join
+		sub, err := ss.srv.cfg.Engine.NewSubscriber(ev, func(sdp string) {
 			ss.send("offer", "", SDPMessage{PC: "sub", SDP: sdp})
 		})
 		if err != nil {
@@ -307,7 +311,8 @@ func (ss *wsSession) onJoin(env Envelope, ip string) (bool, error) {
 	}
 	ss.part = part
 	ss.joined.Store(true)
-	ss.log = ss.log.With("room", g.Room, "identity", g.Identity)
+	ss.srv.cfg.Observer.Joined(TransportWS, time.Since(start))
+	ss.log = ss.log.With("room", g.Room, "participant", part.SID(), "identity", g.Identity)
 	return false, nil
 }
 
@@ -323,6 +328,7 @@ func (ss *wsSession) peerEvents(pc string) rtc.PeerEvents {
 		Unanswered: func() {
 			ss.fail(newError(CodeNegotiationFailed, "the "+pc+" offer was not answered in time"), room.ReasonDisconnected)
 		},
+		Logger: ss.log,
 	}
 }
 
@@ -512,11 +518,13 @@ func (ss *wsSession) sendFinal(typ string, payload any, cause room.LeaveReason) 
 }
 
 func (ss *wsSession) sendError(e *Error, ref, id string) {
+	ss.srv.cfg.Observer.Error(e.Code)
 	ss.send("error", id, ErrorMsg{Code: e.Code, Message: e.Message, Ref: ref})
 }
 
 // fail tells the client why and ends the session.
 func (ss *wsSession) fail(e *Error, cause room.LeaveReason) {
+	ss.srv.cfg.Observer.Error(e.Code)
 	if cause == "" {
 		cause = room.ReasonDisconnected
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -62,7 +63,7 @@ func (h *httpSession) end(reason room.LeaveReason) {
 func readOffer(w http.ResponseWriter, r *http.Request) (string, *Error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/sdp" {
-		return "", &Error{Code: "unsupported_media_type", Message: "Content-Type must be application/sdp"}
+		return "", &Error{Code: codeUnsupportedMediaType, Message: "Content-Type must be application/sdp"}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxFrameSize))
 	if err != nil {
@@ -82,7 +83,7 @@ func readOffer(w http.ResponseWriter, r *http.Request) (string, *Error) {
 func (s *Server) begin(w http.ResponseWriter, r *http.Request) (auth.Grants, string, bool) {
 	ip := clientIP(r)
 	if e := s.admit(ip); e != nil {
-		writeWHError(w, e)
+		s.writeWHError(w, e)
 		return auth.Grants{}, "", false
 	}
 	var g auth.Grants
@@ -91,25 +92,26 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request) (auth.Grants, str
 		g, err = s.authorize(tok, r.PathValue("room"))
 	}
 	if err := s.charge(ip, err); err != nil {
-		writeWHError(w, classify(err))
+		s.writeWHError(w, classify(err))
 		return auth.Grants{}, "", false
 	}
 	offer, e := readOffer(w, r)
 	if e != nil {
-		writeWHError(w, e)
+		s.writeWHError(w, e)
 		return auth.Grants{}, "", false
 	}
 	return g, offer, true
 }
 
-func writeWHError(w http.ResponseWriter, e *Error) {
-	if e.Code == "unsupported_media_type" {
+func (s *Server) writeWHError(w http.ResponseWriter, e *Error) {
+	if e.Code == codeUnsupportedMediaType {
+		s.cfg.Observer.Error(e.Code)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusUnsupportedMediaType)
 		_, _ = w.Write([]byte(e.Message + "\n"))
 		return
 	}
-	writeHTTPError(w, e)
+	s.writeHTTPError(w, e)
 }
 
 func (s *Server) handleWHIP(w http.ResponseWriter, r *http.Request) {
@@ -118,18 +120,19 @@ func (s *Server) handleWHIP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !g.CanPublish {
-		writeHTTPError(w, newError(CodeForbidden, "token does not allow publishing"))
+		s.writeHTTPError(w, newError(CodeForbidden, "token does not allow publishing"))
 		return
 	}
 	// Refuse an unusable offer before joining: a join would announce the publisher and
 	// replace a session of the same identity.
 	if err := rtc.CheckOffer(offer); err != nil {
-		writeHTTPError(w, classify(err))
+		s.writeHTTPError(w, classify(err))
 		return
 	}
+	start := time.Now()
 	h := &httpSession{srv: s, id: room.NewID("WH"), kind: "whip", roomName: g.Room, identity: g.Identity}
 	if err := s.occupy(r.Context(), g, h.id); err != nil {
-		writeHTTPError(w, classify(err))
+		s.writeHTTPError(w, classify(err))
 		return
 	}
 	h.occupied = true
@@ -139,21 +142,22 @@ func (s *Server) handleWHIP(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		h.end(room.ReasonDisconnected)
-		writeHTTPError(w, classify(err))
+		s.writeHTTPError(w, classify(err))
 		return
 	}
 	h.part = part
+	s.cfg.Observer.Joined(TransportWHIP, time.Since(start))
 	pub, err := s.cfg.Engine.NewPublisher(part, rtc.PeerEvents{Failed: func() { s.spawn(func() { h.end(room.ReasonDisconnected) }) }})
 	if err != nil {
 		h.end(room.ReasonDisconnected)
-		writeHTTPError(w, classify(err))
+		s.writeHTTPError(w, classify(err))
 		return
 	}
 	h.pub = pub
 	ans, err := pub.HandleOffer(offer, nil)
 	if err != nil {
 		h.end(room.ReasonDisconnected)
-		writeHTTPError(w, classify(err))
+		s.writeHTTPError(w, classify(err))
 		return
 	}
 	s.created(w, h, ans)
@@ -165,19 +169,23 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !g.CanSubscribe {
-		writeHTTPError(w, newError(CodeForbidden, "token does not allow subscribing"))
+		s.writeHTTPError(w, newError(CodeForbidden, "token does not allow subscribing"))
 		return
 	}
+	start := time.Now()
 	h := &httpSession{srv: s, id: room.NewID("WH"), kind: "whep", roomName: g.Room, identity: g.Identity}
-	viewer, err := s.cfg.Engine.NewViewer(offer, rtc.PeerEvents{Failed: func() { s.spawn(func() { h.end(room.ReasonDisconnected) }) }})
+	viewer, err := s.cfg.Engine.NewViewer(offer, rtc.PeerEvents{
+		Failed: func() { s.spawn(func() { h.end(room.ReasonDisconnected) }) },
+		Logger: s.log.With("room", g.Room, "identity", g.Identity, "session", h.id),
+	})
 	if err != nil {
-		writeHTTPError(w, classify(err))
+		s.writeHTTPError(w, classify(err))
 		return
 	}
 	h.viewer = viewer
 	if err := s.occupy(r.Context(), g, h.id); err != nil {
 		_ = viewer.Close()
-		writeHTTPError(w, classify(err))
+		s.writeHTTPError(w, classify(err))
 		return
 	}
 	h.occupied = true
@@ -189,14 +197,15 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		h.end(room.ReasonDisconnected)
-		writeHTTPError(w, classify(err))
+		s.writeHTTPError(w, classify(err))
 		return
 	}
 	h.part = part
+	s.cfg.Observer.Joined(TransportWHEP, time.Since(start))
 	ans, err := viewer.Answer(offer)
 	if err != nil {
 		h.end(room.ReasonDisconnected)
-		writeHTTPError(w, newError(CodeNegotiationFailed, err.Error()))
+		s.writeHTTPError(w, newError(CodeNegotiationFailed, err.Error()))
 		return
 	}
 	s.created(w, h, ans)
@@ -223,21 +232,21 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *httpSession {
 	h := s.https[r.PathValue("id")]
 	s.mu.Unlock()
 	if h == nil || h.kind != kind || h.roomName != r.PathValue("room") {
-		writeHTTPError(w, newError(CodeNotFound, "no such session"))
+		s.writeHTTPError(w, newError(CodeNotFound, "no such session"))
 		return nil
 	}
 	tok, err := auth.BearerToken(r.Header.Get("Authorization"))
 	if err != nil {
-		writeHTTPError(w, classify(err))
+		s.writeHTTPError(w, classify(err))
 		return nil
 	}
 	g, err := s.authorize(tok, h.roomName)
 	if err != nil {
-		writeHTTPError(w, classify(err))
+		s.writeHTTPError(w, classify(err))
 		return nil
 	}
 	if g.Identity != h.identity && !g.RoomAdmin {
-		writeHTTPError(w, newError(CodeForbidden, "session belongs to another identity"))
+		s.writeHTTPError(w, newError(CodeForbidden, "session belongs to another identity"))
 		return nil
 	}
 	return h
@@ -260,17 +269,17 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/trickle-ice-sdpfrag" {
-		writeWHError(w, &Error{Code: "unsupported_media_type", Message: "Content-Type must be application/trickle-ice-sdpfrag"})
+		s.writeWHError(w, &Error{Code: codeUnsupportedMediaType, Message: "Content-Type must be application/trickle-ice-sdpfrag"})
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxFrameSize))
 	if err != nil {
-		writeHTTPError(w, newError(CodeTooLarge, "fragment over 64 KiB"))
+		s.writeHTTPError(w, newError(CodeTooLarge, "fragment over 64 KiB"))
 		return
 	}
 	cands, ufrag, perr := parseSDPFrag(string(body))
 	if perr != nil {
-		writeHTTPError(w, perr)
+		s.writeHTTPError(w, perr)
 		return
 	}
 	current := ""
@@ -291,7 +300,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request) {
 			err = h.viewer.AddCandidate(c)
 		}
 		if err != nil {
-			writeHTTPError(w, newError(CodeBadRequest, "candidate rejected: "+err.Error()))
+			s.writeHTTPError(w, newError(CodeBadRequest, "candidate rejected: "+err.Error()))
 			return
 		}
 	}
@@ -308,7 +317,7 @@ func (s *Server) restartICE(w http.ResponseWriter, h *httpSession, ufrag, pwd st
 		frag, err = h.viewer.RestartICE(ufrag, pwd, cands)
 	}
 	if err != nil {
-		writeHTTPError(w, classify(err))
+		s.writeHTTPError(w, classify(err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/trickle-ice-sdpfrag")

@@ -38,6 +38,10 @@ type Switch struct {
 	once  sync.Once
 	done  chan struct{}
 
+	failOnce sync.Once
+	failed   chan struct{} // closed when a port fails
+	failErr  error         // set before failed is closed
+
 	NoRoute  atomic.Uint64 // frames to an unknown or unlinked destination
 	Spoofed  atomic.Uint64 // frames whose source MAC is not the port's
 	OutDrops atomic.Uint64 // frames dropped at a full output queue
@@ -61,7 +65,7 @@ func New(ports []Port, pipes [][]*Pipe, log *slog.Logger) (*Switch, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Switch{log: log, ports: ports, pipes: pipes, start: time.Now(), done: make(chan struct{})}
+	s := &Switch{log: log, ports: ports, pipes: pipes, start: time.Now(), done: make(chan struct{}), failed: make(chan struct{})}
 	s.pool.New = func() any { b := make([]byte, MaxFrame); return &b }
 	for i := range ports {
 		s.outs = append(s.outs, &output{port: ports[i], wake: make(chan struct{}, 1)})
@@ -97,6 +101,19 @@ func (s *Switch) Close() error {
 	return err
 }
 
+// Failed is closed when a port fails (its device went away); Err says why.
+func (s *Switch) Failed() <-chan struct{} { return s.failed }
+
+// Err returns the port failure, once Failed is closed.
+func (s *Switch) Err() error {
+	select {
+	case <-s.failed:
+		return s.failErr
+	default:
+		return nil
+	}
+}
+
 func (s *Switch) now() int64 { return int64(time.Since(s.start)) }
 
 // dest returns the port index owning mac, or -1.
@@ -121,6 +138,7 @@ func (s *Switch) readLoop(i int) {
 			case <-s.done:
 			default:
 				s.log.Error("lab switch: port read failed", "port", s.ports[i].Name, "err", err)
+				s.failOnce.Do(func() { s.failErr = fmt.Errorf("port %s: %w", s.ports[i].Name, err); close(s.failed) })
 			}
 			return
 		}
