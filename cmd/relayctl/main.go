@@ -56,6 +56,7 @@ func commands() []command {
 		{name: "rooms", summary: "list rooms with the nodes hosting them and occupant counts", run: runRooms},
 		{name: "lab", summary: "the latency lab on an emulated WAN: lab up|down|status [--topology FILE] (as root)", run: runLab},
 		{name: "relays", summary: "list the answering node's relay links (peer, state, RTT, bitrates, bytes, set-up time)", run: runRelays},
+		{name: "load", summary: "load a node with WHIP publishers and WHEP/WebSocket viewers; report egress, loss, time to first packet, server CPU", run: runLoad},
 		{name: "experiment", summary: "measure latency, jitter, loss and freezes across the emulated-WAN lab or between real nodes", run: runExperiment},
 	}
 }

@@ -84,6 +84,7 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 		if c.relays != nil { // set before anything calls self
 			n.LinkRTT = c.relays.Links().RTTs()
 			n.LinkQuality = c.relays.Links().Qualities()
+			n.Links = linkSummaries(c.relays.Links().Links())
 		}
 		return n
 	}

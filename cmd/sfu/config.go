@@ -119,6 +119,13 @@ type Config struct {
 	// (0: none, so the number of series does not grow with the number of rooms).
 	MetricsTopRooms int `yaml:"metrics_top_rooms"`
 
+	// Pprof serves net/http/pprof under /debug/pprof on the HTTP address, for cluster-admin
+	// tokens only.
+	Pprof bool `yaml:"pprof"`
+
+	// DashboardFailedRetention is how long /dashboard keeps showing a failed node.
+	DashboardFailedRetention time.Duration `yaml:"dashboard_failed_retention"`
+
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	ConfigFile string `yaml:"-"`
 }
@@ -141,6 +148,8 @@ func DefaultConfig() Config {
 		RedisPrefix:     "cascade:",
 		HealthTTL:       10 * time.Second,
 		RelayLinger:     30 * time.Second,
+
+		DashboardFailedRetention: 5 * time.Minute,
 	}
 }
 
@@ -200,6 +209,8 @@ func options() []option {
 		{"relay-prewarm", "", "keep a relay link to every live node, so that a room spanning nodes never waits for a link's set-up", false, func(c *Config) any { return &c.RelayPrewarm }},
 		{"relay-linger", "DURATION", "how long a relay link that carries no room stays open", false, func(c *Config) any { return &c.RelayLinger }},
 		{"metrics-top-rooms", "N", fmt.Sprintf("export per-room participant counts for the N largest rooms (0: off; at most %d)", maxTopRooms), false, func(c *Config) any { return &c.MetricsTopRooms }},
+		{"pprof", "", "serve Go profiles under /debug/pprof on the HTTP address (cluster-admin token required)", false, func(c *Config) any { return &c.Pprof }},
+		{"dashboard-failed-retention", "DURATION", "how long the dashboard keeps showing a failed node", false, func(c *Config) any { return &c.DashboardFailedRetention }},
 		{"relay-via", "POLICY", "relay paths: empty = direct, auto = through a node when it is 20% faster by RTT (measured on the relay links, else estimated by gossip), or to=via,... pairs", false, func(c *Config) any { return &c.RelayVia }},
 	}
 }
@@ -412,6 +423,7 @@ func (c *Config) validate() error {
 		checkOptional(c.PublicURL, checkPublicURL),
 		checkOptional(c.RelayVia, checkRelayVia),
 		checkPositive("relay-linger", c.RelayLinger),
+		checkPositive("dashboard-failed-retention", c.DashboardFailedRetention),
 		checkNonNegative("drain-timeout", c.DrainTimeout),
 		checkRate("join-rate", c.JoinRate),
 		checkAtLeast("join-burst", c.JoinBurst, 1),

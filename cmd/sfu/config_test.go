@@ -201,6 +201,7 @@ func TestEnvParsing(t *testing.T) {
 		{"CASCADE_SERF_KEY", serfKey16, func(c Config) any { return c.SerfKey }, serfKey16},
 		{"CASCADE_REDIS", "redis://127.0.0.1:6379/0", func(c Config) any { return c.Redis }, "redis://127.0.0.1:6379/0"},
 		{"CASCADE_GEOIP", "/var/lib/geo.mmdb", func(c Config) any { return c.GeoIP }, "/var/lib/geo.mmdb"},
+		{"CASCADE_DASHBOARD_FAILED_RETENTION", "90s", func(c Config) any { return c.DashboardFailedRetention }, 90 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {
@@ -241,6 +242,7 @@ drain_timeout: 30s
 health_ttl: 6s
 relay_via: "hcm=sgp"
 relay_linger: 5s
+dashboard_failed_retention: 2m
 `)
 	got := mustLoad(t, []string{"--config", path}, nil)
 	want := Config{
@@ -250,7 +252,7 @@ relay_linger: 5s
 		JoinRate: 1.5, JoinBurst: 4, FailedJoinRate: 1, FailedJoinBurst: 10, SerfBind: "127.0.0.1:7946", Join: []string{"10.0.0.2", "10.0.0.3:7946"},
 		SerfKey: serfKey16, Redis: "rediss://cache:6380", GeoIP: "/data/geo.mmdb", ConfigFile: path,
 		RedisPrefix: "eu:", PublicURL: "https://eu.example.net", DrainTimeout: 30 * time.Second, HealthTTL: 6 * time.Second,
-		RelayVia: "hcm=sgp", RelayLinger: 5 * time.Second,
+		RelayVia: "hcm=sgp", RelayLinger: 5 * time.Second, DashboardFailedRetention: 2 * time.Minute,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("LoadConfig =\n%+v\nwant\n%+v", got, want)

@@ -18,6 +18,7 @@ import (
 	"github.com/cascade-sfu/cascade/pkg/api"
 	"github.com/cascade-sfu/cascade/pkg/auth"
 	"github.com/cascade-sfu/cascade/pkg/cluster"
+	"github.com/cascade-sfu/cascade/pkg/dashboard"
 	"github.com/cascade-sfu/cascade/pkg/relay"
 	"github.com/cascade-sfu/cascade/pkg/room"
 	"github.com/cascade-sfu/cascade/pkg/rtc"
@@ -36,10 +37,12 @@ type node struct {
 	api     *api.Server
 	cluster *clusterParts
 	locator *geo.Locator
+	dash    *dashboard.Dashboard
 	http    *http.Server
 	ln      net.Listener
 	drop    *dropHook // test hook (envDropUDPFile); nil normally
 	metrics *nodeMetrics
+	verify  *auth.Verifier
 }
 
 func newNode(cfg Config, log *slog.Logger) (*node, error) {
@@ -88,7 +91,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		_ = engine.Close()
 		return nil, fmt.Errorf("listen %s: %w", cfg.HTTP, err)
 	}
-	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drop: drop, metrics: nm}
+	n := &node{cfg: cfg, log: log, rooms: rooms, engine: engine, ln: ln, drop: drop, metrics: nm, verify: verifier}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
@@ -123,6 +126,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		apiCfg.Relays = n.cluster.relays.Links()
 	}
 	n.api = api.New(apiCfg)
+	n.dash = newDashboard(cfg, n.cluster, verifier, log)
 	n.http = &http.Server{
 		Handler:           n.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -136,9 +140,13 @@ func (n *node) routes() http.Handler {
 	mux := http.NewServeMux()
 	n.signal.Register(mux)
 	n.api.Register(mux)
+	n.dash.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.registry(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", n.healthz)
 	mux.HandleFunc("GET /livez", livez)
+	if n.cfg.Pprof {
+		registerPprof(mux, n.verify)
+	}
 	mux.Handle("/", web.Handler())
 	return mux
 }
@@ -181,6 +189,7 @@ func (n *node) Shutdown(ctx context.Context) error {
 	n.waitEmpty(ctx, n.cfg.DrainTimeout)
 	n.rooms.Close()
 	n.signal.Close()
+	n.dash.Close() // ends the event streams, which http.Shutdown would wait for
 	err := n.cluster.close(ctx)
 	err = errors.Join(err, n.http.Shutdown(ctx))
 	err = errors.Join(err, n.engine.Close(), n.locator.Close())

@@ -34,6 +34,9 @@ type Node struct {
 	// it grows with the cluster, and Serf limits a member's tags to 512 bytes, so tags() leaves
 	// it out.
 	LinkRTT map[NodeID]time.Duration `json:"link_rtt,omitempty"`
+	// Links summarises this node's relay links for the dashboard (see LinkSummary); registry
+	// record only, like LinkRTT.
+	Links []LinkSummary `json:"links,omitempty"`
 	// LinkQuality is what this node's probes measure on each open relay link, by peer: RTT,
 	// jitter and round-trip loss. Registry record only, like LinkRTT.
 	LinkQuality map[NodeID]LinkQuality `json:"link_quality,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -52,6 +53,7 @@ func (r *MemoryRegistry) Register(_ context.Context, n Node, ttl time.Duration) 
 	n.LastSeen = now
 	n.LinkRTT = maps.Clone(n.LinkRTT) // the caller keeps its maps
 	n.LinkQuality = maps.Clone(n.LinkQuality)
+	n.Links = slices.Clone(n.Links)
 	r.mu.Lock()
 	old, ok := r.records[n.ID]
 	r.records[n.ID] = memRecord{node: n, expires: now.Add(ttl)}
@@ -75,6 +77,7 @@ func (r *MemoryRegistry) Nodes(context.Context) ([]Node, error) {
 			n := rec.node
 			n.LinkRTT = maps.Clone(n.LinkRTT) // callers may change what they get
 			n.LinkQuality = maps.Clone(n.LinkQuality)
+			n.Links = slices.Clone(n.Links)
 			out = append(out, n)
 		}
 	}

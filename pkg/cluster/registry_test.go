@@ -15,6 +15,7 @@ func testRegistry(t *testing.T, reg Registry, expire func()) {
 		ID: "a", Region: "eu", Lat: 52.37, Lon: 4.9, URL: "http://a", State: StateActive, Participants: 3,
 		LinkRTT:     map[NodeID]time.Duration{"b": 181250 * time.Microsecond, "c": 3 * time.Millisecond},
 		LinkQuality: map[NodeID]LinkQuality{"b": {RTT: 182 * time.Millisecond, Jitter: 1500 * time.Microsecond, Loss: 0.02}},
+		Links:       []LinkSummary{{Peer: "b", State: "open", RTT: 181250 * time.Microsecond, BitrateOut: 1_500_000, BitrateIn: 64_000, LossOut: 0.02, PausedLayers: 1}},
 	}
 	b := Node{ID: "b", Region: "sgp", State: StateDraining}
 	if existed, err := reg.Register(ctx, a, 300*time.Millisecond); err != nil || existed {
@@ -25,6 +26,7 @@ func testRegistry(t *testing.T, reg Registry, expire func()) {
 	}
 	a.LinkRTT["b"] = time.Hour // the record is what was registered, not the caller's maps
 	a.LinkQuality["b"] = LinkQuality{Loss: 1}
+	a.Links[0].BitrateOut = 1
 	if _, err := reg.Register(ctx, b, time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +43,15 @@ func testRegistry(t *testing.T, reg Registry, expire func()) {
 	if q := nodes[0].LinkQuality; len(q) != 1 || q["b"] != (LinkQuality{RTT: 182 * time.Millisecond, Jitter: 1500 * time.Microsecond, Loss: 0.02}) {
 		t.Fatalf("a's measured link quality: %v", q)
 	}
-	if len(nodes[1].LinkRTT) != 0 {
+	want := LinkSummary{Peer: "b", State: "open", RTT: 181250 * time.Microsecond, BitrateOut: 1_500_000, BitrateIn: 64_000, LossOut: 0.02, PausedLayers: 1}
+	if l := nodes[0].Links; len(l) != 1 || l[0] != want {
+		t.Fatalf("a's link summaries: %+v", l)
+	}
+	nodes[0].Links[0].Peer = "z"
+	if again, _ := reg.Nodes(ctx); again[0].Links[0].Peer != "b" {
+		t.Fatalf("a reader changed the record's links: %+v", again[0].Links)
+	}
+	if len(nodes[1].LinkRTT) != 0 || len(nodes[1].Links) != 0 {
 		t.Fatalf("b measured no link but its record has %v", nodes[1].LinkRTT)
 	}
 	nodes[0].LinkRTT["c"] = time.Hour // a reader's changes stay its own
