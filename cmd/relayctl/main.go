@@ -64,6 +64,7 @@ func commands() []command {
 		{name: "send", summary: "send a system message to everyone in a room", run: runSend},
 		{name: "room", summary: "create or delete a room (create ROOM [--max-participants N] [--metadata JSON] | delete ROOM)", run: runRoom},
 		{name: "drain", summary: "drain a node: no new sessions, exit when empty or at the drain timeout", run: runDrain},
+		{name: "experiment", summary: "measure latency, jitter, loss and freezes across the emulated-WAN lab or between real nodes", run: runExperiment},
 	}
 }
 
