@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -322,6 +323,11 @@ func checkSFU(t *testing.T, o objects, sts *appsv1.StatefulSet, flags, envVars m
 	// Drain: SIGTERM drains for CASCADE_DRAIN_TIMEOUT, then shuts down within
 	// CASCADE_SHUTDOWN_TIMEOUT; the grace period must cover both.
 	drain, shutdown := seconds(t, env["CASCADE_DRAIN_TIMEOUT"]), seconds(t, env["CASCADE_SHUTDOWN_TIMEOUT"])
+	// The preStop hook drains the node through its own admin API with the image's relayctl.
+	if l := c.Lifecycle; l == nil || l.PreStop == nil || l.PreStop.Exec == nil ||
+		strings.Join(l.PreStop.Exec.Command, " ") != "/usr/local/bin/relayctl --server http://127.0.0.1:"+strconv.Itoa(int(httpPort.ContainerPort))+" drain self" {
+		t.Errorf("preStop must run relayctl drain self against the pod's HTTP port: %+v", c.Lifecycle)
+	}
 	if g := spec.TerminationGracePeriodSeconds; g == nil || *g <= drain+shutdown {
 		t.Errorf("terminationGracePeriodSeconds %v does not exceed drain %ds + shutdown %ds", g, drain, shutdown)
 	}

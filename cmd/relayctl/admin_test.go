@@ -124,6 +124,14 @@ func TestAdminCommands(t *testing.T) {
 	if !ops.drained || strings.Join(ops.log, "|") != "send r maintenance in 5 minutes|evict r alice|close r" {
 		t.Fatalf("node saw %q, drained %v", ops.log, ops.drained)
 	}
+	// "self" is the node answering at --server (a preStop hook drains its own node).
+	ops.mu.Lock()
+	ops.drained = false
+	ops.mu.Unlock()
+	ok("node eu is draining", "drain", "self")
+	if !ops.drained {
+		t.Fatal("drain self did not drain the answering node")
+	}
 }
 
 func TestAdminCommandsFail(t *testing.T) {
