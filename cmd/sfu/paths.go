@@ -16,7 +16,8 @@ import (
 // Every leg X→Y has a cost: the delay a call sees on it, in round-trip units. Its RTT is, in
 // order of preference:
 //   - for a leg from this node, what its own open link to Y measures now: the smoothed RTT of
-//     the link's probes (relay/probe.go), else the ICE RTT;
+//     the link's probes (relay/probe.go); before they have figures, what Y's probes published
+//     for the link; else the link's ICE RTT;
 //   - what X or Y published for their link in its registry record (Node.LinkQuality, else
 //     Node.LinkRTT), the fresher record when both did;
 //   - the Serf network-coordinate estimate.
@@ -118,6 +119,11 @@ func (s rttSources) leg(a, b cluster.NodeID) (time.Duration, bool) {
 		}
 		if q, ok := s.ownQuality[b]; ok && q.RTT > 0 {
 			return legCost(q.RTT, q), true
+		}
+		// Our probes have no figures yet (a link that just opened): the peer's figures for
+		// the same link weigh jitter and loss, which our single ICE RTT sample cannot.
+		if rtt, q, ok := s.measured(a, b); ok && q.RTT > 0 && !q.Down {
+			return legCost(rtt, q), true
 		}
 		if rtt := s.own[b]; rtt > 0 {
 			return rtt, true

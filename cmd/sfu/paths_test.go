@@ -128,6 +128,17 @@ func TestAutoPathDecision(t *testing.T) {
 			want: "hcm", wantVia: 219600 * time.Microsecond,
 		},
 		{
+			// Our link to hcm just opened: no probe figures of ours yet, one low ICE sample.
+			// hcm's probes have measured the same link: jittery and lossy.
+			name:    "before our probes measure a link, the peer's figures for it count",
+			own:     rtts{"hcm": 205 * ms, "sgp": 158 * ms},
+			quality: qualities{"sgp": {RTT: 160 * ms}},
+			others: map[cluster.NodeID]published{
+				"hcm": {at: t0, quality: qualities{"eu": {RTT: 222 * ms, Jitter: 8 * ms, Loss: 0.016}, "sgp": {RTT: 31 * ms}}},
+			},
+			want: "sgp", wantVia: 191 * ms,
+		},
+		{
 			name:    "a peer's probe figures beat its ICE RTT",
 			own:     rtts{"hcm": 300 * ms, "sgp": 100 * ms},
 			quality: qualities{"sgp": {RTT: 100 * ms}},
