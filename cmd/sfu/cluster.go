@@ -171,11 +171,11 @@ func startCluster(cfg Config, log *slog.Logger, publicURL string, rooms *room.Ma
 				_ = c.membership.Update(func(s *cluster.Node) { *s = n })
 			}
 		},
-		Lost: func() {
+		Lost: func() error {
 			if c.nodes != nil { // the registry lost us, so it lost the others too for a moment
 				c.nodes.Suspect()
 			}
-			reassert(c.store, rooms, cluster.NodeID(cfg.NodeID), log)
+			return reassert(c.store, rooms, cluster.NodeID(cfg.NodeID), log)
 		},
 	})
 	return c, nil
@@ -234,8 +234,8 @@ func (c *clusterParts) relayPolicy(cfg Config, own ownLinks, log *slog.Logger) (
 
 // reassert writes this node's live sessions back into the room state, after Redis lost them.
 // Capacity is not checked: these participants are already in their rooms.
-func reassert(store cluster.RoomStore, rooms *room.Manager, node cluster.NodeID, log *slog.Logger) {
-	n := 0
+func reassert(store cluster.RoomStore, rooms *room.Manager, node cluster.NodeID, log *slog.Logger) error {
+	n, failed := 0, 0
 	for _, r := range rooms.Rooms() {
 		for _, p := range r.Participants() {
 			if p.Origin() != "" {
@@ -249,12 +249,17 @@ func reassert(store cluster.RoomStore, rooms *room.Manager, node cluster.NodeID,
 			cancel()
 			if err != nil {
 				log.Warn("cannot re-assert a session", "room", r.Name(), "participant", p.SID(), "identity", p.Identity(), "err", err)
+				failed++
 				continue
 			}
 			n++
 		}
 	}
-	log.Info("re-asserted live sessions in the room state", "sessions", n)
+	log.Info("re-asserted live sessions in the room state", "sessions", n, "failed", failed)
+	if failed > 0 {
+		return fmt.Errorf("%d of %d sessions not re-asserted", failed, n+failed)
+	}
+	return nil
 }
 
 // drain marks the node draining in the registry and in gossip at once.

@@ -30,7 +30,9 @@ type AgentConfig struct {
 	// Lost, if set, is called (on the agent goroutine) when a heartbeat finds this node's own
 	// record gone although it was registered before: Redis lost its data or the node was
 	// unreachable past the TTL. The node should re-assert what it holds (its live sessions).
-	Lost   func()
+	// While it returns an error (Redis came back but is not taking writes yet), it is called
+	// again after each successful heartbeat.
+	Lost   func() error
 	Logger *slog.Logger
 }
 
@@ -41,9 +43,11 @@ type Agent struct {
 	kick chan struct{}
 	// registered is set after the first successful registration; agent goroutine only.
 	registered bool
-	cancel     context.CancelFunc
-	done       chan struct{}
-	once       sync.Once
+	// lostPending: Lost has to run (again); agent goroutine only.
+	lostPending bool
+	cancel      context.CancelFunc
+	done        chan struct{}
+	once        sync.Once
 }
 
 // StartAgent registers the node at once (an error is logged and retried) and starts the loop.
@@ -107,11 +111,16 @@ func (a *Agent) heartbeat(ctx context.Context) {
 		}
 	case !existed && a.registered:
 		a.log.Warn("this node's health record had vanished; re-asserting its sessions")
-		if a.cfg.Lost != nil {
-			a.cfg.Lost()
-		}
+		a.lostPending = true
 	default:
 		a.registered = true
+	}
+	if err == nil && a.lostPending && a.cfg.Lost != nil {
+		if lerr := a.cfg.Lost(); lerr != nil {
+			a.log.Warn("cannot re-assert everything yet; retrying at the next heartbeat", "err", lerr)
+		} else {
+			a.lostPending = false
+		}
 	}
 	if a.cfg.Gossip != nil {
 		a.cfg.Gossip(self)

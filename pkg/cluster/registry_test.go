@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,14 +161,20 @@ func TestAgentReapsDeadNode(t *testing.T) {
 func TestAgentNoticesLostRecord(t *testing.T) {
 	reg := NewMemoryRegistry()
 	lost := make(chan struct{}, 1)
+	var calls atomic.Int32
 	a := StartAgent(AgentConfig{
 		Self: func() Node { return Node{ID: "me", State: StateActive} }, Registry: reg, Store: NewMemoryStore(),
 		TTL: time.Hour, Heartbeat: 20 * time.Millisecond, ReapInterval: time.Hour,
-		Lost: func() {
+		Lost: func() error {
+			calls.Add(1)
 			select {
 			case lost <- struct{}{}:
 			default:
 			}
+			if calls.Load() < 3 {
+				return errors.New("redis: not taking writes yet")
+			}
+			return nil
 		},
 	})
 	defer a.Close(context.Background())
@@ -180,5 +188,17 @@ func TestAgentNoticesLostRecord(t *testing.T) {
 	case <-lost:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the vanished record went unnoticed")
+	}
+	// It failed: it is retried at the next heartbeats until it succeeds, then no more.
+	deadline := time.Now().Add(5 * time.Second)
+	for calls.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a failed re-assert was retried %d times, want until it succeeds", calls.Load()-1)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // five more heartbeats
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("Lost called %d times, want 3 (twice failed, then done)", n)
 	}
 }
