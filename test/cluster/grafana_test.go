@@ -3,21 +3,16 @@ package cluster
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/cascade-sfu/cascade/pkg/auth"
 )
 
 const grafanaDashboard = "../../deploy/grafana/cascade.json"
@@ -170,33 +165,8 @@ func TestGrafanaDashboardQueriesExistingMetrics(t *testing.T) {
 		t.Fatalf("only %d metric names found in %d dashboard queries: %v", len(wanted), len(queries), wanted)
 	}
 
-	// Per-room series need the top-N flag, which nodes built before it existed refuse.
-	var extra []string
-	if help, _ := exec.Command(bins.sfu, "--help").CombinedOutput(); bytes.Contains(help, []byte("--metrics-top-rooms")) {
-		extra = append(extra, "--metrics-top-rooms", "3")
-	}
-	eu, hcm := twoNodes(t, extra...)
-
-	alice := dialWith(t, eu, "grafana", "alice", auth.Grants{CanPublish: true, CanSubscribe: true}, nil)
-	defer alice.Close()
-	video := newVP8(t, "s")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	if _, err := alice.Publish(ctx, video); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	mctx, stopMedia := context.WithCancel(context.Background())
-	var media sync.WaitGroup
-	defer func() { stopMedia(); media.Wait() }()
-	sendVP8(mctx, &media, video)
-	var onEU, onHCM counter
-	dave := dialWith(t, eu, "grafana", "dave", auth.Grants{CanSubscribe: true}, onEU.onTrack)
-	defer func() { dave.Close(); onEU.wg.Wait() }()
-	carol := dialWith(t, hcm, "grafana", "carol", auth.Grants{CanSubscribe: true}, onHCM.onTrack)
-	defer func() { carol.Close(); onHCM.wg.Wait() }()
-	eventuallyT(t, 20*time.Second, "dave on eu and carol on hcm receive alice's video", func() bool {
-		return onEU.count() > 30 && onHCM.count() > 30
-	}, func() string { return fmt.Sprintf("eu %d, hcm %d packets", onEU.count(), onHCM.count()) })
+	eu, hcm := twoNodes(t, "--metrics-top-rooms", "3") // per-room series need the top-N flag
+	mediaAcrossRelay(t, eu, hcm, "grafana")
 
 	// A refusal a user would see (WHIP without a token), for the signalling error series.
 	resp, err := http.Post(eu.url+"/whip/grafana", "application/sdp", strings.NewReader("v=0\r\n"))

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -120,27 +121,7 @@ func promtoolCheck(t *testing.T, node string, b []byte) {
 func TestMetricsOfNodesCarryingMedia(t *testing.T) {
 	eu, hcm := twoNodes(t, "--metrics-top-rooms", "3")
 
-	alice := dialWith(t, eu, "metrics", "alice", auth.Grants{CanPublish: true, CanSubscribe: true}, nil)
-	defer alice.Close()
-	video := newVP8(t, "s")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	if _, err := alice.Publish(ctx, video); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	mctx, stopMedia := context.WithCancel(context.Background())
-	var media sync.WaitGroup
-	defer func() { stopMedia(); media.Wait() }()
-	sendVP8(mctx, &media, video)
-
-	var onEU, onHCM counter
-	dave := dialWith(t, eu, "metrics", "dave", auth.Grants{CanSubscribe: true}, onEU.onTrack)
-	defer func() { dave.Close(); onEU.wg.Wait() }()
-	carol := dialWith(t, hcm, "metrics", "carol", auth.Grants{CanSubscribe: true}, onHCM.onTrack)
-	defer func() { carol.Close(); onHCM.wg.Wait() }()
-	eventuallyT(t, 20*time.Second, "dave on eu and carol on hcm receive alice's video", func() bool {
-		return onEU.count() > 30 && onHCM.count() > 30
-	}, func() string { return "" })
+	mediaAcrossRelay(t, eu, hcm, "metrics")
 
 	// A refusal a user would see: WHIP without a token.
 	resp, err := http.Post(eu.url+"/whip/metrics", "application/sdp", strings.NewReader("v=0\r\n"))
@@ -247,4 +228,31 @@ func formatValue(v float64, ok bool) string {
 		return "absent"
 	}
 	return model.SampleValue(v).String()
+}
+
+// mediaAcrossRelay puts a room with real media on two nodes: alice publishes VP8 on eu, dave
+// subscribes on eu and carol on hcm (across a relay link). It returns once both receive;
+// everything stops when the test ends.
+func mediaAcrossRelay(t *testing.T, eu, hcm *proc, roomName string) {
+	t.Helper()
+	alice := dialWith(t, eu, roomName, "alice", auth.Grants{CanPublish: true, CanSubscribe: true}, nil)
+	t.Cleanup(alice.Close)
+	video := newVP8(t, "s")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := alice.Publish(ctx, video); err != nil {
+		t.Fatal(err)
+	}
+	mctx, stopMedia := context.WithCancel(context.Background())
+	var media sync.WaitGroup
+	t.Cleanup(func() { stopMedia(); media.Wait() })
+	sendVP8(mctx, &media, video)
+	var onEU, onHCM counter
+	dave := dialWith(t, eu, roomName, "dave", auth.Grants{CanSubscribe: true}, onEU.onTrack)
+	t.Cleanup(func() { dave.Close(); onEU.wg.Wait() })
+	carol := dialWith(t, hcm, roomName, "carol", auth.Grants{CanSubscribe: true}, onHCM.onTrack)
+	t.Cleanup(func() { carol.Close(); onHCM.wg.Wait() })
+	eventuallyT(t, 20*time.Second, "dave on eu and carol on hcm receive alice's video", func() bool {
+		return onEU.count() > 30 && onHCM.count() > 30
+	}, func() string { return fmt.Sprintf("eu %d, hcm %d packets", onEU.count(), onHCM.count()) })
 }

@@ -1,15 +1,10 @@
 package cluster
 
 import (
-	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
-	"github.com/cascade-sfu/cascade/pkg/auth"
 	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
 )
 
@@ -22,33 +17,7 @@ func TestMediaGoesOnThroughRedisRestart(t *testing.T) {
 	eu := startNode(t, redis.Addr(), nodeSpec{id: "eu", lat: 52.37, lon: 4.90, serf: s1, join: s2})
 	hcm := startNode(t, redis.Addr(), nodeSpec{id: "hcm", lat: 10.82, lon: 106.63, serf: s2, join: s1})
 
-	pub, err := loopbackAPI().NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	video := newVP8(t, "obs")
-	if _, err := pub.AddTransceiverFromTrack(video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-		t.Fatal(err)
-	}
-	whipLike(t, pub, eu.url+"/whip/live", token(t, "live", "obs", auth.Grants{CanPublish: true}))
-	mctx, stopMedia := context.WithCancel(context.Background())
-	var media sync.WaitGroup
-	defer func() { stopMedia(); media.Wait() }()
-	sendVP8(mctx, &media, video)
-
-	pc, err := loopbackAPI().NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rx := &counter{}
-	pc.OnTrack(rx.onTrack)
-	defer func() { pc.Close(); rx.wg.Wait() }()
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	whipLike(t, pc, hcm.url+"/whep/live", token(t, "live", "viewer", auth.Grants{CanSubscribe: true}))
-	eventuallyT(t, 15*time.Second, "the WHEP viewer on hcm receives eu's stream", func() bool { return rx.count() > 30 }, func() string { return "" })
+	rx := whipToWHEP(t, eu, hcm)
 
 	// watch samples the viewer's packet count every 50 ms for d and returns the longest time
 	// without a new packet (the stream runs at 30 packets/s).

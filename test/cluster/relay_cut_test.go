@@ -1,18 +1,13 @@
 package cluster
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
-	"github.com/cascade-sfu/cascade/pkg/auth"
 	"github.com/cascade-sfu/cascade/pkg/cluster/redistest"
 )
 
@@ -40,33 +35,7 @@ func TestCutLinkIsRoutedAroundThroughThirdNode(t *testing.T) {
 	sgp := startNode(t, redis.Addr(), spec("sgp", 1.35, 103.82, "eu"))
 	hcm := startNode(t, redis.Addr(), spec("hcm", 10.82, 106.63, "eu"))
 
-	pub, err := loopbackAPI().NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	video := newVP8(t, "obs")
-	if _, err := pub.AddTransceiverFromTrack(video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-		t.Fatal(err)
-	}
-	whipLike(t, pub, eu.url+"/whip/live", token(t, "live", "obs", auth.Grants{CanPublish: true}))
-	mctx, stopMedia := context.WithCancel(context.Background())
-	var media sync.WaitGroup
-	defer func() { stopMedia(); media.Wait() }()
-	sendVP8(mctx, &media, video)
-
-	pc, err := loopbackAPI().NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rx := &counter{}
-	pc.OnTrack(rx.onTrack)
-	defer func() { pc.Close(); rx.wg.Wait() }()
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	whipLike(t, pc, hcm.url+"/whep/live", token(t, "live", "viewer", auth.Grants{CanSubscribe: true}))
-	eventuallyT(t, 15*time.Second, "the viewer on hcm receives eu's stream directly", func() bool { return rx.count() > 30 }, func() string { return "" })
+	rx := whipToWHEP(t, eu, hcm)
 	relays := func(p *proc) string { out, _ := relayctl(t, p.url, "relays"); return out }
 	if out := relays(sgp); strings.Contains(out, "open") {
 		t.Fatalf("sgp relays before the cut:\n%s", out)

@@ -110,3 +110,38 @@ func TestRelayWHIPToWHEPAndNodeDeath(t *testing.T) {
 		return err == nil && !strings.Contains(out, `"peer":"eu"`)
 	}, func() string { out, _ := relayctl(t, hcm.url, "relays"); return out })
 }
+
+// whipToWHEP publishes a VP8 stream over WHIP on pubNode (room "live", identity "obs") and
+// plays it over WHEP on viewNode (identity "viewer"), and returns the viewer's packet counter
+// once it receives. Everything is stopped when the test ends.
+func whipToWHEP(t *testing.T, pubNode, viewNode *proc) *counter {
+	t.Helper()
+	pub, err := loopbackAPI().NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	video := newVP8(t, "obs")
+	if _, err := pub.AddTransceiverFromTrack(video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	whipLike(t, pub, pubNode.url+"/whip/live", token(t, "live", "obs", auth.Grants{CanPublish: true}))
+	mctx, stopMedia := context.WithCancel(context.Background())
+	var media sync.WaitGroup
+	t.Cleanup(func() { stopMedia(); media.Wait(); _ = pub.Close() })
+	sendVP8(mctx, &media, video)
+
+	pc, err := loopbackAPI().NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx := &counter{}
+	pc.OnTrack(rx.onTrack)
+	t.Cleanup(func() { _ = pc.Close(); rx.wg.Wait() })
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	whipLike(t, pc, viewNode.url+"/whep/live", token(t, "live", "viewer", auth.Grants{CanSubscribe: true}))
+	eventuallyT(t, 15*time.Second, "the WHEP viewer on "+viewNode.name+" receives the stream from "+pubNode.name,
+		func() bool { return rx.count() > 30 }, func() string { return "" })
+	return rx
+}
