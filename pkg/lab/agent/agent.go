@@ -21,7 +21,6 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
-	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
 	"github.com/cascade-sfu/cascade/pkg/api"
 	"github.com/cascade-sfu/cascade/pkg/client"
@@ -266,63 +265,47 @@ func sendVideo(ctx context.Context, t *webrtc.TrackLocalStaticRTP, path string, 
 	}
 }
 
-// sendAudio sends the Ogg file's pages as Opus packets at their duration, looping.
+// sendAudio sends the Ogg file's Opus packets, one per RTP packet, at their duration, looping.
 func sendAudio(ctx context.Context, t *webrtc.TrackLocalStaticRTP, path string, id uint8) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	r, _, err := oggreader.NewWith(f)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrMedia, path, err)
-	}
+	r := rtputil.NewOggOpusReader(f)
 	var seq uint16
 	var ts uint32
-	var lastGranule uint64
 	next := time.Now()
-	pages := 0
+	packets := 0
 	for {
-		page, hdr, err := r.ParseNextPage()
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			if pages == 0 {
+		pkt, samples, err := r.NextPacket()
+		if errors.Is(err, io.EOF) {
+			if packets == 0 {
 				return fmt.Errorf("%w: %s: no audio", ErrMedia, path)
 			}
 			if _, err := f.Seek(0, io.SeekStart); err != nil {
 				return err
 			}
-			if r, _, err = oggreader.NewWith(f); err != nil {
-				return err
-			}
-			lastGranule = 0
+			r = rtputil.NewOggOpusReader(f)
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrMedia, path, err)
 		}
-		if len(page) == 0 || strings.HasPrefix(string(page), "OpusTags") || strings.HasPrefix(string(page), "OpusHead") {
-			continue
-		}
-		samples := uint32(960)
-		if hdr.GranulePosition > lastGranule && hdr.GranulePosition-lastGranule < 48000 {
-			samples = uint32(hdr.GranulePosition - lastGranule)
-		}
-		lastGranule = hdr.GranulePosition
-		pages++
-		d := time.Duration(samples) * time.Second / 48000
+		packets++
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Until(next)):
 		}
-		next = next.Add(d)
+		next = next.Add(time.Duration(samples) * time.Second / 48000)
 		if time.Until(next) < -time.Second { // fell far behind: do not burst
 			next = time.Now()
 		}
-		p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: pages == 1}, Payload: page}
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: packets == 1}, Payload: pkt}
 		stamp(p, id, time.Now())
 		seq++
-		ts += samples
+		ts += uint32(samples)
 		if err := t.WriteRTP(p); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 			return err
 		}
