@@ -36,6 +36,11 @@ type slot struct {
 
 	out      atomic.Pointer[room.DownTrack] // what this node sends in the slot
 	reserved bool                           // guarded by Link.mu
+	// last is the down track the slot carried most recently (guarded by Link.mu): the next
+	// one goes on from its sequence numbers and timestamps, because the slot is one RTP
+	// stream (one SSRC) to the peer. Starting again from 1 would look like a replay to the
+	// peer's SRTP, which would drop everything until the numbers passed the old ones.
+	last *room.DownTrack
 
 	// lost is the fraction (× 256) of this slot's packets the peer reported lost in its last
 	// receiver report, at lostAt (unix nanoseconds; 0: never).
@@ -145,13 +150,20 @@ func (l *Link) Attach(d *room.DownTrack) (string, error) {
 	sort.Slice(free, func(i, j int) bool { return free[i].mid < free[j].mid })
 	s := free[0]
 	s.reserved = true
+	prev := s.last
 	l.mu.Unlock()
+	if prev != nil {
+		d.ContinueFrom(prev)
+	}
 	if err := s.tr.Sender().ReplaceTrack(rtc.NewTrackLocal(d)); err != nil {
 		l.mu.Lock()
 		s.reserved = false
 		l.mu.Unlock()
 		return "", fmt.Errorf("relay: attach to slot %s: %w", s.mid, err)
 	}
+	l.mu.Lock()
+	s.last = d
+	l.mu.Unlock()
 	s.out.Store(d)
 	return s.mid, nil
 }
