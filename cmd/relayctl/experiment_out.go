@@ -42,6 +42,7 @@ type expResult struct {
 	PubNode   string  `json:"publish_node"`
 	SubNode   string  `json:"subscribe_node"`
 	Packets   int     `json:"packets"`
+	Audio     int     `json:"audio_packets"`
 	Repaired  int     `json:"repaired_packets"`
 	FreezeMs  float64 `json:"freeze_ms"`
 	PathError string  `json:"path_error,omitempty"`
@@ -51,7 +52,7 @@ func fromMeasure(e *expResult, r measure.Result) {
 	e.BitrateMbps, e.LatencyMs, e.JitterMs, e.LossPct = round(r.BitrateMbps, 3), r.Latency, round(r.JitterMs, 2), round(r.LossPct, 3)
 	e.LatencyMs = measure.Percentiles{P50: round(r.Latency.P50, 1), P95: round(r.Latency.P95, 1), P99: round(r.Latency.P99, 1), Mean: round(r.Latency.Mean, 1)}
 	e.Freezes, e.FirstFrameMs, e.Frames = r.Freezes, round(r.FirstFrameMs, 0), r.Frames
-	e.Packets, e.Repaired, e.FreezeMs = r.Packets, r.Repaired, round(r.FreezeMs, 0)
+	e.Packets, e.Repaired, e.FreezeMs, e.Audio = r.Packets, r.Repaired, round(r.FreezeMs, 0), r.AudioPackets
 }
 
 func round(v float64, digits int) float64 {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -344,6 +345,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (measure.Result, error)
 	var mu sync.Mutex
 	rec := measure.NewRecorder(90000, start)
 	sawExt := false
+	var audioPackets atomic.Int64
 	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		if t.Kind() != webrtc.RTPCodecTypeVideo {
 			wg.Add(1)
@@ -353,6 +355,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (measure.Result, error)
 					if _, _, err := t.ReadRTP(); err != nil {
 						return
 					}
+					audioPackets.Add(1)
 				}
 			}()
 			return
@@ -422,7 +425,9 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (measure.Result, error)
 		if r.FirstFrameMs < 0 && now.Sub(start) >= cfg.Duration+FirstFrameWait {
 			mu.Lock()
 			defer mu.Unlock()
-			return rec.Result(), fmt.Errorf("%w within %v (%d packets)", ErrNoFrame, cfg.Duration+FirstFrameWait, r.Packets)
+			res := rec.Result()
+			res.AudioPackets = int(audioPackets.Load())
+			return res, fmt.Errorf("%w within %v (%d packets)", ErrNoFrame, cfg.Duration+FirstFrameWait, r.Packets)
 		}
 	}
 	_ = pc.Close()
@@ -430,6 +435,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (measure.Result, error)
 	mu.Lock()
 	defer mu.Unlock()
 	res := rec.Result()
+	res.AudioPackets = int(audioPackets.Load())
 	if res.Packets > 0 && !sawExt {
 		return res, ErrNoExtension
 	}

@@ -88,6 +88,9 @@ type Result struct {
 	Packets      int     `json:"packets"`
 	Repaired     int     `json:"repaired"` // packets that arrived after a later one (retransmitted)
 	NoCapture    int     `json:"no_capture_time"`
+	// AudioPackets counts the audio packets that arrived alongside (the recorder measures
+	// video; its owner fills this in).
+	AudioPackets int `json:"audio_packets"`
 }
 
 type frame struct {
