@@ -7,8 +7,9 @@ import (
 	"log"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/cascade-sfu/cascade/pkg/logx"
 )
 
 // RedisLogger routes go-redis's own log lines (pool dial failures and the like) through slog
@@ -19,58 +20,29 @@ import (
 //
 // go-redis's logger is process-global: install one with redis.SetLogger from main only.
 type RedisLogger struct {
-	log   *slog.Logger
-	every time.Duration
-	now   func() time.Time
-
-	mu       sync.Mutex // guards patterns
-	patterns map[string]*repeat
+	log     *slog.Logger
+	repeats *logx.Repeats
 }
-
-// repeat is one message pattern's state.
-type repeat struct {
-	logged     time.Time // when a line was last written
-	suppressed int       // occurrences since then not logged
-}
-
-// maxLogPatterns bounds the patterns remembered; others share one entry.
-const maxLogPatterns = 64
 
 // NewRedisLogger returns a logger writing to log, with at most one line per pattern per every
 // (10 s if every <= 0).
 func NewRedisLogger(log *slog.Logger, every time.Duration) *RedisLogger {
-	if every <= 0 {
-		every = 10 * time.Second
-	}
-	return &RedisLogger{log: log, every: every, now: time.Now, patterns: map[string]*repeat{}}
+	return newRedisLogger(log, every, time.Now)
+}
+
+func newRedisLogger(log *slog.Logger, every time.Duration, now func() time.Time) *RedisLogger {
+	return &RedisLogger{log: log, repeats: logx.NewRepeats(every, now)}
 }
 
 // Printf implements go-redis's internal.Logging.
 func (l *RedisLogger) Printf(ctx context.Context, format string, v ...any) {
-	now := l.now()
-	l.mu.Lock()
-	key := format
-	r := l.patterns[key]
-	if r == nil && len(l.patterns) >= maxLogPatterns {
-		key = ""
-		r = l.patterns[key]
-	}
-	if r == nil {
-		r = &repeat{}
-		l.patterns[key] = r
-	}
-	if !r.logged.IsZero() && now.Sub(r.logged) < l.every {
-		r.suppressed++
-		l.mu.Unlock()
+	ok, suppressed := l.repeats.Allow(format)
+	if !ok {
 		return
 	}
-	suppressed := r.suppressed
-	r.logged, r.suppressed = now, 0
-	l.mu.Unlock()
-
 	msg := strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: ")
 	if suppressed > 0 {
-		l.log.Log(ctx, slog.LevelWarn, msg, "repeated", suppressed, "within", l.every.String())
+		l.log.Log(ctx, slog.LevelWarn, msg, "repeated", suppressed, "within", l.repeats.Every().String())
 		return
 	}
 	l.log.Log(ctx, slog.LevelWarn, msg)

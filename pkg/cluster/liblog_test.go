@@ -8,13 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cascade-sfu/cascade/pkg/logx"
 )
 
 func TestRedisLoggerRateLimitsRepeats(t *testing.T) {
 	var buf bytes.Buffer
-	l := NewRedisLogger(slog.New(slog.NewTextHandler(&buf, nil)), 10*time.Second)
 	now := time.Unix(1000, 0)
-	l.now = func() time.Time { return now }
+	l := newRedisLogger(slog.New(slog.NewTextHandler(&buf, nil)), 10*time.Second, func() time.Time { return now })
 	const dial = "redis: connection pool: failed to dial after %d attempts: %v"
 	ctx := context.Background()
 	// 20 a second for 25 s, as go-redis does while Redis is down, plus another pattern once.
@@ -52,11 +53,11 @@ func TestRedisLoggerBoundsPatterns(t *testing.T) {
 	for i := range 1000 {
 		l.Printf(context.Background(), fmt.Sprintf("pattern %d %%d", i), i)
 	}
-	if n := len(l.patterns); n > maxLogPatterns+1 {
-		t.Fatalf("%d patterns remembered, want at most %d", n, maxLogPatterns+1)
+	if n := l.repeats.Len(); n > logx.MaxPatterns+1 {
+		t.Fatalf("%d patterns remembered, want at most %d", n, logx.MaxPatterns+1)
 	}
-	if n := strings.Count(buf.String(), "\n"); n != maxLogPatterns+1 {
-		t.Fatalf("%d lines, want %d (one per remembered pattern, one for the rest)", n, maxLogPatterns+1)
+	if n := strings.Count(buf.String(), "\n"); n != logx.MaxPatterns+1 {
+		t.Fatalf("%d lines, want %d (one per remembered pattern, one for the rest)", n, logx.MaxPatterns+1)
 	}
 }
 

@@ -76,7 +76,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 		cfg.ICEFailedTimeout = 15 * time.Second
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger}
-	se := webrtc.SettingEngine{LoggerFactory: loggerFactory{cfg.Logger}}
+	lf := newLoggerFactory(cfg.Logger)
+	se := webrtc.SettingEngine{LoggerFactory: lf}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, 2*time.Second)
 	se.SetIncludeLoopbackCandidate(true)
@@ -94,7 +95,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		}
 		e.conn = conn
 		e.udpPort = conn.LocalAddr().(*net.UDPAddr).Port
-		e.mux = webrtc.NewICEUDPMux(loggerFactory{cfg.Logger}.NewLogger("udpmux"), conn)
+		e.mux = webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), conn)
 		se.SetICEUDPMux(e.mux)
 		host, _, _ := net.SplitHostPort(cfg.UDPAddr)
 		if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {

@@ -4,25 +4,54 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/pion/logging"
+
+	"github.com/cascade-sfu/cascade/pkg/logx"
 )
 
 // loggerFactory adapts slog to pion's logging.LoggerFactory. pion logs routine conditions
 // (unknown SSRCs during renegotiation, ICE pings before pairs exist) as warnings, so its Info
-// and Warn go to slog's debug level and its Error to warn.
-type loggerFactory struct{ log *slog.Logger }
-
-func (f loggerFactory) NewLogger(scope string) logging.LeveledLogger {
-	return leveled{log: f.log.With("pion", scope)}
+// and Warn go to slog's debug level and its Error to warn. What reaches warn is rate-limited
+// per scope and message: a peer can make pion complain for every packet it sends (oversized
+// datagrams: "mux: failed to read from packetio.Buffer short buffer", 50 a second), and that
+// must not flood the node's log.
+type loggerFactory struct {
+	log     *slog.Logger
+	repeats *logx.Repeats
 }
 
-type leveled struct{ log *slog.Logger }
+func newLoggerFactory(log *slog.Logger) loggerFactory {
+	return loggerFactory{log: log, repeats: logx.NewRepeats(10*time.Second, nil)}
+}
+
+func (f loggerFactory) NewLogger(scope string) logging.LeveledLogger {
+	return leveled{log: f.log.With("pion", scope), scope: scope, repeats: f.repeats}
+}
+
+type leveled struct {
+	log     *slog.Logger
+	scope   string
+	repeats *logx.Repeats
+}
 
 func (l leveled) emit(level slog.Level, msg string) {
-	if l.log.Enabled(context.Background(), level) {
-		l.log.Log(context.Background(), level, msg)
+	ctx := context.Background()
+	if !l.log.Enabled(ctx, level) {
+		return
 	}
+	if level >= slog.LevelWarn && l.repeats != nil {
+		ok, suppressed := l.repeats.Allow(l.scope + "\x00" + msg)
+		if !ok {
+			return
+		}
+		if suppressed > 0 {
+			l.log.Log(ctx, level, msg, "repeated", suppressed, "within", l.repeats.Every().String())
+			return
+		}
+	}
+	l.log.Log(ctx, level, msg)
 }
 
 func (l leveled) Trace(msg string)                  { l.emit(slog.LevelDebug-4, msg) }
