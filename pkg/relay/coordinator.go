@@ -72,6 +72,10 @@ type Coordinator struct {
 	// present is, per room hosted here, the other nodes the directory lists with occupants in
 	// it, and when it first stopped listing one (see roomNodes). Coordinator goroutine only.
 	present map[string]map[cluster.NodeID]time.Time
+	// parked holds the proxies of a peer this node stopped receiving a room from while their
+	// origin is alive: the relay path is moving to another peer, which will describe the same
+	// participants. Coordinator goroutine only. See park and adopt (moves.go).
+	parked map[parkKey]parkedProxy
 }
 
 type localData struct {
@@ -122,8 +126,10 @@ type importedRoom struct {
 }
 
 type proxy struct {
-	part   *room.Participant
-	tracks map[room.TrackID]*proxyTrack
+	part     *room.Participant
+	origin   cluster.NodeID // the node the participant is on
+	identity string
+	tracks   map[room.TrackID]*proxyTrack
 }
 
 type proxyTrack struct {
@@ -155,7 +161,7 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 		cfg: cfg, log: cfg.Logger.With("component", "relay-rooms"), inbox: make(chan inbound, 1024),
 		data: make(chan localData, 1024), actions: make(chan remoteAction, 256),
 		ctx: ctx, stop: stop, done: make(chan struct{}), peers: map[cluster.NodeID]*peerState{},
-		present: map[string]map[cluster.NodeID]time.Time{},
+		present: map[string]map[cluster.NodeID]time.Time{}, parked: map[parkKey]parkedProxy{},
 	}
 	lc := cfg.Link
 	lc.OnLink = func(l *Link) {
@@ -220,6 +226,7 @@ func (c *Coordinator) run() {
 		for id, ps := range c.peers {
 			c.dropPeer(id, ps)
 		}
+		c.expireParked(time.Time{}, true)
 	}()
 	for {
 		select {
@@ -270,6 +277,7 @@ func (c *Coordinator) reconcile() {
 		wanted[hop][name][origin] = true
 	}
 	now := time.Now()
+	c.expireParked(now, false)
 	for _, r := range c.cfg.Rooms.Rooms() {
 		if !hasLocal(r) {
 			continue
@@ -744,7 +752,7 @@ func (c *Coordinator) dropImports(ps *peerState, name string) {
 	}
 	delete(ps.imports, name)
 	for _, px := range ir.proxies {
-		c.removeProxy(px)
+		c.park(name, px)
 	}
 }
 

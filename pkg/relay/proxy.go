@@ -1,10 +1,12 @@
 package relay
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -116,6 +118,11 @@ func (c *Coordinator) applyState(ps *peerState, name string, st stateBody) {
 		seen[p.SID] = true
 		px := ir.proxies[p.SID]
 		if px == nil {
+			if px = c.adopt(ps, name, origin, p.Identity); px != nil {
+				ir.proxies[p.SID] = px
+			}
+		}
+		if px == nil {
 			part, err := c.cfg.Rooms.Join(room.Name(name), room.JoinParams{
 				Identity: room.Identity(p.Identity), Name: p.Name, Session: proxySession(ps.link.Peer(), p.SID),
 				Permissions: room.Permissions{Publish: true, PublishData: true, Admin: p.Host}, Origin: string(origin),
@@ -125,7 +132,7 @@ func (c *Coordinator) applyState(ps *peerState, name string, st stateBody) {
 				c.log.Warn("cannot show a remote participant", "room", name, "participant", p.SID, "identity", p.Identity, "err", err)
 				continue
 			}
-			px = &proxy{part: part, tracks: map[room.TrackID]*proxyTrack{}}
+			px = &proxy{part: part, origin: origin, identity: p.Identity, tracks: map[room.TrackID]*proxyTrack{}}
 			ir.proxies[p.SID] = px
 		} else if px.part.Name() != p.Name {
 			px.part.SetName(p.Name) // renamed on its node (admin API): tell our participants
@@ -173,7 +180,7 @@ func (c *Coordinator) syncProxyTracks(ps *peerState, name string, px *proxy, tra
 		}
 		pt := &proxyTrack{room: name, up: up, rids: rids, sources: map[string]*proxySource{}, maxLayer: -1}
 		for _, rid := range rids {
-			src := newProxySource()
+			src := newProxySource(t.ClockRate)
 			if err := up.AddLayer(rid, src); err != nil {
 				_ = src.Close()
 				continue
@@ -227,14 +234,34 @@ var errProxyClosed = errors.New("relay: remote track ended")
 
 // proxySource is one layer of a remote track as a room.PacketSource. It follows the slot the
 // origin assigns: between assignments (nobody here wants the track) its reader waits.
+//
+// Each slot is its own RTP stream, numbered on its own, and a layer can move from one slot to
+// another: a re-subscription, or the relay path moving to another peer while the proxy stays.
+// The reader sees one stream throughout: when the slot changes, the new slot's sequence
+// numbers and timestamps are offset to go on from the last packet returned (timestamps
+// advanced by the time between them), and a keyframe is asked for, since the new slot starts
+// mid-stream.
 type proxySource struct {
+	clockRate uint32
+
 	mu      sync.Mutex // guards the fields below
 	cur     *slotSource
 	changed chan struct{} // closed and replaced on every change
 	closed  bool
+
+	// The reader's own state (ReadRTP's goroutine only).
+	from    *slotSource // the slot the last packet came from
+	started bool
+	seqOff  uint16
+	tsOff   uint32
+	lastSeq uint16
+	lastTS  uint32
+	lastAt  time.Time
 }
 
-func newProxySource() *proxySource { return &proxySource{changed: make(chan struct{})} }
+func newProxySource(clockRate uint32) *proxySource {
+	return &proxySource{clockRate: clockRate, changed: make(chan struct{})}
+}
 
 // assign switches to a new slot (open returns its source), or to none with nil.
 func (p *proxySource) assign(open func() (*slotSource, error)) {
@@ -278,6 +305,7 @@ func (p *proxySource) ReadRTP(buf []byte) (int, error) {
 		}
 		n, err := cur.ReadRTP(buf)
 		if err == nil {
+			p.continueStream(cur, buf[:n])
 			return n, nil
 		}
 		// The slot was reassigned, released or its link closed: wait for what comes next.
@@ -290,6 +318,38 @@ func (p *proxySource) ReadRTP(buf []byte) (int, error) {
 			}
 			p.mu.Unlock()
 		}
+	}
+}
+
+// continueStream rewrites a packet from slot src in place so that the stream goes on from the
+// last packet returned, re-anchoring when src is not the slot of that packet.
+func (p *proxySource) continueStream(src *slotSource, pkt []byte) {
+	if len(pkt) < 12 {
+		return // not RTP: the track's reader drops it
+	}
+	now := time.Now()
+	seq := binary.BigEndian.Uint16(pkt[2:4])
+	ts := binary.BigEndian.Uint32(pkt[4:8])
+	if src != p.from {
+		if p.from != nil && p.started {
+			ticks := uint32(1)
+			if p.clockRate > 0 && now.After(p.lastAt) {
+				if t := uint64(now.Sub(p.lastAt)) * uint64(p.clockRate) / uint64(time.Second); t > 1 {
+					ticks = uint32(t)
+				}
+			}
+			p.seqOff = p.lastSeq + 1 - seq
+			p.tsOff = p.lastTS + ticks - ts
+			_ = src.RequestKeyframe() // the new slot starts mid-stream
+		}
+		p.from = src
+	}
+	seq += p.seqOff
+	ts += p.tsOff
+	binary.BigEndian.PutUint16(pkt[2:4], seq)
+	binary.BigEndian.PutUint32(pkt[4:8], ts)
+	if !p.started || int16(seq-p.lastSeq) > 0 {
+		p.lastSeq, p.lastTS, p.lastAt, p.started = seq, ts, now, true
 	}
 }
 
