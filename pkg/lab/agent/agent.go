@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
@@ -147,19 +148,23 @@ func Publish(ctx context.Context, cfg PublishConfig) error {
 	var wg sync.WaitGroup
 	defer wg.Wait() // after pc.Close (deferred later, runs first)
 	var senders []*webrtc.RTPSender
-	for _, t := range []*webrtc.TrackLocalStaticRTP{video, audio} {
+	var keyframeWanted atomic.Bool // the video's receiver asked for a keyframe (PLI, FIR)
+	for i, t := range []*webrtc.TrackLocalStaticRTP{video, audio} {
 		s, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			return err
 		}
 		senders = append(senders, s.Sender())
 		wg.Add(1)
-		go func() { // read RTCP so that the NACK responder and reports work
+		go func() { // read RTCP so that the NACK responder and reports work, and hear PLIs
 			defer wg.Done()
-			buf := make([]byte, 1500)
 			for {
-				if _, _, err := s.Sender().Read(buf); err != nil {
+				pkts, _, err := s.Sender().ReadRTCP()
+				if err != nil {
 					return
+				}
+				if i == 0 && wantsKeyframe(pkts) {
+					keyframeWanted.Store(true)
 				}
 			}
 		}()
@@ -184,7 +189,7 @@ func Publish(ctx context.Context, cfg PublishConfig) error {
 	}
 	errs := make(chan error, 2)
 	wg.Add(2)
-	go func() { defer wg.Done(); errs <- sendVideo(ctx, video, cfg.IVF, vid) }()
+	go func() { defer wg.Done(); errs <- sendVideo(ctx, video, cfg.IVF, vid, &keyframeWanted) }()
 	go func() { defer wg.Done(); errs <- sendAudio(ctx, audio, cfg.Ogg, aid) }()
 	err = <-errs
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -204,8 +209,28 @@ func stamp(p *rtp.Packet, id uint8, at time.Time) {
 	}
 }
 
-// sendVideo sends the IVF file's frames at its frame rate, looping.
-func sendVideo(ctx context.Context, t *webrtc.TrackLocalStaticRTP, path string, id uint8) error {
+// rtpWriter is where the publisher writes its packets (a pion local track).
+type rtpWriter interface{ WriteRTP(*rtp.Packet) error }
+
+// wantsKeyframe reports whether RTCP packets ask for a keyframe.
+func wantsKeyframe(pkts []rtcp.Packet) bool {
+	for _, p := range pkts {
+		switch p.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			return true
+		}
+	}
+	return false
+}
+
+// keyframeEvery bounds how often the publisher answers a keyframe request.
+const keyframeEvery = 500 * time.Millisecond
+
+// sendVideo sends the IVF file's frames at its frame rate, looping. When the receiver asks for
+// a keyframe (wanted), it skips ahead to the file's next one and sends it at once, as a live
+// encoder would make one, at most once per keyframeEvery: a subscriber then waits for its
+// set-up, not for the file's keyframe interval.
+func sendVideo(ctx context.Context, t rtpWriter, path string, id uint8, wanted *atomic.Bool) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -229,6 +254,8 @@ func sendVideo(ctx context.Context, t *webrtc.TrackLocalStaticRTP, path string, 
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	frames := 0
+	skipping := false
+	var answered time.Time
 	for {
 		frame, _, err := r.ParseNextFrame()
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -247,10 +274,23 @@ func sendVideo(ctx context.Context, t *webrtc.TrackLocalStaticRTP, path string, 
 			return fmt.Errorf("%w: %s: %w", ErrMedia, path, err)
 		}
 		frames++
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
+		keyframe := len(frame) > 0 && frame[0]&0x01 == 0 // VP8 frame tag: P bit clear
+		if !skipping && wanted.Load() && time.Since(answered) >= keyframeEvery {
+			wanted.Store(false)
+			answered = time.Now()
+			skipping = !keyframe
+		}
+		if skipping {
+			if !keyframe {
+				continue
+			}
+			skipping = false
+		} else {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+			}
 		}
 		now := time.Now()
 		payloads := pay.Payload(mtu, frame)
