@@ -3,10 +3,13 @@ package web
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	sdkjs "github.com/cascade-sfu/cascade/sdk/js"
 )
 
 // runModule runs src as an ES module in Node.js and returns its output. The
@@ -35,6 +38,9 @@ func TestJavaScriptParses(t *testing.T) {
 	for _, name := range []string{"cascade.js", "app.js"} {
 		t.Run(name, func(t *testing.T) {
 			src, err := files.ReadFile("static/" + name)
+			if name == "cascade.js" {
+				src, err = fs.ReadFile(sdkjs.FS(), sdkjs.ModuleName)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,7 +59,7 @@ func TestJavaScriptParses(t *testing.T) {
 
 // TestSDKHelpers runs the SDK's pure helpers in Node.js.
 func TestSDKHelpers(t *testing.T) {
-	sdk, err := files.ReadFile("static/cascade.js")
+	sdk, err := fs.ReadFile(sdkjs.FS(), sdkjs.ModuleName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +109,7 @@ console.log('done');
 // TestSDKRouting runs route(), measureRTT() and Room.connect's routing in
 // Node.js against a fake fetch and WebSocket.
 func TestSDKRouting(t *testing.T) {
-	sdk, err := files.ReadFile("static/cascade.js")
+	sdk, err := fs.ReadFile(sdkjs.FS(), sdkjs.ModuleName)
 	if err != nil {
 		t.Fatal(err)
 	}
