@@ -241,13 +241,17 @@ export interface JoinTimings {
   joined?: number;
   pubOffer?: number;
   pubAnswer?: number;
+  /** ICE connected on the publisher PC (pubConnected: ICE and DTLS). */
+  pubIceConnected?: number;
   pubConnected?: number;
   subOffer?: number;
   subAnswer?: number;
+  subIceConnected?: number;
   subConnected?: number;
   /** A remote track was bound to the subscriber PC. */
   firstTrack?: number;
   firstAudioPacket?: number;
+  firstVideoPacket?: number;
   firstVideoFrame?: number;
 }
 

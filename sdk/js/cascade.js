@@ -350,6 +350,9 @@ class Peer {
       else this.localCandidates.push(candidate);
     };
     this.pc.onconnectionstatechange = () => room._onPeerState(name, this.pc.connectionState);
+    this.pc.oniceconnectionstatechange = () => {
+      if (this.pc.iceConnectionState === 'connected') room._mark(name + 'IceConnected');
+    };
   }
 
   /** Call right after the offer/answer made by setLocalDescription went out. */
@@ -383,6 +386,7 @@ class Peer {
   close() {
     this.pc.onicecandidate = null;
     this.pc.onconnectionstatechange = null;
+    this.pc.oniceconnectionstatechange = null;
     this.pc.ontrack = null;
     try { this.pc.close(); } catch { /* already closed */ }
   }
@@ -444,8 +448,9 @@ export class Room extends EventTarget {
     /**
      * When the steps of joining happened, in ms since connect() was called
      * (performance.now() based): routed, socketOpen, joined, pubOffer,
-     * pubAnswer, subOffer, subAnswer, pubConnected, subConnected, firstTrack
-     * (a remote track bound to the subscriber PC), firstAudioPacket,
+     * pubAnswer, subOffer, subAnswer, pubIceConnected, subIceConnected,
+     * pubConnected, subConnected (ICE and DTLS up), firstTrack (a remote track
+     * bound to the subscriber PC), firstAudioPacket, firstVideoPacket,
      * firstVideoFrame. A step that has not happened is absent.
      */
     this.timings = {};
@@ -1009,6 +1014,7 @@ export class Room extends EventTarget {
         const report = await receiver.getStats();
         report.forEach((s) => {
           if (s.type !== 'inbound-rtp') return;
+          if (s.packetsReceived > 0) this._mark(media.mediaTrack.kind === 'video' ? 'firstVideoPacket' : 'firstAudioPacket');
           if (media.mediaTrack.kind === 'video' ? s.framesDecoded > 0 : s.packetsReceived > 0) done = true;
         });
       } catch {
@@ -1017,7 +1023,7 @@ export class Room extends EventTarget {
       if (this._ended || this._subMedia.get(trackId) !== media) return;
       if (done) {
         media.firstFrameMs = Math.round(performance.now() - this._connectAt);
-        this._mark(media.mediaTrack.kind === 'video' ? 'firstVideoFrame' : 'firstAudioPacket');
+        if (media.mediaTrack.kind === 'video') this._mark('firstVideoFrame');
         const rp = this.participants.get(media.sid);
         this._emit('firstframe', { participant: rp || null, track: rp?.tracks.get(trackId) || { id: trackId, sid: media.sid }, firstFrameMs: media.firstFrameMs });
         return;

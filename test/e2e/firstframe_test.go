@@ -28,7 +28,7 @@ type shownFirstFrame struct {
 	MS   float64 `json:"ms"`
 }
 
-// TestChromiumFirstFrame joins two demo pages to one room and checks that the
+// TestChromiumFirstFrame joins two demo pages to one room, one after the other, and checks that the
 // SDK reports firstFrameMs, a positive time from the join call, for each
 // remote track (audio and video), and that the page shows the video's figure
 // on the remote tile. The figures are logged (docs/performance.md, "Time to
@@ -44,9 +44,10 @@ func TestChromiumFirstFrame(t *testing.T) {
 		q := url.Values{"room": {room}, "name": {name}, "autojoin": {"1"}}
 		return n.URL("/?" + q.Encode())
 	}
+	// Alice is in the room and sending before Bob opens the page: Bob's
+	// figure is the time a newcomer waits for media that is already flowing.
 	alice := openPage(t, browser, "alice", pageURL("alice"))
-	bob := openPage(t, browser, "bob", pageURL("bob"))
-	pages := []*page{alice, bob}
+	pages := []*page{alice}
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("CASCADE_E2E_VERBOSE") == "1" {
 			for _, p := range pages {
@@ -57,9 +58,14 @@ func TestChromiumFirstFrame(t *testing.T) {
 			}
 		}
 	})
-	for _, p := range pages {
-		waitJoined(t, p, 20*time.Second)
-	}
+	waitJoined(t, alice, 20*time.Second)
+	waitFor(t, 20*time.Second, "alice sends video", func() (bool, string, error) {
+		sent, err := eval[bool](alice, `window.cascade.stats().then((s) => s.localTracks.some((l) => l.kind === 'video' && l.framesEncoded > 0))`)
+		return sent, "", err
+	})
+	bob := openPage(t, browser, "bob", pageURL("bob"))
+	pages = append(pages, bob)
+	waitJoined(t, bob, 20*time.Second)
 
 	for _, c := range []struct {
 		p    *page
