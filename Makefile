@@ -16,7 +16,7 @@ BENCHOUT     ?= bench.out
 BENCHTIME    ?= 1s
 ADDR         ?= 127.0.0.1:7880
 
-.PHONY: build run test fmt-check vet test-race test-fuzz test-lab bench fuzz lint clean
+.PHONY: build run test fmt-check vet test-race test-fuzz test-lab bench fuzz lint clean test-js
 # Steps run in the order written, also under -j: go parallelizes inside each step.
 .NOTPARALLEL:
 
@@ -28,7 +28,7 @@ run: build
 	./bin/sfu --dev --http $(ADDR)
 
 # The order matters for CI: cheap checks first, then the tests, then short fuzz runs.
-test: fmt-check vet test-race test-fuzz
+test: fmt-check vet test-js test-race test-fuzz
 
 fmt-check:
 	@files="$$($(GOFMT) -l $$(find . -name '*.go' -not -path './.git/*' -not -path './tmp/*' -not -path '*/testdata/*'))"; \
@@ -43,6 +43,12 @@ test-race:
 
 test-fuzz:
 	@$(call fuzz_all,$(TESTFUZZTIME))
+
+# The browser SDK, npm package @cascade-sfu/client: its types (tsc), its pure
+# parts under node's test runner, and `npm pack` installed into a fresh project.
+# Its media parts are tested in headless Chromium by test/e2e (test-race).
+test-js:
+	cd sdk/js && npm ci --no-audit --no-fund && npm test
 
 # The latency lab's acceptance run alone, with its progress (root: network namespaces and TAP
 # devices). `make test` runs it too, among the other packages.

@@ -131,6 +131,16 @@ func (d *DownTrack) Bind(b Binding) {
 	d.track.RequestKeyframe(int(d.target.Load()))
 }
 
+// TransportReady tells the down track that its subscriber's transport (ICE and DTLS) is up.
+// Bind comes with negotiation, before that, so the keyframe it asked for found no way to the
+// subscriber; if nothing has been sent yet, a new one is asked for now rather than after the
+// keyframe throttle's interval.
+func (d *DownTrack) TransportReady() {
+	if d.packets.Load() == 0 && d.bind.Load() != nil && !d.paused.Load() {
+		d.track.requestKeyframeReady(int(d.target.Load()))
+	}
+}
+
 // Unbind stops writing; packets are dropped until the next Bind.
 func (d *DownTrack) Unbind() { d.bind.Store(nil) }
 

@@ -15,6 +15,23 @@ type SubscriberTransport interface {
 	BandwidthEstimate() int
 }
 
+// NegotiationBatcher may be implemented by a SubscriberTransport that can fold several AddTrack
+// calls into one negotiation. Between HoldNegotiation and a call of the release function it
+// returns, changes are only recorded; the release negotiates once for all of them. The room holds
+// negotiation while it subscribes a joining participant to the tracks already in the room, so
+// that all of them arrive in the first offer instead of one more offer/answer round per track.
+type NegotiationBatcher interface {
+	HoldNegotiation() (release func())
+}
+
+// holdNegotiation holds t's negotiation if it can batch, and returns the release function.
+func holdNegotiation(t SubscriberTransport) func() {
+	if b, ok := t.(NegotiationBatcher); ok {
+		return b.HoldNegotiation()
+	}
+	return func() {}
+}
+
 // Permissions are what a participant's token allows.
 type Permissions struct {
 	Publish, Subscribe, PublishData, Admin bool

@@ -285,9 +285,11 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 	if old != nil {
 		r.finishLeave(old, ReasonReplaced)
 	}
+	release := holdNegotiation(p.transport)
 	for _, t := range tracks {
 		p.subscribe(t)
 	}
+	release()
 	p.log.Info("joined", "replaced", old != nil)
 	return p, nil
 }

@@ -397,6 +397,25 @@ func (t *UpTrack) RequestKeyframe(i int) {
 	}
 }
 
+// readyKeyframeInterval is the least time between a keyframe request for a subscriber whose
+// transport just came up and the last request on that layer: the keyframe asked for at Bind
+// (negotiation ends before ICE and DTLS do) was most likely dropped as not deliverable, and the
+// full throttle interval would add up to KeyframeInterval to that subscriber's first frame.
+const readyKeyframeInterval = 100 * time.Millisecond
+
+// requestKeyframeReady is RequestKeyframe for a subscriber whose transport just came up: it
+// waits only readyKeyframeInterval since the layer's last request.
+func (t *UpTrack) requestKeyframeReady(i int) {
+	l := t.layer(i)
+	if l == nil || t.info.Kind != KindVideo || !l.throttle.AllowEvery(time.Now(), readyKeyframeInterval) {
+		return
+	}
+	t.stats.KeyframeRequests.Add(1)
+	if err := l.src.RequestKeyframe(); err != nil {
+		t.log.Debug("keyframe request failed", "layer", i, "err", err)
+	}
+}
+
 // takeSpeechLevel returns the mean loudness (0..127, higher is louder) of the packets since
 // the last call, and resets it.
 func (t *UpTrack) takeSpeechLevel() (float64, bool) {

@@ -70,13 +70,14 @@ func (e *Engine) NewPublisher(part *room.Participant, ev PeerEvents) (*Publisher
 		meta:   map[string]TrackMeta{},
 		tracks: map[string]*room.UpTrack{},
 	}
-	watch(pc, ev)
+	watch(pc, ev, nil)
 	pc.OnTrack(p.onTrack)
 	return p, nil
 }
 
-// watch connects a PeerConnection's candidate and failure callbacks.
-func watch(pc *webrtc.PeerConnection, ev PeerEvents) {
+// watch connects a PeerConnection's candidate and failure callbacks; connected, if not nil,
+// runs each time the PeerConnection becomes connected (ICE and DTLS up).
+func watch(pc *webrtc.PeerConnection, ev PeerEvents, connected func()) {
 	var once sync.Once
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if ev.Candidate == nil {
@@ -90,6 +91,9 @@ func watch(pc *webrtc.PeerConnection, ev PeerEvents) {
 		ev.Candidate(&init)
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected && connected != nil {
+			connected()
+		}
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
 			if ev.Failed != nil {
 				once.Do(ev.Failed)

@@ -81,7 +81,7 @@ func (e *Engine) NewViewer(offer string, ev PeerEvents) (*Viewer, error) {
 		_ = pc.Close()
 		return nil, ErrNothingUsable
 	}
-	watch(pc, ev)
+	watch(pc, ev, nil)
 	for _, s := range v.slots {
 		v.wg.Add(1)
 		go v.readRTCP(s)

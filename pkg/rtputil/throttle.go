@@ -36,11 +36,20 @@ func NewKeyframeThrottle(minInterval time.Duration) *KeyframeThrottle {
 // after the last one allowed. Requests at or before the last allowed one are
 // refused. Concurrent callers race with one compare-and-swap and at most one
 // wins per interval.
-func (t *KeyframeThrottle) Allow(now time.Time) bool {
+func (t *KeyframeThrottle) Allow(now time.Time) bool { return t.allow(now, t.interval) }
+
+// AllowEvery is Allow with another least interval, for a request that must not wait the
+// throttle's whole interval (a subscriber whose transport just came up and has had no
+// keyframe yet); it shares the throttle's record of the last allowed request.
+func (t *KeyframeThrottle) AllowEvery(now time.Time, minInterval time.Duration) bool {
+	return t.allow(now, int64(minInterval))
+}
+
+func (t *KeyframeThrottle) allow(now time.Time, interval int64) bool {
 	n := max(int64(now.Sub(t.origin)), never+1)
 	for {
 		last := t.last.Load()
-		if last != never && n-last < t.interval {
+		if last != never && n-last < interval {
 			t.suppressed.Add(1)
 			return false
 		}

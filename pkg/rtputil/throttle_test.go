@@ -93,3 +93,34 @@ func TestKeyframeThrottleConcurrent(t *testing.T) {
 		t.Errorf("Suppressed = %d, want %d", got, want)
 	}
 }
+
+// AllowEvery lets one request through a shorter interval, and counts as the last allowed
+// request for Allow.
+func TestKeyframeThrottleAllowEvery(t *testing.T) {
+	base := time.Unix(0, 0)
+	at := func(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
+	th := NewKeyframeThrottle(time.Second)
+	steps := []struct {
+		ms    int
+		every time.Duration // 0: Allow
+		want  bool
+	}{
+		{0, 0, true},
+		{50, 100 * time.Millisecond, false},
+		{150, 100 * time.Millisecond, true},
+		{200, 100 * time.Millisecond, false},
+		{1000, 0, false}, // 850 ms after the last allowed one
+		{1150, 0, true},
+	}
+	for _, s := range steps {
+		var got bool
+		if s.every == 0 {
+			got = th.Allow(at(s.ms))
+		} else {
+			got = th.AllowEvery(at(s.ms), s.every)
+		}
+		if got != s.want {
+			t.Errorf("at %d ms (every %v): %v, want %v", s.ms, s.every, got, s.want)
+		}
+	}
+}

@@ -4,10 +4,10 @@
 //
 // # What it owns
 //
-//   - static/cascade.js: the browser SDK, a plain ES module with no build step
-//     and no dependencies. It speaks the signalling protocol of
-//     docs/protocol.md and will later become the npm package. It is served at
-//     /sdk/cascade.js.
+//   - serving the browser SDK at /sdk/cascade.js (and /static/cascade.js). The
+//     module itself lives in sdk/js, the npm package @cascade-sfu/client, and
+//     reaches this package through package sdkjs: the node serves byte for
+//     byte the file that is published.
 //   - static/index.html, static/app.js, static/style.css: the demo page, served
 //     at / and /static/.
 //

@@ -10,9 +10,11 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	sdkjs "github.com/cascade-sfu/cascade/sdk/js"
 )
 
-// files holds the demo page and the SDK. go:embed needs a package-level
+// files holds the demo page; the SDK comes from package sdkjs. go:embed needs a package-level
 // variable; it is read-only.
 //
 //go:embed static
@@ -61,7 +63,7 @@ type asset struct {
 // Handler returns the handler for the demo page and the SDK:
 //
 //	GET /                 static/index.html
-//	GET /sdk/cascade.js   static/cascade.js, the browser SDK
+//	GET /sdk/cascade.js   the browser SDK, sdk/js/cascade.js (package sdkjs)
 //	GET /static/NAME      static/NAME
 //
 // Every other path is 404; a method other than GET or HEAD is 405.
@@ -86,8 +88,11 @@ func Handler() http.Handler {
 	if a := routes["/static/index.html"]; a != nil {
 		routes["/"] = a
 	}
-	if a := routes["/static/cascade.js"]; a != nil {
+	if data, err := fs.ReadFile(sdkjs.FS(), sdkjs.ModuleName); err == nil {
+		// Also at /static/cascade.js, where it was served before it moved to sdk/js.
+		a := newAsset(sdkjs.ModuleName, data)
 		routes["/sdk/cascade.js"] = a
+		routes["/static/cascade.js"] = a
 	}
 	return &handler{routes: routes}
 }

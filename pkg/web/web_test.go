@@ -2,11 +2,14 @@ package web
 
 import (
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+
+	sdkjs "github.com/cascade-sfu/cascade/sdk/js"
 )
 
 func TestHandler(t *testing.T) {
@@ -123,6 +126,9 @@ func TestHandlerPageHeaders(t *testing.T) {
 func TestPageUsesOnlyLocalResources(t *testing.T) {
 	for _, name := range []string{"index.html", "app.js", "style.css", "cascade.js"} {
 		data, err := files.ReadFile("static/" + name)
+		if name == "cascade.js" {
+			data, err = fs.ReadFile(sdkjs.FS(), sdkjs.ModuleName)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,7 @@
 // origin: every node of a cluster accepts it.
 //
 // For tests and the console: window.cascade = { state, room, stats(), chat(text),
-// chatLog(), errors(), join(room, name, token), leave(), route() }. route()
+// chatLog(), errors(), firstFrames(), join(room, name, token), leave(), route() }. route()
 // resolves with how the node was chosen: {url, nodeId, region, method:
 // 'route'|'probe'|'fallback', rttMs, source, distanceKm, alternatives, probes,
 // wsURL} (wsURL: the signalling WebSocket the session uses, once joined).
@@ -46,6 +46,7 @@ const app = {
   routeInfo: null, // how the node of the current (or last) session was chosen
   routeWait: null, // resolves with the first routeInfo of the join in progress, or null
   wsURL: null, // the signalling WebSocket of the current (or last) session
+  marks: {}, // page-side steps of the last join, ms since navigation start (performance.now())
 };
 
 // ---- errors -------------------------------------------------------------------
@@ -80,6 +81,7 @@ function createTile(key, label, { local = false } = {}) {
     video: el.querySelector('video'),
     avatar: el.querySelector('.avatar'),
     name: el.querySelector('.name'),
+    firstFrame: el.querySelector('.first-frame'),
     videoTrackId: null,
     observer: null,
   };
@@ -103,6 +105,7 @@ function setTileVideo(tile, mediaTrack, trackId = null) {
   tile.observer?.disconnect();
   tile.observer = null;
   tile.videoTrackId = mediaTrack ? trackId : null;
+  tile.firstFrame.hidden = true;
   if (!mediaTrack) {
     tile.video.srcObject = null;
     tile.el.classList.add('no-video');
@@ -180,6 +183,16 @@ function onTrackAdded({ participant, track, mediaTrack }) {
   }
   setTileVideo(tile, mediaTrack, track.id);
   setMutedClass(tile, 'video', track.muted);
+}
+
+// Shows on the video's tile how long after the join call its first frame was decoded.
+function onFirstFrame({ participant, track, firstFrameMs }) {
+  if (track.kind !== 'video' || !participant) return;
+  const tile = app.tiles.get(track.id) || app.tiles.get(participant.sid);
+  if (!tile || tile.videoTrackId !== track.id) return;
+  tile.firstFrame.textContent = `first frame ${firstFrameMs} ms`;
+  tile.firstFrame.dataset.ms = String(firstFrameMs);
+  tile.firstFrame.hidden = false;
 }
 
 function onTrackRemoved({ participant, track }) {
@@ -447,6 +460,7 @@ function wireRoom(room) {
   });
   room.on('trackadded', onTrackAdded);
   room.on('trackremoved', onTrackRemoved);
+  room.on('firstframe', onFirstFrame);
   room.on('trackmuted', onTrackMuted);
   room.on('activespeakers', onActiveSpeakers);
   room.on('chat', addChat);
@@ -490,9 +504,14 @@ async function join(roomName, name, token) {
   showNode(null);
 
   const self = createTile('local', `${name} (you)`, { local: true });
+  const mark = (step) => { app.marks[step] = Math.round(performance.now()); };
+  app.marks = {};
+  mark('join');
   try {
     const t = token || await fetchDevToken(roomName, name);
+    mark('token');
     app.localStream = await getLocalMedia();
+    mark('media');
     setTileVideo(self, localTrack('video'));
     updateControls();
 
@@ -504,6 +523,7 @@ async function join(roomName, name, token) {
       showNode(info);
       routed(info);
     });
+    mark('connect');
     await room.connect(routeRequest(roomName), t, { name });
     app.wsURL = room.url;
     setState('joined');
@@ -519,6 +539,7 @@ async function join(roomName, name, token) {
   if (app.localStream) {
     try {
       await app.room.publish(app.localStream, { simulcast: params.get('simulcast') !== '0', source: 'camera' });
+      mark('published');
     } catch (err) {
       showError('Could not publish camera and microphone', err);
     }
@@ -585,6 +606,23 @@ window.cascade = {
     return app.room.chat(text);
   },
   chatLog() { return app.chat.map(({ seq, from, text }) => ({ seq, from, text })); },
+  /**
+   * Where the time of the last join went: page-side steps (ms since the
+   * navigation started: join, token, media, connect, published) and the SDK's
+   * room.timings (ms since connect()).
+   */
+  timings() {
+    const nav = performance.getEntriesByType('navigation')[0];
+    return {
+      page: { ...app.marks, domContentLoaded: nav ? Math.round(nav.domContentLoadedEventEnd) : null },
+      sdk: app.room ? { ...app.room.timings } : null,
+    };
+  },
+  /** The first-frame times the page shows, per remote video tile: [{name, text, ms}]. */
+  firstFrames() {
+    return [...app.tiles.values()].filter((t) => !t.local && !t.firstFrame.hidden)
+      .map((t) => ({ name: t.name.textContent, text: t.firstFrame.textContent, ms: Number(t.firstFrame.dataset.ms) }));
+  },
   errors() { return app.errors.map((e) => e.message); },
   join,
   leave,

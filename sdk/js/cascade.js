@@ -45,6 +45,8 @@
 //   error              { code, message, ref, id }  a server error not tied to a pending request
 //   connectionstatechange { pc: 'pub'|'sub', state }
 //   routed             routeInfo                   connect() chose the node (routing requests only)
+//   firstframe         { participant, track, firstFrameMs }  the first frame of a remote video track was
+//                                                   decoded (audio: its first packet arrived); ms since connect()
 //   disconnected       { reason, code }            the session ended (no automatic reconnect)
 
 export const PROTOCOL_VERSION = 1;
@@ -52,6 +54,10 @@ export const PROTOCOL_VERSION = 1;
 const MAX_FRAME = 64 * 1024;
 const REQUEST_TIMEOUT_MS = 15000;
 const DEAD_AFTER_MS = 30000;
+// How often a new remote track's receiver is polled for its first decoded
+// frame, and for how long at most.
+const FIRST_FRAME_POLL_MS = 10;
+const FIRST_FRAME_GIVE_UP_MS = 60000;
 
 // Simulcast layers the SDK sends for video: rids q, h, f (quarter, half, full).
 export const SIMULCAST_LAYERS = Object.freeze([
@@ -344,6 +350,9 @@ class Peer {
       else this.localCandidates.push(candidate);
     };
     this.pc.onconnectionstatechange = () => room._onPeerState(name, this.pc.connectionState);
+    this.pc.oniceconnectionstatechange = () => {
+      if (this.pc.iceConnectionState === 'connected') room._mark(name + 'IceConnected');
+    };
   }
 
   /** Call right after the offer/answer made by setLocalDescription went out. */
@@ -377,6 +386,7 @@ class Peer {
   close() {
     this.pc.onicecandidate = null;
     this.pc.onconnectionstatechange = null;
+    this.pc.oniceconnectionstatechange = null;
     this.pc.ontrack = null;
     try { this.pc.close(); } catch { /* already closed */ }
   }
@@ -435,6 +445,16 @@ export class Room extends EventTarget {
      * result of route(), or {url, nodeId: null, method: 'fallback', error}.
      */
     this.routeInfo = null;
+    /**
+     * When the steps of joining happened, in ms since connect() was called
+     * (performance.now() based): routed, socketOpen, joined, pubOffer,
+     * pubAnswer, subOffer, subAnswer, pubIceConnected, subIceConnected,
+     * pubConnected, subConnected (ICE and DTLS up), firstTrack (a remote track
+     * bound to the subscriber PC), firstAudioPacket, firstVideoPacket,
+     * firstVideoFrame. A step that has not happened is absent.
+     */
+    this.timings = {};
+    this._connectAt = null; // performance.now() at connect()
   }
 
   // ---- events -------------------------------------------------------------
@@ -480,6 +500,7 @@ export class Room extends EventTarget {
   async connect(url, token, options = {}) {
     if (this.state !== 'new') throw new CascadeError('already_joined', 'a Room connects once; make a new Room');
     this.state = 'connecting';
+    this._connectAt = performance.now();
     const timeout = options.timeout ?? REQUEST_TIMEOUT_MS;
     const routed = url !== null && typeof url === 'object';
     let ws;
@@ -504,6 +525,7 @@ export class Room extends EventTarget {
       this._end('connection_failed', { silent: true });
       throw err;
     }
+    this._mark('socketOpen');
     ws.onmessage = (e) => this._onFrame(e.data);
     ws.onclose = (e) => this._onSocketClose(e);
     ws.onerror = () => this._debug('websocket error');
@@ -518,8 +540,15 @@ export class Room extends EventTarget {
       this._end(err.code || 'join_failed', { silent: true });
       throw err;
     }
+    this._mark('joined');
     this._onJoined(joined);
     return joined;
+  }
+
+  /** Records the first time a step of joining happened (see timings). */
+  _mark(step) {
+    if (this._connectAt === null || step in this.timings) return;
+    this.timings[step] = Math.round(performance.now() - this._connectAt);
   }
 
   /**
@@ -536,6 +565,7 @@ export class Room extends EventTarget {
       this._routeWarn(`routing through ${base}/v1/route failed (${err.message}); connecting to ${base} itself`);
       this.routeInfo = { url: base, nodeId: null, region: null, method: 'fallback', error: err.message };
     }
+    this._mark('routed');
     this._debug('route:', this.routeInfo);
     this._emit('routed', this.routeInfo);
     return this.routeInfo.url;
@@ -628,6 +658,7 @@ export class Room extends EventTarget {
     this._ended = true;
     this.state = 'closed';
     clearInterval(this._pingTimer);
+    for (const m of this._subMedia.values()) clearTimeout(m.firstFrameTimer);
     const err = new CascadeError('disconnected', `session ended: ${reason}`);
     for (const [, p] of this._pending) { clearTimeout(p.timer); p.reject(err); }
     this._pending.clear();
@@ -893,7 +924,7 @@ export class Room extends EventTarget {
     const track = rp?.tracks.get(trackId);
     const media = this._subMedia.get(trackId);
     if (media?.emitted) this._emit('trackremoved', { participant: rp, track: track || { id: trackId, sid }, mediaTrack: media.mediaTrack });
-    if (media) media.emitted = false;
+    if (media) { media.emitted = false; clearTimeout(media.firstFrameTimer); }
     this._subMedia.delete(trackId);
     this._subscriptions.delete(trackId);
     if (rp && track) {
@@ -956,7 +987,10 @@ export class Room extends EventTarget {
       if (old) this._detachMedia(old, mid);
       if (trackId) {
         this._midToTrack.set(mid, trackId);
-        this._subMedia.set(trackId, { mediaTrack: tr.receiver.track, sid, mid, emitted: false });
+        const media = { mediaTrack: tr.receiver.track, sid, mid, emitted: false, firstFrameMs: null, firstFrameTimer: null };
+        this._subMedia.set(trackId, media);
+        this._mark('firstTrack');
+        this._watchFirstFrame(trackId, media, tr.receiver);
         this._maybeEmitTrack(trackId);
       } else {
         this._midToTrack.delete(mid);
@@ -964,10 +998,46 @@ export class Room extends EventTarget {
     }
   }
 
+  /**
+   * Polls the receiver's stats until the track's first frame is decoded (for
+   * audio: its first packet arrives), then sets media.firstFrameMs, the time
+   * since connect(), and emits `firstframe`. Stops when the track goes away,
+   * the session ends, or after FIRST_FRAME_GIVE_UP_MS.
+   */
+  _watchFirstFrame(trackId, media, receiver) {
+    const started = performance.now();
+    const poll = async () => {
+      media.firstFrameTimer = null;
+      if (this._ended || this._subMedia.get(trackId) !== media) return;
+      let done = false;
+      try {
+        const report = await receiver.getStats();
+        report.forEach((s) => {
+          if (s.type !== 'inbound-rtp') return;
+          if (s.packetsReceived > 0) this._mark(media.mediaTrack.kind === 'video' ? 'firstVideoPacket' : 'firstAudioPacket');
+          if (media.mediaTrack.kind === 'video' ? s.framesDecoded > 0 : s.packetsReceived > 0) done = true;
+        });
+      } catch {
+        return; // the PeerConnection closed
+      }
+      if (this._ended || this._subMedia.get(trackId) !== media) return;
+      if (done) {
+        media.firstFrameMs = Math.round(performance.now() - this._connectAt);
+        if (media.mediaTrack.kind === 'video') this._mark('firstVideoFrame');
+        const rp = this.participants.get(media.sid);
+        this._emit('firstframe', { participant: rp || null, track: rp?.tracks.get(trackId) || { id: trackId, sid: media.sid }, firstFrameMs: media.firstFrameMs });
+        return;
+      }
+      if (performance.now() - started < FIRST_FRAME_GIVE_UP_MS) media.firstFrameTimer = setTimeout(poll, FIRST_FRAME_POLL_MS);
+    };
+    media.firstFrameTimer = setTimeout(poll, 0);
+  }
+
   _detachMedia(trackId, mid) {
     this._midToTrack.delete(mid);
     const media = this._subMedia.get(trackId);
     if (!media || media.mid !== mid) return;
+    clearTimeout(media.firstFrameTimer);
     this._subMedia.delete(trackId);
     if (media.emitted) {
       const rp = this.participants.get(media.sid);
@@ -978,6 +1048,7 @@ export class Room extends EventTarget {
   async _answerSubOffer(sdp) {
     const peer = this._sub;
     if (!peer || this._ended) return;
+    this._mark('subOffer');
     this._debug('sub offer:', parseSections(sdp).map((m) => `${m.mid}:${m.kind}:${m.direction}:${m.trackId || '-'}`).join(' '));
     await peer.pc.setRemoteDescription({ type: 'offer', sdp });
     await peer.flushRemoteCandidates();
@@ -986,12 +1057,14 @@ export class Room extends EventTarget {
     await peer.pc.setLocalDescription(answer);
     if (this._ended) return;
     this._sendRaw({ v: PROTOCOL_VERSION, type: 'answer', id: this._newId(), data: { pc: 'sub', sdp: peer.pc.localDescription.sdp } });
+    this._mark('subAnswer');
     for (const c of peer.markSent()) this._sendCandidate('sub', c);
     this._reconcileSub();
   }
 
   _onPeerState(name, state) {
     this._debug(name, 'connection', state);
+    if (state === 'connected') this._mark(name + 'Connected');
     this._emit('connectionstatechange', { pc: name, state });
     if (state !== 'failed' || this._ended) return;
     // Try one ICE restart; the server ends the session if the PC stays failed.
@@ -1120,8 +1193,10 @@ export class Room extends EventTarget {
       tracks.push(t);
     }
     const reply = this._request('offer', { pc: 'pub', sdp: peer.pc.localDescription.sdp, tracks }, { expect: 'answer', pc: 'pub' });
+    this._mark('pubOffer');
     for (const c of peer.markSent()) this._sendCandidate('pub', c);
     const answer = await reply;
+    this._mark('pubAnswer');
     if (this._ended) return;
     await peer.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
     await peer.flushRemoteCandidates();
@@ -1254,9 +1329,11 @@ export class Room extends EventTarget {
 
   /**
    * A summary of the media this client receives and sends:
-   * {connected, rtt, pub, sub, remoteTracks: [{participant, sid, trackId, kind, source,
-   *  framesDecoded, packetsReceived, bytesReceived, ...}], localTracks: [...]}.
-   * `participant` is the remote identity.
+   * {connected, rtt, pub, sub, timings, remoteTracks: [{participant, sid, trackId, kind, source,
+   *  framesDecoded, packetsReceived, bytesReceived, firstFrameMs, ...}], localTracks: [...]}.
+   * `participant` is the remote identity. `firstFrameMs` is the time from the
+   * connect() call to the track's first decoded frame (audio: first packet),
+   * or null before it; `timings` is room.timings.
    */
   async stats() {
     const out = {
@@ -1265,6 +1342,7 @@ export class Room extends EventTarget {
       rtt: this.rtt,
       pub: this._pub?.pc.connectionState ?? 'new',
       sub: this._sub?.pc.connectionState ?? 'new',
+      timings: { ...this.timings },
       remoteTracks: [],
       localTracks: [],
     };
@@ -1290,6 +1368,7 @@ export class Room extends EventTarget {
           packetsLost: s.packetsLost ?? 0,
           bytesReceived: s.bytesReceived ?? 0,
           jitter: s.jitter ?? null,
+          firstFrameMs: media?.firstFrameMs ?? null,
         };
         if (s.kind === 'video') {
           r.framesDecoded = s.framesDecoded ?? 0;
