@@ -11,7 +11,8 @@
 //
 // Usage:
 //
-//   import { Room } from '/sdk/cascade.js';
+//   import { Room } from '/sdk/cascade.js';       // as every node serves it, or
+//   import { Room } from '@cascade-sfu/client';   // the npm package (types: cascade.d.ts)
 //   const room = new Room();
 //   room.on('trackadded', ({ participant, track, mediaTrack }) => { ... });
 //   await room.connect(location.origin, token, { name: 'Alice' });
