@@ -10,7 +10,9 @@
 // writes to a [PacketWriter] (a subscriber's PeerConnection, a relay link, a test).
 //
 // The package knows nothing about HTTP, Redis or Serf and does not create PeerConnections:
-// [SubscriberTransport], [PacketSource] and [EventSink] are the seams other packages implement.
+// [SubscriberTransport], [PacketSource] and [EventSink] are the seams other packages implement;
+// a transport that can fold several track changes into one negotiation also implements
+// [NegotiationBatcher].
 //
 // # Concurrency
 //

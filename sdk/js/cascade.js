@@ -11,7 +11,8 @@
 //
 // Usage:
 //
-//   import { Room } from '/sdk/cascade.js';
+//   import { Room } from '/sdk/cascade.js';       // as every node serves it, or
+//   import { Room } from '@cascade-sfu/client';   // the npm package (types: cascade.d.ts)
 //   const room = new Room();
 //   room.on('trackadded', ({ participant, track, mediaTrack }) => { ... });
 //   await room.connect(location.origin, token, { name: 'Alice' });
@@ -1028,7 +1029,10 @@ export class Room extends EventTarget {
         this._emit('firstframe', { participant: rp || null, track: rp?.tracks.get(trackId) || { id: trackId, sid: media.sid }, firstFrameMs: media.firstFrameMs });
         return;
       }
-      if (performance.now() - started < FIRST_FRAME_GIVE_UP_MS) media.firstFrameTimer = setTimeout(poll, FIRST_FRAME_POLL_MS);
+      // Every 10 ms for the first 2 s (the figure's resolution), then every 100 ms: a muted or
+      // paused track may send nothing for a long time.
+      const elapsed = performance.now() - started;
+      if (elapsed < FIRST_FRAME_GIVE_UP_MS) media.firstFrameTimer = setTimeout(poll, elapsed < 2000 ? FIRST_FRAME_POLL_MS : 10 * FIRST_FRAME_POLL_MS);
     };
     media.firstFrameTimer = setTimeout(poll, 0);
   }

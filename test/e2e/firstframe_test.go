@@ -115,13 +115,11 @@ func TestChromiumFirstFrame(t *testing.T) {
 		t.Logf("%s: first frame of %s's video %v ms after connect(); timings %s", c.p.name, c.from, video, timings)
 	}
 	// Keyframes: what the publisher was asked for and sent (for the record, not asserted).
+	// It reads the SDK's private publisher PeerConnection: a diagnostic, logged only.
 	kf, err := eval[json.RawMessage](alice, `window.cascade.room._pub.pc.getStats().then((r) => {
 		const out = [];
 		r.forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video') out.push({rid: s.rid, pli: s.pliCount, fir: s.firCount, keyFramesEncoded: s.keyFramesEncoded, h: s.frameHeight, active: s.active}); });
 		return out;
 	})`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("alice's video layers: %s", kf)
+	t.Logf("alice's video layers: %s (%v)", kf, err)
 }

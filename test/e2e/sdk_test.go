@@ -136,7 +136,7 @@ func TestChromiumSDK(t *testing.T) {
 	if _, err := eval[any](sub, fmt.Sprintf(`window.sdkTest.room.setQuality(%q, 'high')`, v.TrackID)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 45*time.Second, "sub decodes a larger layer after asking for high", func() (bool, string, error) {
+	waitFor(t, 60*time.Second, "sub decodes a larger layer after asking for high (as the bandwidth estimate allows)", func() (bool, string, error) {
 		v, detail, err := video()
 		if err != nil || v.FrameHeight == nil {
 			return false, detail, err

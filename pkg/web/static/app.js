@@ -508,10 +508,20 @@ async function join(roomName, name, token) {
   app.marks = {};
   mark('join');
   try {
-    const t = token || await fetchDevToken(roomName, name);
+    // The token and the camera at once: neither needs the other. getLocalMedia never
+    // rejects (null: no camera); if the token fails, the camera it opened is closed.
+    const media = getLocalMedia().then((v) => { mark('media'); return v; });
+    let t = token;
+    if (!t) {
+      try {
+        t = await fetchDevToken(roomName, name);
+      } catch (err) {
+        media.then((stream) => { for (const track of stream?.getTracks() || []) track.stop(); });
+        throw err;
+      }
+    }
     mark('token');
-    app.localStream = await getLocalMedia();
-    mark('media');
+    app.localStream = await media;
     setTileVideo(self, localTrack('video'));
     updateControls();
 
