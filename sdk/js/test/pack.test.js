@@ -20,7 +20,7 @@ test('npm pack makes an installable tarball with the module and its types', (t) 
   const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
   assert.equal(packed.name, '@cascade-sfu/client');
   assert.equal(packed.version, pkg.version);
-  assert.deepEqual(packed.files.map((f) => f.path).sort(), ['README.md', 'cascade.d.ts', 'cascade.js', 'package.json']);
+  assert.deepEqual(packed.files.map((f) => f.path).sort(), ['LICENSE', 'README.md', 'cascade.d.ts', 'cascade.js', 'package.json']);
 
   const app = join(dir, 'app');
   mkdirSync(app);
