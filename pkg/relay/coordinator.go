@@ -76,6 +76,9 @@ type Coordinator struct {
 	// origin is alive: the relay path is moving to another peer, which will describe the same
 	// participants. Coordinator goroutine only. See park and adopt (moves.go).
 	parked map[parkKey]parkedProxy
+	// wantedOrigins is, per room, the nodes whose participants the last reconcile wanted here.
+	// Coordinator goroutine only.
+	wantedOrigins map[string]map[cluster.NodeID]bool
 }
 
 type localData struct {
@@ -301,6 +304,20 @@ func (c *Coordinator) reconcile() {
 					hosted[name] = true
 					want(o, name, o)
 				}
+			}
+		}
+	}
+	// The origins each room is to receive, whichever peer through: a proxy dropped with one
+	// peer is parked only when its origin is still wanted (the path moved), not when its node
+	// no longer hosts the room.
+	c.wantedOrigins = map[string]map[cluster.NodeID]bool{}
+	for _, rooms := range wanted {
+		for name, origins := range rooms {
+			if c.wantedOrigins[name] == nil {
+				c.wantedOrigins[name] = map[cluster.NodeID]bool{}
+			}
+			for o := range origins {
+				c.wantedOrigins[name][o] = true
 			}
 		}
 	}

@@ -33,10 +33,10 @@ type parkedProxy struct {
 	at time.Time
 }
 
-// park keeps px in the room for a while if its origin is alive and the coordinator is not
-// closing, else removes it.
+// park keeps px in the room for a while if its origin is alive and still wanted here (through
+// another peer now) and the coordinator is not closing, else removes it.
 func (c *Coordinator) park(name string, px *proxy) {
-	if c.ctx.Err() != nil || px.origin == "" || px.origin == c.cfg.Link.Self || !c.alive(px.origin) {
+	if c.ctx.Err() != nil || px.origin == "" || px.origin == c.cfg.Link.Self || !c.alive(px.origin) || !c.wantedOrigins[name][px.origin] {
 		c.removeProxy(px)
 		return
 	}
