@@ -142,6 +142,13 @@ func TestEventsPushChangesAndLimitStreams(t *testing.T) {
 	}
 	defer conn.Close()
 	_, _ = conn.Write([]byte("GET /v1/cluster/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok + "\r\n\r\n"))
+	// Its stream is counted once the server answered it: read the status line only, so that the
+	// next requests are the second and third streams whatever the scheduling.
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, "200") {
+		t.Fatalf("the stalled client's stream: %q %v", status, err)
+	}
 
 	res := get(t, ctx, srv.URL+"/v1/cluster/events", tok)
 	defer res.Body.Close()
@@ -152,7 +159,9 @@ func TestEventsPushChangesAndLimitStreams(t *testing.T) {
 	next(t, ch, "the view on connect", func(s Snapshot) bool { return stateOf(s, "a") == StateActive })
 
 	// The limit is 2: the stalled client and this one.
-	third := get(t, ctx, srv.URL+"/v1/cluster/events", tok)
+	tctx, tcancel := context.WithTimeout(ctx, 10*time.Second) // a wrongly accepted stream ends
+	defer tcancel()
+	third := get(t, tctx, srv.URL+"/v1/cluster/events", tok)
 	body, _ := io.ReadAll(third.Body)
 	third.Body.Close()
 	if third.StatusCode != http.StatusTooManyRequests || len(body) == 0 {
