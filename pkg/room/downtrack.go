@@ -86,9 +86,13 @@ type DownTrack struct {
 	lost     atomic.Uint32 // fraction lost × 256 from the last receiver report
 	first    firstPacket
 
-	mu   sync.Mutex // guards m and hist
-	m    munger
-	hist [historySize]historyEntry
+	mu sync.Mutex // guards m and hist
+
+	// probe is allocation's state for trying a higher layer than the estimate allows (allocate.go).
+	probeMu sync.Mutex
+	probe   layerProbe
+	m       munger
+	hist    [historySize]historyEntry
 
 	// hdrs[i] and levels[i] are used only by layer i's reader goroutine.
 	hdrs   [MaxLayers]rtp.Header
@@ -240,10 +244,13 @@ func (d *DownTrack) forward(p *packet) {
 	reason, ok := d.rewrite(p, h)
 	d.mu.Unlock()
 	if !ok {
-		if reason == DropWaitKeyframe {
+		if reason == DropWaitKeyframe || reason == dropSwitchPending {
+			// Until the keyframe comes, ask again (the layer's throttle spaces the requests): a
+			// request can be lost or throttled away, and a simulcast encoder may not send
+			// another keyframe on that layer for a long time by itself.
 			d.track.RequestKeyframe(p.layer)
 		}
-		if reason != dropNone {
+		if reason != dropNone && reason != dropSwitchPending {
 			d.stats.Drop(reason)
 		}
 		return
@@ -265,6 +272,10 @@ func (d *DownTrack) forward(p *packet) {
 // switch waits for its keyframe go on being forwarded; the new layer's are just not used yet).
 const dropNone DropReason = 255
 
+// dropSwitchPending marks a packet of the layer being switched to, before its keyframe: not
+// used yet, not a drop.
+const dropSwitchPending DropReason = 254
+
 // rewrite decides whether p is forwarded and sets h's sequence number and timestamp. d.mu held.
 func (d *DownTrack) rewrite(p *packet, h *rtp.Header) (DropReason, bool) {
 	layer := int32(p.layer)
@@ -277,7 +288,7 @@ func (d *DownTrack) rewrite(p *packet, h *rtp.Header) (DropReason, bool) {
 			if cur == noLayer {
 				return DropWaitKeyframe, false
 			}
-			return dropNone, false
+			return dropSwitchPending, false
 		}
 		d.startLayer(p)
 		d.current.Store(layer)

@@ -555,3 +555,131 @@ func TestRepeatedNACKsAreNotAllAnswered(t *testing.T) {
 		t.Fatalf("retransmits = %d, suppressed = %d; want %d and 4 (one early repeat, three past the limit)", got, suppressed, maxRetransmits)
 	}
 }
+
+// A subscriber held on a low layer by its estimate is tried on the next layer up after the
+// layer has held a while (GCC's estimate cannot grow past 1.5× what it sees received, so
+// without a try it would stay low for good); a try that the estimate does not follow ends, and
+// the next waits longer; one that it follows stays.
+func TestAllocationProbesTheNextLayerUp(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	pub, _, _ := join(t, m, "r", "pub")
+	_, _, tr := join(t, m, "r", "sub")
+	info := vp8Info()
+	info.RIDs = []string{"q", "f"}
+	track, err := pub.Publish(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, high := newFakeSource(), newFakeSource()
+	if err := track.AddLayer("q", low); err != nil {
+		t.Fatal(err)
+	}
+	if err := track.AddLayer("f", high); err != nil {
+		t.Fatal(err)
+	}
+	low.ch <- vp8Packet(1, 1, 1000, true, 50)
+	high.ch <- vp8Packet(2, 1, 1000, true, 1000)
+	eventually(t, "both layers active", func() bool {
+		now := time.Now()
+		return track.layerActive(0, now) && track.layerActive(1, now)
+	})
+	d := tr.track(track.ID())
+	now := time.Now()
+	lowBPS, highBPS := int(track.LayerBitrate(0, now)), int(track.LayerBitrate(1, now))
+	if lowBPS <= 0 || highBPS <= 2*lowBPS {
+		t.Fatalf("layer bitrates %d and %d: the test needs the top layer well above the low one", lowBPS, highBPS)
+	}
+	tight := (lowBPS + highBPS) / 2 // the low layer fits, the high one does not
+	allocate := func(budget int) int {
+		allocateLayers([]*DownTrack{d}, budget, time.Now())
+		return d.Stats().TargetLayer
+	}
+	due := func() {
+		d.probeMu.Lock()
+		d.probe.next = time.Now().Add(-time.Millisecond)
+		d.probeMu.Unlock()
+	}
+	if got := allocate(tight); got != 0 {
+		t.Fatalf("target %d on a budget that fits only the low layer, want 0", got)
+	}
+	if got := allocate(tight); got != 0 {
+		t.Fatalf("target %d: tried before the low layer held %v", got, probeFirst)
+	}
+	due()
+	if got := allocate(tight); got != 1 {
+		t.Fatalf("target %d once a try was due, want 1 (the try)", got)
+	}
+	if got := allocate(tight); got != 1 {
+		t.Fatalf("target %d during the try's window, want it held at 1", got)
+	}
+	d.probeMu.Lock()
+	d.probe.until = time.Now().Add(-time.Millisecond) // the window ends, the estimate did not follow
+	d.probeMu.Unlock()
+	if got := allocate(tight); got != 0 {
+		t.Fatalf("target %d after a try the estimate did not follow, want back to 0", got)
+	}
+	d.probeMu.Lock()
+	wait := time.Until(d.probe.next)
+	d.probeMu.Unlock()
+	if wait < probeFirst-time.Second {
+		t.Fatalf("next try in %v after a failed one, want about %v", wait, probeFirst)
+	}
+	if got := allocate(tight); got != 0 {
+		t.Fatalf("target %d right after a failed try, want 0", got)
+	}
+	due()
+	if got := allocate(tight); got != 1 {
+		t.Fatalf("target %d at the second try, want 1", got)
+	}
+	if got := allocate(lowBPS / 2); got != 0 {
+		t.Fatalf("target %d when the estimate fell below the low layer during the try, want 0", got)
+	}
+	due()
+	if got := allocate(tight); got != 1 {
+		t.Fatalf("target %d at the third try, want 1", got)
+	}
+	if got := allocate(2 * highBPS); got != 1 {
+		t.Fatalf("target %d when the estimate followed, want 1", got)
+	}
+	d.probeMu.Lock()
+	running := !d.probe.until.IsZero()
+	d.probeMu.Unlock()
+	if running || allocate(2*highBPS) != 1 {
+		t.Fatal("a try the estimate followed did not end as a success")
+	}
+}
+
+// A switch to another simulcast layer waits for that layer's keyframe and keeps asking for it
+// while the layer's packets go by: a lone request that was throttled away (or lost) must not
+// leave the subscriber on the old layer until the encoder happens to send a keyframe.
+func TestLayerSwitchAsksAgainForItsKeyframe(t *testing.T) {
+	m := NewManager(testConfig()) // keyframe requests spaced by 1 ms
+	defer m.Close()
+	pub, _, _ := join(t, m, "r", "pub")
+	_, _, tr := join(t, m, "r", "sub")
+	info := vp8Info()
+	info.RIDs = []string{"q", "f"}
+	track, err := pub.Publish(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, high := newFakeSource(), newFakeSource()
+	_ = track.AddLayer("q", low)
+	_ = track.AddLayer("f", high)
+	d := tr.track(track.ID())
+	d.SetTargetLayer(0)
+	low.ch <- vp8Packet(1, 1, 1000, true, 50)
+	w := tr.writer(track.ID())
+	w.waitN(t, 1)
+
+	d.SetTargetLayer(1)
+	before := high.keyframeRequests()
+	for i := range 5 { // deltas of the target layer, 5 ms apart
+		high.ch <- vp8Packet(2, uint16(10+i), uint32(3000*i), false, 60)
+		time.Sleep(5 * time.Millisecond)
+	}
+	eventually(t, "keyframe requests go on while the switch waits", func() bool { return high.keyframeRequests() >= before+3 })
+	high.ch <- vp8Packet(2, 20, 30000, true, 70)
+	eventually(t, "the switch completes at the keyframe", func() bool { return d.Stats().Layer == 1 })
+}
