@@ -56,8 +56,9 @@ func TestExperimentDefaultTopology(t *testing.T) {
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
+	state := t.TempDir()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "relayctl"), "experiment", "--topology", "../../deploy/lab/eu-sgp-hcm.yaml",
-		"--duration", "10s", "--out", out, "--lab-prefix", prefix, "--lab-state-dir", t.TempDir())
+		"--duration", "10s", "--out", out, "--lab-prefix", prefix, "--lab-state-dir", state)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()
@@ -108,7 +109,7 @@ func TestExperimentDefaultTopology(t *testing.T) {
 	}
 	s4 := by[4]
 	if !slices.Equal(s4.Path, []string{"eu-peer", "eu", "sgp", "hcm", "vn-peer"}) {
-		t.Errorf("scenario 4 went %v, want through sgp (eu-peer eu sgp hcm vn-peer)", s4.Path)
+		t.Errorf("scenario 4 went %v, want through sgp (eu-peer eu sgp hcm vn-peer); the nodes' path decisions:\n%s", s4.Path, pathDecisions(state))
 	}
 	if best := math.Min(by[1].Latency.P50, by[2].Latency.P50); s4.Latency.P50 > 1.1*best {
 		t.Errorf("scenario 4 p50 %.1f ms over 1.1× the better of scenarios 1 and 2 (%.1f ms)", s4.Latency.P50, best)
@@ -118,6 +119,27 @@ func TestExperimentDefaultTopology(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
+}
+
+// pathDecisions returns the nodes' "relay path chosen" log lines from a lab's state directory.
+func pathDecisions(state string) string {
+	var b strings.Builder
+	logs, _ := filepath.Glob(filepath.Join(state, "logs", "*-sfu.log"))
+	for _, f := range logs {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, "relay path chosen") {
+				b.WriteString(filepath.Base(f) + ": " + line + "\n")
+			}
+		}
+	}
+	if b.Len() == 0 {
+		return "(none logged)"
+	}
+	return b.String()
 }
 
 // procsUnder lists the processes whose executable lies in dir.
