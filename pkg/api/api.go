@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net"
@@ -143,6 +144,11 @@ func (s *Server) handleRoute(w http.ResponseWriter, r *http.Request) {
 			hint.IP = ip
 		}
 	}
+	exclude, ok := excludedNodes(q["exclude"])
+	if !ok {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("at most %d exclude parameters of at most 128 bytes each", maxExclude))
+		return
+	}
 	self := s.cfg.Self()
 	client, source := s.cfg.Locator.Locate(hint, geo.Point{Lat: self.Lat, Lon: self.Lon})
 	nodes := s.liveNodes(r.Context(), self)
@@ -154,6 +160,9 @@ func (s *Server) handleRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	cands := make([]geo.Node, 0, len(nodes))
 	for _, n := range nodes {
+		if exclude[n.ID] {
+			continue // a client failing over from a node it lost: its health record may not have expired
+		}
 		cands = append(cands, geo.Node{
 			ID: string(n.ID), Region: n.Region, URL: n.URL, Location: geo.Point{Lat: n.Lat, Lon: n.Lon},
 			Draining: n.State != cluster.StateActive, Load: n.Load, HostsRoom: hosting[n.ID] > 0,
@@ -173,6 +182,27 @@ func (s *Server) handleRoute(w http.ResponseWriter, r *http.Request) {
 		DistanceKm:   math.Round(geo.DistanceKm(client, best.Location)),
 		Alternatives: alternatives(client, cands, best.ID, 2),
 	})
+}
+
+// maxExclude bounds the exclude parameters of /v1/route.
+const maxExclude = 8
+
+// excludedNodes reads the exclude parameters (node ids a client lost). ok is false when there
+// are too many or one is too long.
+func excludedNodes(ids []string) (map[cluster.NodeID]bool, bool) {
+	if len(ids) > maxExclude {
+		return nil, false
+	}
+	out := make(map[cluster.NodeID]bool, len(ids))
+	for _, id := range ids {
+		if len(id) > 128 {
+			return nil, false
+		}
+		if id != "" {
+			out[cluster.NodeID(id)] = true
+		}
+	}
+	return out, true
 }
 
 // alternatives returns up to n eligible nodes other than chosen, closest first.

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,10 +112,32 @@ func TestRoute(t *testing.T) {
 	if r.NodeID != "sgp" || len(r.Alternatives) != 1 || r.Alternatives[0].NodeID != "eu" {
 		t.Fatalf("with hcm draining: %+v", r)
 	}
-	for _, bad := range []string{"lat=100&lon=0", "lat=1", "lat=x&lon=1", "room=bad%20room", "lat=NaN&lon=1"} {
+	for _, bad := range []string{"lat=100&lon=0", "lat=1", "lat=x&lon=1", "room=bad%20room", "lat=NaN&lon=1",
+		"exclude=" + strings.Repeat("x", 129), strings.Repeat("exclude=a&", 9)} {
 		if code := f.get(t, "/v1/route?"+bad, "", nil); code != http.StatusBadRequest {
 			t.Errorf("%q: %d, want 400", bad, code)
 		}
+	}
+}
+
+// A client failing over excludes the node it lost, whose health record has not expired yet:
+// the route and its alternatives skip it.
+func TestRouteExcludesLostNodes(t *testing.T) {
+	f := newFixture(t)
+	var r Route
+	if code := f.get(t, "/v1/route?lat=10.8&lon=106.7&exclude=hcm", "", &r); code != 200 || r.NodeID != "sgp" {
+		t.Fatalf("excluding hcm from Saigon: %d %+v", code, r)
+	}
+	for _, a := range r.Alternatives {
+		if a.NodeID == "hcm" {
+			t.Fatalf("excluded node among the alternatives: %+v", r)
+		}
+	}
+	if code := f.get(t, "/v1/route?lat=10.8&lon=106.7&exclude=hcm&exclude=sgp", "", &r); code != 200 || r.NodeID != "eu" || len(r.Alternatives) != 0 {
+		t.Fatalf("excluding hcm and sgp: %d %+v", code, r)
+	}
+	if code := f.get(t, "/v1/route?exclude=hcm&exclude=sgp&exclude=eu", "", nil); code != http.StatusServiceUnavailable {
+		t.Fatalf("every node excluded: %d, want 503", code)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -37,16 +38,16 @@ type Options struct {
 	API *webrtc.API
 	// OnTrack is called for every track received on the subscriber PeerConnection.
 	OnTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
+	// HTTPClient dials the WebSocket; nil uses http.DefaultClient.
+	HTTPClient *http.Client
 }
 
 // Client is one participant.
 type Client struct {
 	opts   Options
-	conn   *websocket.Conn
 	api    *webrtc.API
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
 	nextID atomic.Uint64
 
 	// Joined is the server's welcome.
@@ -55,6 +56,9 @@ type Client struct {
 	msgs chan signal.Envelope
 
 	mu       sync.Mutex // guards the fields below
+	conn     *websocket.Conn
+	done     chan struct{} // closed when the current socket's reader ends
+	token    string        // the current resume token
 	pub, sub *webrtc.PeerConnection
 	waiting  map[string]chan signal.Envelope
 	subQueue []webrtc.ICECandidateInit // remote candidates before the sub offer
@@ -66,11 +70,10 @@ var errClosed = errors.New("client: connection closed")
 
 // Dial connects and joins. It returns when the server has answered join.
 func Dial(ctx context.Context, opts Options) (*Client, error) {
-	conn, _, err := websocket.Dial(ctx, opts.URL, nil)
+	conn, err := dial(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	conn.SetReadLimit(1 << 20)
 	api := opts.API
 	if api == nil {
 		api = webrtc.NewAPI()
@@ -94,7 +97,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 			opts.OnTrack(t, r)
 		}
 	})
-	go c.readLoop()
+	go c.readLoop(conn, c.done)
 	reply, err := c.request(ctx, "join", signal.JoinRequest{Token: opts.Token, Name: opts.Name})
 	if err != nil {
 		c.Close()
@@ -104,8 +107,62 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		c.Close()
 		return nil, err
 	}
+	c.mu.Lock()
+	c.token = c.Joined.ResumeToken
+	c.mu.Unlock()
 	return c, nil
 }
+
+func dial(ctx context.Context, opts Options) (*websocket.Conn, error) {
+	conn, _, err := websocket.Dial(ctx, opts.URL, &websocket.DialOptions{HTTPClient: opts.HTTPClient})
+	if err != nil {
+		return nil, err
+	}
+	conn.SetReadLimit(1 << 20)
+	return conn, nil
+}
+
+// Resume opens a new WebSocket and takes over this client's session on the server, after the
+// old socket broke (Done is closed): the PeerConnections are kept and nothing is renegotiated.
+// An error wrapping ErrResumeFailed means the server no longer has the session: join afresh.
+func (c *Client) Resume(ctx context.Context) error {
+	c.mu.Lock()
+	old, done, tok := c.conn, c.done, c.token
+	c.mu.Unlock()
+	if tok == "" {
+		return fmt.Errorf("%w: the server gave no resume token", ErrResumeFailed)
+	}
+	_ = old.CloseNow()
+	<-done
+	conn, err := dial(ctx, c.opts)
+	if err != nil {
+		return err
+	}
+	done = make(chan struct{})
+	c.mu.Lock()
+	c.conn, c.done, c.err = conn, done, nil
+	c.mu.Unlock()
+	go c.readLoop(conn, done)
+	reply, err := c.request(ctx, "resume", signal.ResumeRequest{Token: tok})
+	if err != nil {
+		var se *signal.Error
+		if errors.As(err, &se) && se.Code == signal.CodeResumeFailed {
+			return fmt.Errorf("%w: %v", ErrResumeFailed, err)
+		}
+		return err
+	}
+	var r signal.Resumed
+	if err := json.Unmarshal(reply.Data, &r); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.token = r.ResumeToken
+	c.mu.Unlock()
+	return nil
+}
+
+// ErrResumeFailed is returned by Resume when the server refused the session's token.
+var ErrResumeFailed = errors.New("client: resume refused")
 
 func (c *Client) newPC(name string) (*webrtc.PeerConnection, error) {
 	pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
@@ -232,12 +289,18 @@ func (c *Client) send(typ, id string, payload any) error {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
-	return c.conn.Write(ctx, websocket.MessageText, frame)
+	return c.socket().Write(ctx, websocket.MessageText, frame)
+}
+
+func (c *Client) socket() *websocket.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn
 }
 
 // SendRaw writes a raw frame (for tests of bad input).
 func (c *Client) SendRaw(ctx context.Context, frame []byte) error {
-	return c.conn.Write(ctx, websocket.MessageText, frame)
+	return c.socket().Write(ctx, websocket.MessageText, frame)
 }
 
 // request sends a message with an id and waits for the reply with that id (or an error).
@@ -252,6 +315,7 @@ func (c *Client) request(ctx context.Context, typ string, payload any) (signal.E
 		delete(c.waiting, id)
 		c.mu.Unlock()
 	}()
+	done := c.Done()
 	if err := c.send(typ, id, payload); err != nil {
 		return signal.Envelope{}, err
 	}
@@ -265,7 +329,7 @@ func (c *Client) request(ctx context.Context, typ string, payload any) (signal.E
 		return env, nil
 	case <-ctx.Done():
 		return signal.Envelope{}, ctx.Err()
-	case <-c.done:
+	case <-done:
 		return signal.Envelope{}, c.closedErr()
 	}
 }
@@ -280,12 +344,16 @@ func (c *Client) closedErr() error {
 }
 
 // Done is closed when the connection has ended.
-func (c *Client) Done() <-chan struct{} { return c.done }
+func (c *Client) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done
+}
 
-func (c *Client) readLoop() {
-	defer close(c.done)
+func (c *Client) readLoop(conn *websocket.Conn, done chan struct{}) {
+	defer close(done)
 	for {
-		_, data, err := c.conn.Read(c.ctx)
+		_, data, err := conn.Read(c.ctx)
 		if err != nil {
 			c.mu.Lock()
 			c.err = err
@@ -393,9 +461,12 @@ func (c *Client) Leave() error { return c.Send("leave", struct{}{}) }
 
 // Close ends the connection and both PeerConnections, and waits for the reader.
 func (c *Client) Close() {
-	_ = c.conn.Close(websocket.StatusNormalClosure, "")
+	c.mu.Lock()
+	conn, done := c.conn, c.done
+	c.mu.Unlock()
+	_ = conn.Close(websocket.StatusNormalClosure, "")
 	c.cancel()
-	<-c.done
+	<-done
 	c.mu.Lock()
 	pub := c.pub
 	c.mu.Unlock()

@@ -26,6 +26,7 @@ const (
 	CodeNotFound           = "not_found"
 	CodeUnavailable        = "unavailable"
 	CodeInternal           = "internal"
+	CodeResumeFailed       = "resume_failed"
 )
 
 // ErrOccupancyUnavailable is what an Occupancy returns when the cluster's room state cannot be

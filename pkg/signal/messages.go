@@ -82,6 +82,9 @@ type (
 		Participant  Participant   `json:"participant"`
 		Participants []Participant `json:"participants"`
 		ICEServers   []ICEServer   `json:"ice_servers"`
+		// ResumeToken lets a new WebSocket take this session over after the socket drops
+		// (message "resume"); empty when the server keeps no sessions for resumption.
+		ResumeToken string `json:"resume_token,omitempty"`
 	}
 	ICEServer struct {
 		URLs []string `json:"urls"`

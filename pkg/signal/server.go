@@ -57,6 +57,9 @@ type Config struct {
 	JoinTimeout time.Duration
 	// PingInterval and PingTimeout keep WebSockets alive and detect dead ones.
 	PingInterval, PingTimeout time.Duration
+	// ResumeGrace is how long a joined session whose WebSocket dropped is kept (its media
+	// flowing) for a new WebSocket to resume it; 0 means 30 s, negative disables resumption.
+	ResumeGrace time.Duration
 }
 
 // Default join limits per client IP (see Config).
@@ -92,6 +95,9 @@ func (c Config) withDefaults() Config {
 	if c.MessageBurst <= 0 {
 		c.MessageBurst = 100
 	}
+	if c.ResumeGrace == 0 {
+		c.ResumeGrace = 30 * time.Second
+	}
 	if c.JoinTimeout <= 0 {
 		c.JoinTimeout = 10 * time.Second
 	}
@@ -115,9 +121,10 @@ type Server struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // WebSocket sessions and background teardowns
 
-	mu     sync.Mutex // guards the fields below
-	https  map[string]*httpSession
-	closed bool // no more background work may start
+	mu      sync.Mutex // guards the fields below
+	https   map[string]*httpSession
+	resumes map[string]*wsSession // resume token → joined WebSocket session
+	closed  bool                  // no more background work may start
 }
 
 // enter registers work that Close must wait for; false once Close has begun. The caller
@@ -156,6 +163,7 @@ func NewServer(cfg Config) *Server {
 		ctx:      ctx,
 		cancel:   cancel,
 		https:    map[string]*httpSession{},
+		resumes:  map[string]*wsSession{},
 	}
 }
 

@@ -31,7 +31,6 @@ type outbound struct {
 // wsSession is one WebSocket: at most one participant.
 type wsSession struct {
 	srv    *Server
-	conn   *websocket.Conn
 	id     room.SessionID
 	log    *slog.Logger
 	ctx    context.Context
@@ -46,10 +45,18 @@ type wsSession struct {
 	joinID   string
 	joined   atomic.Bool
 	occupied *auth.Grants // set while the session holds a place in the cluster's room state
+	target   *wsSession   // set by a resume on this (never joined) socket: the session it takes over
+	resumeID string       // request id of the resume being answered
+
+	resume chan struct{} // a resume takes the parked session from its grace goroutine
+	gone   chan struct{} // closed when a parked session ends without resumption
 
 	mu       sync.Mutex // guards the fields below
 	closing  bool       // a final message is queued or the session is ending
 	endCause room.LeaveReason
+	sock     *socket       // the socket serving the session; nil while parked
+	parked   chan struct{} // closed when the current socket has let go and the session parked
+	token    string        // the current resume token (registered in Server.resumes)
 }
 
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -65,45 +72,85 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered the client
 	}
 	conn.SetReadLimit(MaxFrameSize)
+	if !s.enter() {
+		_ = conn.Close(websocket.StatusGoingAway, "node is shutting down")
+		return
+	}
+	defer s.wg.Done()
+	ip := clientIP(r)
+	sctx, scancel := context.WithCancel(s.ctx)
+	sock := &socket{conn: conn, ctx: sctx, cancel: scancel}
+	for ss := s.newSession(ip); ss != nil; {
+		ss = ss.serve(sock, ip)
+	}
+	scancel()
+	_ = conn.CloseNow()
+}
+
+func (s *Server) newSession(ip string) *wsSession {
 	ctx, cancel := context.WithCancel(s.ctx)
 	ss := &wsSession{
 		srv:    s,
-		conn:   conn,
 		id:     room.SessionID(room.NewID("SE")),
 		ctx:    ctx,
 		cancel: cancel,
 		out:    make(chan outbound, outQueueSize),
 		msgs:   rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
+		resume: make(chan struct{}),
+		gone:   make(chan struct{}),
 	}
-	ss.log = s.log.With("session", ss.id, "remote", clientIP(r))
-	if !s.enter() {
-		_ = conn.Close(websocket.StatusGoingAway, "node is shutting down")
-		cancel()
-		return
-	}
-	defer s.wg.Done()
-	ss.run(clientIP(r))
+	ss.log = s.log.With("session", ss.id, "remote", ip)
+	return ss
 }
 
-// run owns the session: it starts the writer, reads until the end, then cleans up once.
-func (ss *wsSession) run(ip string) {
+// serve runs the session on one socket until the socket ends. Then the session ends, or parks
+// awaiting a resume; if this socket resumed another session, serve returns that one for the
+// socket to serve next.
+func (ss *wsSession) serve(sock *socket, ip string) *wsSession {
+	ss.attach(sock)
+	unlink := context.AfterFunc(ss.ctx, sock.cancel)
+	if ss.resumeID != "" || ss.joined.Load() {
+		ss.sendResumed()
+	}
+	stop := make(chan struct{})
 	var writer sync.WaitGroup
 	writer.Add(1)
 	go func() {
 		defer writer.Done()
-		ss.writeLoop()
+		ss.writeLoop(sock, stop)
 	}()
-	reason := ss.readLoop(ip)
+	reason := ss.readLoop(sock, ip)
+	if next := ss.target; next != nil {
+		close(stop)
+		writer.Wait()
+		unlink()
+		ss.cancel() // this session never joined: nothing to clean up
+		return next
+	}
+	if sock.dropped && ss.park(reason) {
+		close(stop)
+		writer.Wait()
+		unlink()
+		return nil
+	}
+	ss.withdrawToken()
 	ss.end(reason)
 	ss.cancel()
 	writer.Wait()
+	unlink()
+	ss.flush(sock)
+	ss.closePeers()
+	return nil
+}
+
+// closePeers closes the session's PeerConnections.
+func (ss *wsSession) closePeers() {
 	if ss.sub != nil {
 		_ = ss.sub.Close()
 	}
 	if ss.pub != nil {
 		_ = ss.pub.Close()
 	}
-	_ = ss.conn.CloseNow()
 }
 
 // end makes the participant leave (once) with the first reason given.
@@ -123,7 +170,7 @@ func (ss *wsSession) vacate() {
 }
 
 // readLoop reads frames until the socket ends, and returns why.
-func (ss *wsSession) readLoop(ip string) room.LeaveReason {
+func (ss *wsSession) readLoop(sock *socket, ip string) room.LeaveReason {
 	joinTimer := time.AfterFunc(ss.srv.cfg.JoinTimeout, func() {
 		if !ss.joined.Load() {
 			ss.fail(newError(CodeBadRequest, "no join within the time limit"), "")
@@ -131,8 +178,9 @@ func (ss *wsSession) readLoop(ip string) room.LeaveReason {
 	})
 	defer joinTimer.Stop()
 	for {
-		typ, data, err := ss.conn.Read(ss.ctx)
+		typ, data, err := sock.conn.Read(sock.ctx)
 		if err != nil {
+			sock.dropped = brokenSocket(err)
 			return ss.readEndReason(err)
 		}
 		if typ != websocket.MessageText {
@@ -174,7 +222,7 @@ func (ss *wsSession) handle(data []byte, ip string) bool {
 		return false
 	}
 	h := handlerFor(env.Type)
-	if env.Type != "join" && env.Type != "ping" && ss.part == nil {
+	if env.Type != "join" && env.Type != "resume" && env.Type != "ping" && ss.part == nil {
 		ss.sendError(newError(CodeNotJoined, "send join first"), env.Type, env.ID)
 		return false
 	}
@@ -213,6 +261,8 @@ func handlerFor(typ string) handler {
 	switch typ {
 	case "join":
 		return (*wsSession).onJoin
+	case "resume":
+		return (*wsSession).onResume
 	case "offer":
 		return (*wsSession).onOffer
 	case "answer":
@@ -251,7 +301,7 @@ func decode(env Envelope, v any) error {
 }
 
 func (ss *wsSession) onJoin(env Envelope, ip string) (bool, error) {
-	if ss.part != nil {
+	if ss.part != nil || ss.target != nil {
 		return false, newError(CodeAlreadyJoined, "this socket has joined already")
 	}
 	var req JoinRequest
@@ -300,8 +350,10 @@ func (ss *wsSession) onJoin(env Envelope, ip string) (bool, error) {
 	if ss.sub != nil {
 		jp.Transport = ss.sub
 	}
+	ss.issueToken() // before the join, whose "joined" carries it
 	part, err := ss.srv.cfg.Rooms.Join(room.Name(g.Room), jp)
 	if err != nil {
+		ss.withdrawToken()
 		if ss.sub != nil {
 			_ = ss.sub.Close()
 			ss.sub = nil
@@ -488,9 +540,12 @@ func (ss *wsSession) Deliver(ev room.Event) {
 		for _, o := range j.Others {
 			others = append(others, participantMsg(o))
 		}
+		ss.mu.Lock()
+		tok := ss.token
+		ss.mu.Unlock()
 		ss.send("joined", ss.joinID, Joined{
 			SessionID: string(ss.id), Room: string(j.Room), Participant: participantMsg(j.Self),
-			Participants: others, ICEServers: []ICEServer{},
+			Participants: others, ICEServers: []ICEServer{}, ResumeToken: tok,
 		})
 		return
 	}
@@ -550,6 +605,9 @@ func (ss *wsSession) push(o outbound, cause room.LeaveReason) {
 	if o.final {
 		ss.closing = true
 		ss.endCause = cause
+		if ss.sock == nil && ss.joined.Load() {
+			ss.cancel() // parked: nobody will write it; the grace goroutine ends the session
+		}
 	}
 	select {
 	case ss.out <- o:
@@ -561,61 +619,62 @@ func (ss *wsSession) push(o outbound, cause room.LeaveReason) {
 	}
 }
 
-// writeLoop writes queued messages and pings until the session ends.
-func (ss *wsSession) writeLoop() {
+// writeLoop writes queued messages and pings until the socket ends or stop is closed.
+func (ss *wsSession) writeLoop(sock *socket, stop <-chan struct{}) {
 	ping := time.NewTicker(ss.srv.cfg.PingInterval)
 	defer ping.Stop()
 	for {
 		select {
-		case <-ss.ctx.Done():
-			ss.flush()
+		case <-stop:
 			return
+		case <-sock.ctx.Done():
+			return // serve flushes if the session ends; a parked one keeps its queue
 		case o := <-ss.out:
-			if !ss.write(o) {
+			if !ss.write(sock, o) {
 				return
 			}
 		case <-ping.C:
-			ctx, cancel := context.WithTimeout(ss.ctx, ss.srv.cfg.PingTimeout)
-			err := ss.conn.Ping(ctx)
+			ctx, cancel := context.WithTimeout(sock.ctx, ss.srv.cfg.PingTimeout)
+			err := sock.conn.Ping(ctx)
 			cancel()
-			if err != nil && ss.ctx.Err() == nil {
+			if err != nil && sock.ctx.Err() == nil {
 				ss.log.Info("client stopped answering pings")
-				ss.cancel()
+				sock.cancel()
 				return
 			}
 		}
 	}
 }
 
-// write sends one message; after a final one it closes the socket and ends the session.
-func (ss *wsSession) write(o outbound) bool {
-	ctx, cancel := context.WithTimeout(ss.ctx, 10*time.Second)
-	err := ss.conn.Write(ctx, websocket.MessageText, o.data)
+// write sends one message; after a final one it closes the socket.
+func (ss *wsSession) write(sock *socket, o outbound) bool {
+	ctx, cancel := context.WithTimeout(sock.ctx, 10*time.Second)
+	err := sock.conn.Write(ctx, websocket.MessageText, o.data)
 	cancel()
 	if err != nil {
-		ss.cancel()
+		sock.cancel()
 		return false
 	}
 	if o.final {
-		_ = ss.conn.Close(websocket.StatusNormalClosure, "")
-		ss.cancel()
+		_ = sock.conn.Close(websocket.StatusNormalClosure, "")
+		sock.cancel()
 		return false
 	}
 	return true
 }
 
 // flush writes what is still queued (e.g. the shutdown notice) with a short deadline.
-func (ss *wsSession) flush() {
+func (ss *wsSession) flush(sock *socket) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	for {
 		select {
 		case o := <-ss.out:
-			if ss.conn.Write(ctx, websocket.MessageText, o.data) != nil {
+			if sock.conn.Write(ctx, websocket.MessageText, o.data) != nil {
 				return
 			}
 			if o.final {
-				_ = ss.conn.Close(websocket.StatusNormalClosure, "")
+				_ = sock.conn.Close(websocket.StatusNormalClosure, "")
 				return
 			}
 		default:

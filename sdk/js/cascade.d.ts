@@ -18,7 +18,7 @@ export declare const SIMULCAST_LAYERS: readonly SimulcastLayer[];
 export type ErrorCode =
   | 'bad_request' | 'unsupported_version' | 'unknown_type' | 'too_large' | 'rate_limited'
   | 'unauthorized' | 'forbidden' | 'room_full' | 'not_joined' | 'already_joined'
-  | 'invalid_sdp' | 'negotiation_failed' | 'not_found' | 'unavailable' | 'internal'
+  | 'invalid_sdp' | 'negotiation_failed' | 'not_found' | 'unavailable' | 'internal' | 'resume_failed'
   // raised by the SDK
   | 'timeout' | 'network' | 'connection_failed' | 'disconnected' | 'not_connected'
   | 'route_failed' | 'probe_failed' | 'join_failed';
@@ -321,6 +321,8 @@ export interface RoomEventMap {
   routed: RouteInfo;
   firstframe: { participant: RemoteParticipant | null; track: Track | { id: string; sid: string }; firstFrameMs: number };
   disconnected: { reason: string; code?: number };
+  reconnecting: { reason: string };
+  reconnected: { sessionId: string };
 }
 
 export type RoomState = 'new' | 'connecting' | 'connected' | 'closed';

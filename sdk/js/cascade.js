@@ -48,12 +48,15 @@
 //   routed             routeInfo                   connect() chose the node (routing requests only)
 //   firstframe         { participant, track, firstFrameMs }  the first frame of a remote video track was
 //                                                   decoded (audio: its first packet arrived); ms since connect()
-//   disconnected       { reason, code }            the session ended (no automatic reconnect)
+//   disconnected       { reason, code }            the session ended (after a failed resume)
+//   reconnecting       { reason }                  the WebSocket broke; resuming the session
+//   reconnected        { sessionId }               the session was resumed on a new WebSocket
 
 export const PROTOCOL_VERSION = 1;
 
 const MAX_FRAME = 64 * 1024;
 const REQUEST_TIMEOUT_MS = 15000;
+const RESUME_TIMEOUT_MS = 5000; // open a new socket and resume within this, else the session ends
 const DEAD_AFTER_MS = 30000;
 // How often a new remote track's receiver is polled for its first decoded
 // frame, and for how long at most.
@@ -617,6 +620,7 @@ export class Room extends EventTarget {
   }
 
   _onJoined(d) {
+    this._resumeToken = d.resume_token || null;
     this.sessionId = d.session_id;
     this.roomName = d.room;
     this.localParticipant = { ...d.participant, tracks: new Map() };
@@ -640,6 +644,7 @@ export class Room extends EventTarget {
   _startPing() {
     clearInterval(this._pingTimer);
     this._pingTimer = setInterval(() => {
+      if (this.state === 'reconnecting') return;
       if (Date.now() - this._lastSeen > DEAD_AFTER_MS) {
         this._warn('no message from the server for', DEAD_AFTER_MS, 'ms');
         this._end('timeout');
@@ -649,9 +654,40 @@ export class Room extends EventTarget {
     }, this.pingInterval);
   }
 
+  // ---- resumption (docs/protocol.md, "Resuming a session") --------------------
+
   _onSocketClose(e) {
     this._debug('websocket closed', e.code, e.reason);
+    if (!this._leaveReason && this._resumeToken && this.state === 'connected' && this.url) {
+      this._resume().catch((err) => {
+        this._warn('resume failed:', err.message);
+        this._end('connection_lost', { code: e.code });
+      });
+      return;
+    }
     this._end(this._leaveReason || 'connection_lost', { code: e.code });
+  }
+
+  /**
+   * The WebSocket broke while the PeerConnections may still be up: open a new
+   * one and resume the same session with its token (no renegotiation). Emits
+   * `reconnecting` then `reconnected`; rejects if the server refuses.
+   */
+  async _resume() {
+    const token = this._resumeToken;
+    this._resumeToken = null; // single use
+    this.state = 'reconnecting';
+    this._emit('reconnecting', { reason: 'socket' });
+    const ws = await this._openSocket(this.url, RESUME_TIMEOUT_MS);
+    if (this._ended) { try { ws.close(1000); } catch { /* ignore */ } return; }
+    ws.onmessage = (e) => this._onFrame(e.data);
+    ws.onclose = (e) => this._onSocketClose(e);
+    ws.onerror = () => this._debug('websocket error');
+    this._lastSeen = Date.now();
+    const r = await this._request('resume', { token }, { timeout: RESUME_TIMEOUT_MS, expect: 'resumed' });
+    this._resumeToken = r.resume_token || null;
+    this.state = 'connected';
+    this._emit('reconnected', { sessionId: r.session_id });
   }
 
   _end(reason, { code, silent } = {}) {
@@ -764,6 +800,7 @@ export class Room extends EventTarget {
     const d = msg.data || {};
     switch (msg.type) {
       case 'joined':
+      case 'resumed':
         this._settle(msg);
         break;
       case 'answer':

@@ -316,7 +316,8 @@ function updateStatus() {
   if (app.state === 'joined' && room) {
     const { pub, sub } = room.connectionStates;
     const pcs = [pub, sub];
-    if (pcs.includes('failed')) { state = 'bad'; text = 'Media failed'; }
+    if (room.state === 'reconnecting') { state = 'connecting'; text = 'Reconnecting…'; }
+    else if (pcs.includes('failed')) { state = 'bad'; text = 'Media failed'; }
     else if (pcs.includes('disconnected')) { state = 'connecting'; text = 'Reconnecting media'; }
     else { state = 'ok'; text = 'Connected'; }
   } else if (app.state !== 'joining') {
@@ -465,6 +466,8 @@ function wireRoom(room) {
   room.on('activespeakers', onActiveSpeakers);
   room.on('chat', addChat);
   room.on('connectionstatechange', updateStatus);
+  room.on('reconnecting', updateStatus);
+  room.on('reconnected', updateStatus);
   room.on('error', ({ code, message, ref }) => showError(`Server error${ref ? ` (${ref})` : ''}`, { message: `${code}: ${message}`, code }));
   room.on('disconnected', ({ reason }) => {
     if (app.room !== room) return;
