@@ -100,3 +100,18 @@ for d in $$dirs; do \
 	done; \
 done
 endef
+
+# Side by side with LiveKit (issue #10), not part of test: builds LiveKit v1.13.5 from its tag
+# into $(LIVEKIT_SRC) (outside the repository; needs a clone or mirror at $(LIVEKIT_GIT)), then
+# runs scripts/sidebyside.sh, which prints a markdown table.
+LIVEKIT_TAG ?= v1.13.5
+LIVEKIT_GIT ?= https://github.com/livekit/livekit
+LIVEKIT_SRC ?= /work/livekit-src
+.PHONY: bench-livekit sidebyside
+bench-livekit:
+	@if [ ! -x $(LIVEKIT_SRC)/livekit-server ]; then \
+		[ -d $(LIVEKIT_SRC)/cmd/server ] || git clone --depth 1 --branch $(LIVEKIT_TAG) $(LIVEKIT_GIT) $(LIVEKIT_SRC); \
+		cd $(LIVEKIT_SRC) && GOFLAGS=-mod=mod $(GO) build -o livekit-server ./cmd/server; \
+	fi
+	LIVEKIT_BIN=$(LIVEKIT_SRC)/livekit-server scripts/sidebyside.sh
+sidebyside: bench-livekit

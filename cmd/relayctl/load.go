@@ -35,6 +35,7 @@ type loadFlags struct {
 	stepDuration        time.Duration
 	apiKey, apiSecret   string
 	dev                 bool
+	target              string
 }
 
 func newLoadFlagSet(f *loadFlags) *flag.FlagSet {
@@ -58,6 +59,7 @@ func newLoadFlagSet(f *loadFlags) *flag.FlagSet {
 	fs.DurationVar(&f.stepDuration, "step-duration", 5*time.Second, "with --find-max, how long each step is measured")
 	fs.StringVar(&f.apiKey, "api-key", "", "API key (default $"+envAPIKey+")")
 	fs.StringVar(&f.apiSecret, "api-secret", "", "API secret (default $"+envAPISecret+")")
+	fs.StringVar(&f.target, "target", "cascade", "server kind: cascade, or livekit (WHIP at /whip/v1, viewers are receive-only WHIP with X-LiveKit-ClientInfo; key and secret are LiveKit's)")
 	fs.BoolVar(&f.dev, "dev", false, "with no key or secret given, use the public dev pair (dev-mode servers only)")
 	return fs
 }
@@ -155,6 +157,7 @@ func (f *loadFlags) config(g globals, extra []string) (loadgen.Config, error) {
 		return loadgen.Config{}, err
 	}
 	room := f.room
+	var target loadgen.Target = loadgen.Cascade{}
 	token := func(identity string, publish, admin bool) (string, error) {
 		gr := auth.Grants{Room: room, Identity: identity, CanPublish: publish, CanSubscribe: !publish && !admin}
 		if admin {
@@ -162,12 +165,25 @@ func (f *loadFlags) config(g globals, extra []string) (loadgen.Config, error) {
 		}
 		return auth.Sign(key, secret, gr, 24*time.Hour+f.duration, time.Now())
 	}
+	switch f.target {
+	case "cascade":
+	case "livekit":
+		if f.ws || f.profile != "" {
+			return loadgen.Config{}, fmt.Errorf("%w: --target livekit has no --ws or --profile", errUsage)
+		}
+		target = loadgen.LiveKit{}
+		token = func(identity string, publish, _ bool) (string, error) {
+			return loadgen.LiveKitToken(key, secret, room, identity, publish, 24*time.Hour+f.duration, time.Now())
+		}
+	default:
+		return loadgen.Config{}, fmt.Errorf("%w: --target %q: want cascade or livekit", errUsage, f.target)
+	}
 	var progress io.Writer = g.stderr
 	return loadgen.Config{
 		Server: g.server, Room: f.room, Source: src, Viewers: f.viewers, Publishers: f.publishers,
 		Rate: rate, Duration: f.duration, WS: f.ws, Token: token, ServerPID: f.serverPID,
 		ProfileDir: f.profile, FindMax: f.findMax, Step: f.step, StepDuration: f.stepDuration,
-		Progress: progress,
+		Progress: progress, Target: target,
 	}, nil
 }
 
@@ -183,7 +199,7 @@ func parseRate(s string) (float64, error) {
 func printLoadReport(w io.Writer, r *loadgen.Report) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	s := r.Steady
-	fmt.Fprintf(tw, "server\t%s (room %s, %s viewers, %d publisher(s) of %s)\n", r.Server, r.Room, r.Mode, r.Publishers, r.Source)
+	fmt.Fprintf(tw, "server\t%s %s (room %s, %s viewers, %d publisher(s) of %s)\n", r.Target, r.Server, r.Room, r.Mode, r.Publishers, r.Source)
 	fmt.Fprintf(tw, "viewers connected\t%d of %d\n", r.Connected, r.Requested)
 	fmt.Fprintf(tw, "viewers failed\t%d\n", r.Failed)
 	for _, f := range r.Failures {

@@ -141,6 +141,8 @@ func TestLoadUsageErrors(t *testing.T) {
 		{[]string{"load", "--dev", "--room", "r", "--ivf", "/nonexistent.ivf", "--viewers", "1"}, "nonexistent"},
 		{[]string{"load", "--dev", "--room", "r", "--pattern", "--viewers", "1", "extra"}, "unexpected argument"},
 		{[]string{"load", "--nope"}, "flag provided but not defined"},
+		{[]string{"load", "--dev", "--room", "r", "--pattern", "--viewers", "1", "--target", "janus"}, "--target"},
+		{[]string{"load", "--dev", "--room", "r", "--pattern", "--viewers", "1", "--target", "livekit", "--ws"}, "no --ws"},
 	}
 	for _, c := range cases {
 		res := runArgs(t, nil, c.args...)

@@ -121,6 +121,22 @@ func startPublisher(ctx context.Context, api *webrtc.API, hc *http.Client, src S
 		_ = pc.Close()
 		return nil, err
 	}
+	// Offer only the codec the source sends: a server that takes the first codec of the
+	// m-line (LiveKit) would otherwise read H.264 packets as VP8.
+	var only []webrtc.RTPCodecParameters
+	for _, c := range sender.GetParameters().Codecs {
+		if strings.EqualFold(c.MimeType, src.mime()) {
+			only = append(only, c)
+		}
+	}
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() == sender && len(only) > 0 {
+			if err := tr.SetCodecPreferences(only); err != nil {
+				_ = pc.Close()
+				return nil, err
+			}
+		}
+	}
 	p := &publisher{pc: pc, track: track}
 	go p.readRTCP(sender)
 	connected := make(chan struct{})

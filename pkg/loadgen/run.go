@@ -55,6 +55,8 @@ type Config struct {
 	Progress io.Writer
 	// HTTP is the client for WHIP/WHEP and pprof; nil for a default one.
 	HTTP *http.Client
+	// Target is the kind of server; nil for Cascade.
+	Target Target
 }
 
 func (c *Config) check() error {
@@ -78,6 +80,9 @@ func (c *Config) check() error {
 		return fmt.Errorf("%w: no token source", ErrConfig)
 	case c.ServerPID < 0:
 		return fmt.Errorf("%w: bad server pid %d", ErrConfig, c.ServerPID)
+	}
+	if _, ok := c.Target.(LiveKit); ok && (c.WS || c.ProfileDir != "") {
+		return fmt.Errorf("%w: the livekit target has WHIP viewers only and no profile endpoint (no --ws, no --profile)", ErrConfig)
 	}
 	if c.FindMax && (c.Step < 1 || c.StepDuration <= 0) {
 		return fmt.Errorf("%w: find-max needs a step of at least 1 viewer and a step duration", ErrConfig)
@@ -117,7 +122,8 @@ type Window struct {
 type Report struct {
 	Server     string    `json:"server"`
 	Room       string    `json:"room"`
-	Mode       string    `json:"mode"` // whep or ws
+	Target     string    `json:"target"` // cascade or livekit
+	Mode       string    `json:"mode"`   // whep, ws or whip-recv (livekit)
 	Source     string    `json:"source"`
 	Publishers int       `json:"publishers"`
 	Requested  int       `json:"viewers_requested"`
@@ -138,7 +144,9 @@ type run struct {
 	cfg  Config
 	hc   *http.Client
 	apis *apis
-	ws   string // signalling URL
+	ws   string       // signalling URL
+	vhc  *http.Client // viewers' client: hc plus the target's viewer headers
+	view string       // viewers' endpoint
 
 	mu       sync.Mutex // guards the fields below
 	viewers  []*viewer
@@ -153,6 +161,9 @@ type run struct {
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.MediaTimeout <= 0 {
 		cfg.MediaTimeout = 15 * time.Second
+	}
+	if cfg.Target == nil {
+		cfg.Target = Cascade{}
 	}
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -170,16 +181,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.ws = "ws" + strings.TrimPrefix(strings.TrimSuffix(cfg.Server, "/"), "http") + "/v1/rtc"
 	base := strings.TrimSuffix(cfg.Server, "/")
 
-	rep := &Report{Server: cfg.Server, Room: cfg.Room, Mode: "whep", Source: cfg.Source.Kind, Publishers: cfg.Publishers, Requested: cfg.Viewers}
+	rep := &Report{Server: cfg.Server, Target: cfg.Target.Name(), Room: cfg.Room, Mode: "whep", Source: cfg.Source.Kind, Publishers: cfg.Publishers, Requested: cfg.Viewers}
 	if cfg.WS {
 		rep.Mode = "ws"
+	}
+	if _, ok := cfg.Target.(LiveKit); ok {
+		rep.Mode = "whip-recv"
 	}
 
 	// Publishers first, so that every viewer finds the tracks.
 	pubCtx, stopPubs := context.WithCancel(context.Background())
 	var pubWG sync.WaitGroup
 	var pubs []*publisher
-	var pubTokens []string
+	var pubTokens, pubIDs []string
 	defer func() {
 		stopPubs()
 		pubWG.Wait()
@@ -194,12 +208,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		p, err := startPublisher(sctx, a.publisher, r.hc, cfg.Source, base+"/whip/"+url.PathEscape(cfg.Room), tok, id)
+		p, err := startPublisher(sctx, a.publisher, r.hc, cfg.Source, cfg.Target.PublishURL(base, cfg.Room), tok, id)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("%w: publisher %d: %w", ErrNoPublisher, i, err)
 		}
-		pubs, pubTokens = append(pubs, p), append(pubTokens, tok)
+		pubs, pubTokens, pubIDs = append(pubs, p), append(pubTokens, tok), append(pubIDs, id)
 		pubWG.Add(1)
 		go func() {
 			defer pubWG.Done()
@@ -207,6 +221,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				r.fail(&ViewerError{Kind: "publisher", Err: err})
 			}
 		}()
+	}
+
+	view, hdr, err := cfg.Target.ViewURL(base, cfg.Room, pubIDs)
+	if err != nil {
+		return nil, err
+	}
+	r.view, r.vhc = view, r.hc
+	if len(hdr) > 0 {
+		tr := r.hc.Transport
+		if tr == nil {
+			tr = http.DefaultTransport
+		}
+		vhc := *r.hc
+		vhc.Transport = headerTransport{base: tr, h: hdr}
+		r.vhc = &vhc
 	}
 
 	progCtx, stopProg := context.WithCancel(ctx)
@@ -320,7 +349,7 @@ func (r *run) startViewer(ctx context.Context, i int) {
 	if r.cfg.WS {
 		v, err = startWS(vctx, r.apis.viewer, r.ws, tok, id)
 	} else {
-		v, err = startWHEP(vctx, r.apis.viewer, r.hc, strings.TrimSuffix(r.cfg.Server, "/")+"/whep/"+url.PathEscape(r.cfg.Room), tok)
+		v, err = startWHEP(vctx, r.apis.viewer, r.vhc, r.view, tok)
 	}
 	if err != nil {
 		r.fail(err)
