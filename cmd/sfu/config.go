@@ -83,6 +83,9 @@ type Config struct {
 	JoinBurst       int     `yaml:"join_burst"`
 	FailedJoinRate  float64 `yaml:"join_fail_rate"`
 	FailedJoinBurst int     `yaml:"join_fail_burst"`
+	// ResumeGrace is how long a session whose WebSocket dropped is kept for the client to
+	// resume it (its media keeps flowing; the others see it leave only after); 0 disables.
+	ResumeGrace time.Duration `yaml:"resume_grace"`
 
 	// SerfBind is the host:port of the cluster gossip listener; empty
 	// runs the node alone.
@@ -145,6 +148,7 @@ func DefaultConfig() Config {
 		JoinBurst:       signal.DefaultJoinBurst,
 		FailedJoinRate:  signal.DefaultFailedJoinRate,
 		FailedJoinBurst: signal.DefaultFailedJoinBurst,
+		ResumeGrace:     signal.DefaultResumeGrace,
 		RedisPrefix:     "cascade:",
 		HealthTTL:       10 * time.Second,
 		RelayLinger:     30 * time.Second,
@@ -197,6 +201,7 @@ func options() []option {
 		{"join-burst", "N", "burst of joins with a valid token allowed per client IP", false, func(c *Config) any { return &c.JoinBurst }},
 		{"join-fail-rate", "RATE", "joins with a refused token per second allowed per client IP; past it the address is refused", false, func(c *Config) any { return &c.FailedJoinRate }},
 		{"join-fail-burst", "N", "burst of joins with a refused token allowed per client IP", false, func(c *Config) any { return &c.FailedJoinBurst }},
+		{"resume-grace", "DURATION", "how long a session whose WebSocket dropped waits to be resumed (0: not at all)", false, func(c *Config) any { return &c.ResumeGrace }},
 		{"serf-bind", "ADDR", "cluster gossip listen address host:port (empty: no cluster)", false, func(c *Config) any { return &c.SerfBind }},
 		{"join", "ADDRS", "comma-separated gossip addresses of nodes to join", false, func(c *Config) any { return &c.Join }},
 		{"serf-key", "KEY", "base64 gossip encryption key, 16/24/32 bytes (prefer the env var)", false, func(c *Config) any { return &c.SerfKey }},
@@ -429,6 +434,7 @@ func (c *Config) validate() error {
 		checkAtLeast("join-burst", c.JoinBurst, 1),
 		checkRate("join-fail-rate", c.FailedJoinRate),
 		checkAtLeast("join-fail-burst", c.FailedJoinBurst, 1),
+		checkNonNegative("resume-grace", c.ResumeGrace),
 		checkOptional(c.SerfBind, func(s string) error { return checkHostPort("serf-bind", s) }),
 		checkJoin(c.Join),
 		checkOptional(c.SerfKey, checkSerfKey),

@@ -225,6 +225,7 @@ lon: 151.2
 dev: false
 api_key: yamlkey
 api_secret: yaml-secret-0123456789
+resume_grace: 20s
 max_participants: 12
 log_level: debug
 log_format: json
@@ -249,7 +250,7 @@ dashboard_failed_retention: 2m
 		HTTP: ":9000", PublicIP: "2001:db8::1", NodeID: "yaml-node", Region: "ap-south",
 		Lat: -33.9, Lon: 151.2, APIKey: "yamlkey", APISecret: "yaml-secret-0123456789",
 		MaxParticipants: 12, LogLevel: "debug", LogFormat: "json", ShutdownTimeout: time.Minute,
-		JoinRate: 1.5, JoinBurst: 4, FailedJoinRate: 1, FailedJoinBurst: 10, SerfBind: "127.0.0.1:7946", Join: []string{"10.0.0.2", "10.0.0.3:7946"},
+		JoinRate: 1.5, JoinBurst: 4, FailedJoinRate: 1, FailedJoinBurst: 10, ResumeGrace: 20 * time.Second, SerfBind: "127.0.0.1:7946", Join: []string{"10.0.0.2", "10.0.0.3:7946"},
 		SerfKey: serfKey16, Redis: "rediss://cache:6380", GeoIP: "/data/geo.mmdb", ConfigFile: path,
 		RedisPrefix: "eu:", PublicURL: "https://eu.example.net", DrainTimeout: 30 * time.Second, HealthTTL: 6 * time.Second,
 		RelayVia: "hcm=sgp", RelayLinger: 5 * time.Second, DashboardFailedRetention: 2 * time.Minute,

@@ -114,7 +114,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	n.signal = signal.NewServer(signal.Config{
 		Rooms: rooms, Engine: engine, Verifier: verifier, Logger: log.With("component", "signal"),
 		Dev: cfg.Dev, DevKey: cfg.APIKey, DevSecret: cfg.APISecret,
-		JoinRate: cfg.JoinRate, JoinBurst: cfg.JoinBurst, FailedJoinRate: cfg.FailedJoinRate, FailedJoinBurst: cfg.FailedJoinBurst,
+		JoinRate: cfg.JoinRate, JoinBurst: cfg.JoinBurst, FailedJoinRate: cfg.FailedJoinRate, FailedJoinBurst: cfg.FailedJoinBurst, ResumeGrace: resumeGrace(cfg.ResumeGrace),
 		Observer:  nm.events,
 		Occupancy: occupancy{store: n.cluster.store, bus: n.cluster.bus, node: cluster.NodeID(cfg.NodeID), capacity: cfg.MaxParticipants, log: log},
 	})
@@ -230,4 +230,12 @@ func (n *node) abort() {
 		_ = n.locator.Close()
 	}
 	n.drop.Close()
+}
+
+// resumeGrace maps the node's setting (0: off) to signal's (negative: off).
+func resumeGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -58,7 +58,8 @@ type Config struct {
 	// PingInterval and PingTimeout keep WebSockets alive and detect dead ones.
 	PingInterval, PingTimeout time.Duration
 	// ResumeGrace is how long a joined session whose WebSocket dropped is kept (its media
-	// flowing) for a new WebSocket to resume it; 0 means 30 s, negative disables resumption.
+	// flowing) for a new WebSocket to resume it; 0 means DefaultResumeGrace, negative disables
+	// resumption.
 	ResumeGrace time.Duration
 }
 
@@ -69,6 +70,11 @@ const (
 	DefaultFailedJoinRate  = 1
 	DefaultFailedJoinBurst = 10
 )
+
+// DefaultResumeGrace is how long a session whose WebSocket dropped is kept for resumption. The
+// others see the participant leave only after it, so it is a compromise: long enough for a
+// network change or a proxy restart, short enough that a vanished participant does not linger.
+const DefaultResumeGrace = 15 * time.Second
 
 func (c Config) withDefaults() Config {
 	if c.Logger == nil {
@@ -96,7 +102,7 @@ func (c Config) withDefaults() Config {
 		c.MessageBurst = 100
 	}
 	if c.ResumeGrace == 0 {
-		c.ResumeGrace = 30 * time.Second
+		c.ResumeGrace = DefaultResumeGrace
 	}
 	if c.JoinTimeout <= 0 {
 		c.JoinTimeout = 10 * time.Second

@@ -58,10 +58,12 @@ func TestSessionEndsWhenSocketCloses(t *testing.T) {
 	leftWith(t, watcher, "alice", "disconnected")
 }
 
-// A client that stops answering pings is removed after the ping timeout.
+// A client that stops answering pings is removed after the ping timeout and the time it is
+// given to resume its session.
 func TestSessionEndsWhenPingsGoUnanswered(t *testing.T) {
 	n := startNode(t, nodeOptions{signal: func(c *signal.Config) {
 		c.PingInterval, c.PingTimeout = 200*time.Millisecond, 500*time.Millisecond
+		c.ResumeGrace = 500 * time.Millisecond // then it may resume for this long
 	}})
 	watcher := n.join("ping", "watcher")
 	ctx := ctx10(t)
