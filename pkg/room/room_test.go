@@ -483,28 +483,7 @@ func TestRemoteParticipantsDoNotCountLocally(t *testing.T) {
 func TestAllocationSkipsSuspendedLayer(t *testing.T) {
 	m := NewManager(testConfig())
 	defer m.Close()
-	pub, _, _ := join(t, m, "r", "pub")
-	_, _, tr := join(t, m, "r", "sub")
-	info := vp8Info()
-	info.RIDs = []string{"q", "f"}
-	track, err := pub.Publish(info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	low, high := newFakeSource(), newFakeSource()
-	if err := track.AddLayer("q", low); err != nil {
-		t.Fatal(err)
-	}
-	if err := track.AddLayer("f", high); err != nil {
-		t.Fatal(err)
-	}
-	low.ch <- vp8Packet(1, 1, 1000, true, 50)
-	high.ch <- vp8Packet(2, 1, 1000, true, 500)
-	eventually(t, "both layers active", func() bool {
-		now := time.Now()
-		return track.layerActive(0, now) && track.layerActive(1, now)
-	})
-	d := tr.track(track.ID())
+	track, d := twoLayers(t, m, 500)
 	allocate := func() int {
 		allocateLayers([]*DownTrack{d}, 0, time.Now())
 		return d.Stats().TargetLayer
@@ -563,28 +542,7 @@ func TestRepeatedNACKsAreNotAllAnswered(t *testing.T) {
 func TestAllocationProbesTheNextLayerUp(t *testing.T) {
 	m := NewManager(testConfig())
 	defer m.Close()
-	pub, _, _ := join(t, m, "r", "pub")
-	_, _, tr := join(t, m, "r", "sub")
-	info := vp8Info()
-	info.RIDs = []string{"q", "f"}
-	track, err := pub.Publish(info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	low, high := newFakeSource(), newFakeSource()
-	if err := track.AddLayer("q", low); err != nil {
-		t.Fatal(err)
-	}
-	if err := track.AddLayer("f", high); err != nil {
-		t.Fatal(err)
-	}
-	low.ch <- vp8Packet(1, 1, 1000, true, 50)
-	high.ch <- vp8Packet(2, 1, 1000, true, 1000)
-	eventually(t, "both layers active", func() bool {
-		now := time.Now()
-		return track.layerActive(0, now) && track.layerActive(1, now)
-	})
-	d := tr.track(track.ID())
+	track, d := twoLayers(t, m, 1000)
 	now := time.Now()
 	lowBPS, highBPS := int(track.LayerBitrate(0, now)), int(track.LayerBitrate(1, now))
 	if lowBPS <= 0 || highBPS <= 2*lowBPS {
@@ -682,4 +640,33 @@ func TestLayerSwitchAsksAgainForItsKeyframe(t *testing.T) {
 	eventually(t, "keyframe requests go on while the switch waits", func() bool { return high.keyframeRequests() >= before+3 })
 	high.ch <- vp8Packet(2, 20, 30000, true, 70)
 	eventually(t, "the switch completes at the keyframe", func() bool { return d.Stats().Layer == 1 })
+}
+
+// twoLayers publishes a two-layer simulcast track in room "r" of m, sends one keyframe on each
+// layer (50 bytes on the low one, highSize on the high one) and returns the track and a
+// subscriber's down track once both layers are active.
+func twoLayers(t *testing.T, m *Manager, highSize int) (*UpTrack, *DownTrack) {
+	t.Helper()
+	pub, _, _ := join(t, m, "r", "pub")
+	_, _, tr := join(t, m, "r", "sub")
+	info := vp8Info()
+	info.RIDs = []string{"q", "f"}
+	track, err := pub.Publish(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, high := newFakeSource(), newFakeSource()
+	if err := track.AddLayer("q", low); err != nil {
+		t.Fatal(err)
+	}
+	if err := track.AddLayer("f", high); err != nil {
+		t.Fatal(err)
+	}
+	low.ch <- vp8Packet(1, 1, 1000, true, 50)
+	high.ch <- vp8Packet(2, 1, 1000, true, highSize)
+	eventually(t, "both layers active", func() bool {
+		now := time.Now()
+		return track.layerActive(0, now) && track.layerActive(1, now)
+	})
+	return track, tr.track(track.ID())
 }
