@@ -450,15 +450,24 @@ func (r *run) measure(ctx context.Context, d time.Duration, ttfpFrom int) Window
 	return w
 }
 
+// since returns b - a, or 0 when the total fell (viewers closed and left the sum: at the end of
+// a run or a --find-max step) rather than wrapping around.
+func since(a, b uint64) uint64 {
+	if b < a {
+		return 0
+	}
+	return b - a
+}
+
 func window(a, b totals) Window {
 	w := Window{Viewers: b.viewers, Failed: b.failed, Seconds: b.at.Sub(a.at).Seconds()}
-	w.Packets = b.packets - a.packets
+	w.Packets = since(a.packets, b.packets)
 	if w.Seconds > 0 {
 		w.PacketsPerSec = float64(w.Packets) / w.Seconds
-		w.BitsPerSec = float64(8*(b.bytes-a.bytes)) / w.Seconds
+		w.BitsPerSec = float64(8*since(a.bytes, b.bytes)) / w.Seconds
 	}
 	// Viewers that joined during the window count from zero in a: still consistent deltas.
-	w.Loss = LossRatio(b.expected-a.expected, b.received-a.received)
+	w.Loss = LossRatio(since(a.expected, b.expected), since(a.received, b.received))
 	if a.selfOK && b.selfOK {
 		w.GeneratorCPU = Utilization(a.self, b.self)
 	}

@@ -143,3 +143,15 @@ func TestReadProcCPUSelf(t *testing.T) {
 		t.Fatal("a missing process was read")
 	}
 }
+
+// A window whose totals fell (viewers closed and left the sums) reports nothing, not a
+// wrapped-around figure (seen at the end of a --find-max run: "egress 18447578789752983552 pkt/s").
+func TestWindowWhenTotalsFall(t *testing.T) {
+	now := time.Now()
+	a := totals{packets: 1000, bytes: 1_000_000, expected: 1000, received: 990, at: now}
+	b := totals{packets: 10, bytes: 10_000, expected: 10, received: 10, at: now.Add(time.Second)}
+	w := window(a, b)
+	if w.Packets != 0 || w.PacketsPerSec != 0 || w.BitsPerSec != 0 || w.Loss != 0 {
+		t.Fatalf("window over falling totals: %+v", w)
+	}
+}
