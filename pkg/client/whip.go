@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -70,4 +71,26 @@ func PostOffer(ctx context.Context, hc *http.Client, pc *webrtc.PeerConnection, 
 		return "", fmt.Errorf("bad Location %q: %w", loc, err)
 	}
 	return base.ResolveReference(ref).String(), nil
+}
+
+// DeleteResource ends a WHIP/WHEP session (RFC 9725 §4.2) politely, so that the server does
+// not wait for ICE to fail; resource is what PostOffer returned ("" does nothing). It gives up
+// after 3 s and reports nothing: the server ends the session by itself anyway.
+func DeleteResource(hc *http.Client, resource, token string) {
+	if resource == "" {
+		return
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, resource, nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := hc.Do(req); err == nil {
+		_ = resp.Body.Close()
+	}
 }

@@ -84,3 +84,21 @@ func TestPostOfferReportsRefusal(t *testing.T) {
 		t.Fatalf("err = %v, want the 401 and its message", err)
 	}
 }
+
+// DeleteResource sends DELETE with the token to the session's address, and nothing at all for
+// a session that has none.
+func TestDeleteResource(t *testing.T) {
+	got := make(chan string, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Method + " " + r.URL.Path + " " + r.Header.Get("Authorization")
+	}))
+	defer srv.Close()
+	DeleteResource(srv.Client(), "", "tok")
+	DeleteResource(srv.Client(), srv.URL+"/whep/r/WH_1", "tok")
+	if g := <-got; g != "DELETE /whep/r/WH_1 Bearer tok" {
+		t.Fatalf("request %q", g)
+	}
+	if len(got) != 0 {
+		t.Fatalf("a request for an empty resource: %q", <-got)
+	}
+}

@@ -222,26 +222,8 @@ func (p *publisher) run(ctx context.Context, src Source) error {
 }
 
 func (p *publisher) close(hc *http.Client, token string) {
-	deleteResource(hc, p.resource, token)
+	client.DeleteResource(hc, p.resource, token)
 	_ = p.pc.Close()
-}
-
-// deleteResource ends a WHIP/WHEP session politely (the server would otherwise wait for ICE
-// to fail).
-func deleteResource(hc *http.Client, resource, token string) {
-	if resource == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, resource, nil)
-	if err != nil {
-		return
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if resp, err := hc.Do(req); err == nil {
-		_ = resp.Body.Close()
-	}
 }
 
 // viewer receives and counts packets; it never decodes.
@@ -365,7 +347,7 @@ func (v *viewer) close(hc *http.Client) {
 		v.ws.Close()
 	}
 	if v.pc != nil {
-		deleteResource(hc, v.resource, v.token)
+		client.DeleteResource(hc, v.resource, v.token)
 		_ = v.pc.Close()
 	}
 	v.wg.Wait()

@@ -99,22 +99,6 @@ func waitConnected(ctx context.Context, pc *webrtc.PeerConnection) error {
 	}
 }
 
-func deleteSession(hc *http.Client, resource, token string) {
-	if resource == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, resource, nil)
-	if err != nil {
-		return
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if resp, err := hc.Do(req); err == nil {
-		resp.Body.Close()
-	}
-}
-
 // PublishConfig configures Publish.
 type PublishConfig struct {
 	WHIP  string // e.g. http://node:7880/whip/room
@@ -179,7 +163,7 @@ func Publish(ctx context.Context, cfg PublishConfig) error {
 	if err != nil {
 		return fmt.Errorf("publishing to %s: %w", cfg.WHIP, err)
 	}
-	defer deleteSession(hc, resource, cfg.Token)
+	defer client.DeleteResource(hc, resource, cfg.Token)
 	vid, aid := extID(senders[0].GetParameters().HeaderExtensions), extID(senders[1].GetParameters().HeaderExtensions)
 	if vid == 0 {
 		return ErrNoExtension
@@ -438,7 +422,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (measure.Result, error)
 	if err != nil {
 		return measure.Result{}, fmt.Errorf("subscribing at %s: %w", cfg.WHEP, err)
 	}
-	defer deleteSession(hc, resource, cfg.Token)
+	defer client.DeleteResource(hc, resource, cfg.Token)
 
 	// The measured window is cfg.Duration from the first complete keyframe (a slow set-up does
 	// not eat it); without a frame the subscriber gives up FirstFrameWait after the window.
