@@ -86,6 +86,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	rcfg.Sequencer = roomOrder{&order}
 	nm := newNodeMetrics(cfg)
 	rcfg.FirstPacket = nm.events.FirstPacket
+	rcfg.Batcher = engine
 	rooms := room.NewManager(rcfg)
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {

@@ -30,7 +30,7 @@ func benchForward(b *testing.B, n int, absCapture bool) {
 	if absCapture {
 		info.AbsCaptureTimeExtID, absID = 3, 5
 	}
-	track := newUpTrack(info, stats, cfg.Logger, cfg.KeyframeInterval, nil)
+	track := newUpTrack(info, stats, cfg.Logger, cfg.KeyframeInterval, nil, nil)
 	l := &upLayer{}
 	src := newFakeSource()
 	if err := track.AddLayer("", src); err != nil {
@@ -50,15 +50,21 @@ func benchForward(b *testing.B, n int, absCapture bool) {
 		capture := []byte{0xe8, 0x9a, 0x1b, 0x2c, 0x80, 0, 0, 1}
 		key, delta = withAbsCapture(b, key, 3, capture), withAbsCapture(b, delta, 3, capture)
 	}
-	var hdr rtp.Header
-	track.forward(l, key, &hdr)
+	rb := &readBatch{}
+	forward := func(raw []byte) {
+		if track.receive(l, raw, &rb.hdrs[0], &rb.pkts[0]) {
+			rb.n = 1
+			track.forwardBatch(rb)
+		}
+	}
+	forward(key)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(delta)))
 	b.ResetTimer()
 	for i := range b.N {
 		seq := uint16(i + 1)
 		delta[2], delta[3] = byte(seq>>8), byte(seq)
-		track.forward(l, delta, &hdr)
+		forward(delta)
 	}
 	b.StopTimer()
 	if stats.PacketsOut.Load() < uint64(b.N*n) {

@@ -214,3 +214,14 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+// forwardNow receives raw on layer l and forwards it at once, as a reader does with a packet
+// it does not hold.
+func (t *UpTrack) forwardNow(l *upLayer, raw []byte) {
+	rb := &readBatch{}
+	n := copy(rb.bufs[0][:], raw)
+	if t.receive(l, rb.bufs[0][:n], &rb.hdrs[0], &rb.pkts[0]) {
+		rb.n = 1
+		t.forwardBatch(rb)
+	}
+}

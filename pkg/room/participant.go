@@ -129,7 +129,7 @@ func (p *Participant) Publish(info TrackInfo) (*UpTrack, error) {
 		return nil, ErrTooManyLayers
 	}
 	r := p.room
-	t := newUpTrack(info, r.stats, p.log, r.cfg.KeyframeInterval, r.trackEnded)
+	t := newUpTrack(info, r.stats, p.log, r.cfg.KeyframeInterval, r.cfg.Batcher, r.trackEnded)
 	p.mu.Lock()
 	switch {
 	case p.left:

@@ -34,6 +34,16 @@ type Config struct {
 	// after the subscription was created its first packet reached the subscriber. It runs on
 	// the forwarding goroutine: it must be cheap and must not block.
 	FirstPacket func(kind Kind, after time.Duration)
+	// Batcher, if set, brackets the writes of a video frame to one subscriber, so that the
+	// transport can send them together (rtc.Engine: one UDP GSO send).
+	Batcher WriteBatcher
+}
+
+// WriteBatcher gathers writes: those between BeginBatch and EndBatch may be queued and leave
+// together when EndBatch returns. Both must be cheap; EndBatch may send.
+type WriteBatcher interface {
+	BeginBatch()
+	EndBatch()
 }
 
 // RemoteActions acts on participants of other nodes. Calls must not block.

@@ -342,23 +342,22 @@ func TestRoomClosesWhenEmpty(t *testing.T) {
 func TestLongStreamIsNeverMistakenForStale(t *testing.T) {
 	stats := &Stats{}
 	cfg := testConfig()
-	track := newUpTrack(vp8Info(), stats, cfg.Logger, cfg.KeyframeInterval, nil)
+	track := newUpTrack(vp8Info(), stats, cfg.Logger, cfg.KeyframeInterval, nil, nil)
 	d := newDownTrack(track, "s", stats)
 	w := &countingWriter{}
 	d.Bind(Binding{Writer: w, SSRC: 5, PayloadType: 96})
 	_ = track.addDownTrack(d)
 	l := &upLayer{cache: newTestCache()}
-	var hdr rtp.Header
 	const n = 140000 // more than twice the sequence number space
 	for i := range n {
-		track.forward(l, vp8Packet(1, uint16(i), uint32(i*3000), i == 0, 20), &hdr)
+		track.forwardNow(l, vp8Packet(1, uint16(i), uint32(i*3000), i == 0, 20))
 	}
 	if w.n != n {
 		t.Fatalf("forwarded %d of %d packets (stale drops: %d)", w.n, n, stats.Drops(DropStale))
 	}
 	// A packet far older than the newest is stale.
 	old := n - 5000
-	track.forward(l, vp8Packet(1, uint16(old), 0, false, 20), &hdr)
+	track.forwardNow(l, vp8Packet(1, uint16(old), 0, false, 20))
 	if stats.Drops(DropStale) != 1 || w.n != n {
 		t.Fatalf("old packet forwarded")
 	}
@@ -443,17 +442,16 @@ func (w *notReady) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 func TestStreamStartsOverWhenTheFirstKeyframeIsLost(t *testing.T) {
 	stats := &Stats{}
 	cfg := testConfig()
-	track := newUpTrack(vp8Info(), stats, cfg.Logger, cfg.KeyframeInterval, nil)
+	track := newUpTrack(vp8Info(), stats, cfg.Logger, cfg.KeyframeInterval, nil, nil)
 	d := newDownTrack(track, "s", stats)
 	w := &notReady{}
 	d.Bind(Binding{Writer: w, SSRC: 5, PayloadType: 96})
 	_ = track.addDownTrack(d)
 	l := &upLayer{cache: newTestCache()}
-	var hdr rtp.Header
-	track.forward(l, vp8Packet(1, 1, 0, true, 20), &hdr) // lost: not ready
+	track.forwardNow(l, vp8Packet(1, 1, 0, true, 20)) // lost: not ready
 	w.ready = true
-	track.forward(l, vp8Packet(1, 2, 3000, false, 21), &hdr) // a delta must not be first
-	track.forward(l, vp8Packet(1, 3, 6000, true, 22), &hdr)
+	track.forwardNow(l, vp8Packet(1, 2, 3000, false, 21)) // a delta must not be first
+	track.forwardNow(l, vp8Packet(1, 3, 6000, true, 22))
 	got := w.packets()
 	if len(got) != 1 || len(got[0].Payload) != 22 {
 		t.Fatalf("subscriber got %d packets; want exactly the second keyframe", len(got))

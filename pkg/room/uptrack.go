@@ -1,6 +1,7 @@
 package room
 
 import (
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -117,6 +118,7 @@ type UpTrack struct {
 	log     *slog.Logger
 	kfEvery time.Duration
 	onEnded func(*UpTrack) // called once, from a reader goroutine, when every layer has ended
+	batcher WriteBatcher   // nil: every write leaves at once
 	muted   atomic.Bool
 	subs    atomic.Pointer[[]*DownTrack] // copy-on-write; written under mu
 	layers  [MaxLayers]atomic.Pointer[upLayer]
@@ -133,13 +135,14 @@ type UpTrack struct {
 	wg     sync.WaitGroup
 }
 
-func newUpTrack(info TrackInfo, stats *Stats, log *slog.Logger, kfEvery time.Duration, onEnded func(*UpTrack)) *UpTrack {
+func newUpTrack(info TrackInfo, stats *Stats, log *slog.Logger, kfEvery time.Duration, batcher WriteBatcher, onEnded func(*UpTrack)) *UpTrack {
 	t := &UpTrack{
 		info:    info,
 		codec:   rtputil.CodecFromMime(info.Codec.MimeType),
 		stats:   stats,
 		log:     log.With("track", info.ID),
 		kfEvery: kfEvery,
+		batcher: batcher,
 		onEnded: onEnded,
 	}
 	t.muted.Store(info.Muted)
@@ -212,36 +215,120 @@ func (t *UpTrack) AddLayer(rid string, src PacketSource) error {
 
 func (t *UpTrack) readLoop(l *upLayer) {
 	defer t.layerEnded()
-	buf := make([]byte, maxPacketSize)
-	var hdr rtp.Header
+	rb := &readBatch{}
+	dl, _ := l.src.(deadlineSource)
+	hold := dl != nil && t.batcher != nil && t.info.Kind == KindVideo
+	held := false // a read deadline bounds the packets held
 	for {
-		n, err := l.src.ReadRTP(buf)
+		i := rb.n
+		n, err := l.src.ReadRTP(rb.bufs[i][:])
 		if err != nil {
+			t.forwardBatch(rb)
+			if held && isTimeout(err) {
+				// The frame's last packet is late or lost: what was held has gone; go on.
+				_ = dl.SetReadDeadline(time.Time{})
+				held = false
+				continue
+			}
 			t.log.Debug("layer ended", "rid", l.rid, "err", err)
 			return
 		}
-		t.forward(l, buf[:n], &hdr)
+		p := &rb.pkts[i]
+		if !t.receive(l, rb.bufs[i][:n], &rb.hdrs[i], p) {
+			continue
+		}
+		rb.n++
+		// Hold the packets of a video frame until its last one (marker) and forward them
+		// together: each subscriber then gets the frame in one send (UDP GSO). The frame cannot
+		// be decoded before its last packet anyway, so only its first packets wait, for at most
+		// holdFor.
+		if hold && !p.hdr.Marker && rb.n < maxBatch && p.hdr.Timestamp == rb.hdrs[0].Timestamp {
+			if !held {
+				_ = dl.SetReadDeadline(time.Unix(0, rb.pkts[0].arrival).Add(holdFor))
+				held = true
+			}
+			continue
+		}
+		t.forwardBatch(rb)
+		if held {
+			_ = dl.SetReadDeadline(time.Time{})
+			held = false
+		}
 	}
 }
 
-// forward handles one packet read from layer l. It runs on l's reader goroutine only.
-func (t *UpTrack) forward(l *upLayer, raw []byte, hdr *rtp.Header) {
+// Holding a frame's packets (readLoop): at most maxBatch packets, for at most holdFor.
+const (
+	maxBatch = 16
+	holdFor  = 10 * time.Millisecond
+)
+
+// readBatch is a layer reader's packets not yet forwarded. Used by that reader only.
+type readBatch struct {
+	n    int
+	bufs [maxBatch][maxPacketSize]byte
+	hdrs [maxBatch]rtp.Header
+	pkts [maxBatch]packet
+}
+
+// deadlineSource is a PacketSource whose reads can time out (with an error that has
+// Timeout() true); the reader then holds packets of a frame to forward them together.
+type deadlineSource interface {
+	SetReadDeadline(t time.Time) error
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// forwardBatch sends the batch's packets to every subscriber. Several packets go subscriber by
+// subscriber, each subscriber's in one write batch, so that they leave together and the first
+// subscribers do not wait for the last ones.
+func (t *UpTrack) forwardBatch(rb *readBatch) {
+	n := rb.n
+	if n == 0 {
+		return
+	}
+	rb.n = 0
+	subs := *t.subs.Load()
+	if n == 1 || t.batcher == nil {
+		for i := range n {
+			for _, d := range subs {
+				d.forward(&rb.pkts[i])
+			}
+		}
+		return
+	}
+	for _, d := range subs {
+		t.batcher.BeginBatch()
+		for i := range n {
+			d.forward(&rb.pkts[i])
+		}
+		t.batcher.EndBatch()
+	}
+}
+
+// receive handles one packet read from layer l: counts it, caches it for retransmission and
+// fills p for forwarding. It reports whether p is to be forwarded. It runs on l's reader
+// goroutine only.
+func (t *UpTrack) receive(l *upLayer, raw []byte, hdr *rtp.Header, p *packet) bool {
 	now := time.Now()
 	t.stats.PacketsIn.Add(1)
 	t.stats.BytesIn.Add(uint64(len(raw)))
 	if len(raw) >= maxPacketSize {
 		t.stats.Drop(DropTooLarge)
-		return
+		return false
 	}
 	hl, err := hdr.Unmarshal(raw)
 	if err != nil || hl > len(raw) {
 		t.stats.Drop(DropMalformed)
-		return
+		return false
 	}
 	payload, ok := stripPadding(hdr, raw[hl:])
 	if !ok {
 		t.stats.Drop(DropMalformed)
-		return
+		return false
 	}
 	if l.meter != nil {
 		l.meter.Add(now, len(raw))
@@ -250,18 +337,16 @@ func (t *UpTrack) forward(l *upLayer, raw []byte, hdr *rtp.Header) {
 	l.cache.Put(hdr.SequenceNumber, raw)
 	if len(payload) == 0 {
 		t.stats.Drop(DropPadding)
-		return
+		return false
 	}
-	p := packet{hdr: hdr, payload: payload, layer: l.index, arrival: now.UnixNano()}
+	*p = packet{hdr: hdr, payload: payload, layer: l.index, arrival: now.UnixNano()}
 	p.keyframe = t.codec.IsKeyframe(payload)
 	p.parse(hdr, &t.info)
 	if p.hasLevel {
 		t.levelSum.Add(uint64(127 - p.level))
 		t.levelN.Add(1)
 	}
-	for _, d := range *t.subs.Load() {
-		d.forward(&p)
-	}
+	return true
 }
 
 // stripPadding returns the payload without RTP padding; ok is false if the padding is invalid.

@@ -51,6 +51,7 @@ type Engine struct {
 	se      webrtc.SettingEngine
 	mux     ice.UDPMux
 	conn    net.PacketConn
+	batch   *batchConn // the media port, nil on a virtual network
 	log     *slog.Logger
 	udpPort int
 }
@@ -86,10 +87,16 @@ func NewEngine(cfg Config) (*Engine, error) {
 		se.SetNet(cfg.Net)
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	} else {
-		conn, err := net.ListenPacket("udp", cfg.UDPAddr)
+		laddr, err := net.ResolveUDPAddr("udp", cfg.UDPAddr)
 		if err != nil {
 			return nil, fmt.Errorf("media port %s: %w", cfg.UDPAddr, err)
 		}
+		udp, err := net.ListenUDP("udp", laddr)
+		if err != nil {
+			return nil, fmt.Errorf("media port %s: %w", cfg.UDPAddr, err)
+		}
+		e.batch = newBatchConn(udp)
+		var conn net.PacketConn = e.batch
 		if cfg.Drop != nil {
 			conn = &droppingConn{PacketConn: conn, drop: cfg.Drop}
 		}
@@ -116,6 +123,31 @@ func NewEngine(cfg Config) (*Engine, error) {
 	}
 	e.se = se
 	return e, nil
+}
+
+// BeginBatch opens a batch of writes on the media port: datagrams are queued until the
+// matching EndBatch and then sent together (one UDP GSO send per run of one subscriber's
+// equal-size packets). The room brackets each fan-out with it (room.WriteBatcher).
+func (e *Engine) BeginBatch() {
+	if e.batch != nil {
+		e.batch.BeginBatch()
+	}
+}
+
+// EndBatch closes a batch and sends what is queued.
+func (e *Engine) EndBatch() {
+	if e.batch != nil {
+		e.batch.EndBatch()
+	}
+}
+
+// BatchCounters reports how many sends the media port made for how many datagrams in batches
+// (their ratio is the batching's gain), and whether UDP GSO is in use.
+func (e *Engine) BatchCounters() (sends, datagrams uint64, gso bool) {
+	if e.batch == nil {
+		return 0, 0, false
+	}
+	return e.batch.sends.Load(), e.batch.datagrams.Load(), e.batch.gso.Load()
 }
 
 // UDPPort returns the media port (0 on a virtual network).

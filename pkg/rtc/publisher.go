@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
@@ -238,6 +239,10 @@ func (s *remoteSource) ReadRTP(buf []byte) (int, error) {
 	n, _, err := s.track.Read(buf)
 	return n, err
 }
+
+// SetReadDeadline bounds a ReadRTP: past t it fails with a timeout error. The room's reader
+// uses it to bound how long it holds the first packets of a frame.
+func (s *remoteSource) SetReadDeadline(t time.Time) error { return s.track.SetReadDeadline(t) }
 
 func (s *remoteSource) RequestKeyframe() error {
 	return s.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(s.track.SSRC())}})

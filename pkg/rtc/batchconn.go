@@ -1,0 +1,186 @@
+package rtc
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Limits of one batch: past them the batch is sent at once, whoever holds it open.
+const (
+	batchMaxPackets = 1024
+	batchMaxBytes   = 1 << 20
+	// gsoMaxSegments and gsoMaxBytes bound one UDP GSO send (the kernel's limits are 64
+	// segments and a 64 KiB datagram).
+	gsoMaxSegments = 64
+	gsoMaxBytes    = 65000
+)
+
+// batchConn is the media port. Outside a batch it writes each datagram at once. Between
+// BeginBatch and EndBatch, writes are queued, and EndBatch sends what is queued: consecutive
+// datagrams of equal size to one address (one subscriber's packets of a frame) leave in one
+// UDP GSO send, which costs the kernel about as much as one datagram.
+//
+// Batches of several goroutines may overlap (the node forwards many tracks at once): while any
+// is open every write is queued, and each EndBatch sends all that is queued so far, so a write
+// waits at most for the end of the longest fan-out in progress. Datagrams to one address leave
+// in the order they were written: flushes take the queue in order and send one at a time
+// (sendMu), which is what orders them, as a socket's own write lock would.
+type batchConn struct {
+	conn *net.UDPConn
+	gso  atomic.Bool // UDP GSO works on this socket (cleared after the kernel refuses it)
+
+	mu    sync.Mutex // guards open, cur and spare
+	open  int        // batches open
+	cur   *batch     // datagrams queued
+	spare []*batch   // sent batches, for reuse
+
+	sendMu sync.Mutex // held while a batch is being sent; see the type's comment
+
+	// Counters for metrics and tests.
+	sends, datagrams atomic.Uint64
+}
+
+// batch is a run of queued datagrams: their bytes back to back in buf.
+type batch struct {
+	buf  []byte
+	ents []batchEntry
+}
+
+type batchEntry struct {
+	addr netip.AddrPort
+	end  int // end of the datagram in buf; it starts where the previous one ends
+}
+
+func newBatchConn(conn *net.UDPConn) *batchConn {
+	c := &batchConn{conn: conn, cur: &batch{}}
+	c.gso.Store(gsoSupported(conn))
+	return c
+}
+
+// BeginBatch opens a batch: writes are queued until the matching EndBatch.
+func (c *batchConn) BeginBatch() {
+	c.mu.Lock()
+	c.open++
+	c.mu.Unlock()
+}
+
+// EndBatch closes a batch and sends everything queued.
+func (c *batchConn) EndBatch() {
+	c.mu.Lock()
+	if c.open > 0 {
+		c.open--
+	}
+	b := c.takeLocked()
+	c.mu.Unlock()
+	if b != nil {
+		c.send(b)
+	}
+}
+
+// takeLocked removes the queued datagrams, nil if there are none. c.mu held.
+func (c *batchConn) takeLocked() *batch {
+	if len(c.cur.ents) == 0 {
+		return nil
+	}
+	b := c.cur
+	if n := len(c.spare); n > 0 {
+		c.cur = c.spare[n-1]
+		c.spare = c.spare[:n-1]
+	} else {
+		c.cur = &batch{}
+	}
+	return b
+}
+
+// WriteToAddrPort sends or queues one datagram. pion's ICE UDP mux writes through it.
+func (c *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	c.mu.Lock()
+	if c.open == 0 {
+		c.mu.Unlock()
+		return c.conn.WriteToUDPAddrPort(p, addr)
+	}
+	b := c.cur
+	b.buf = append(b.buf, p...)
+	b.ents = append(b.ents, batchEntry{addr: addr, end: len(b.buf)})
+	var full *batch
+	if len(b.ents) >= batchMaxPackets || len(b.buf) >= batchMaxBytes {
+		full = c.takeLocked()
+	}
+	c.mu.Unlock()
+	if full != nil {
+		c.send(full)
+	}
+	return len(p), nil
+}
+
+// send writes b's datagrams, runs of equal-size datagrams to one address in one GSO send, and
+// keeps b for reuse. Errors are those of UDP: a datagram that could not be sent is lost, as it
+// would be on the way.
+func (c *batchConn) send(b *batch) {
+	c.sendMu.Lock()
+	start := 0
+	for i := 0; i < len(b.ents); {
+		addr := b.ents[i].addr
+		size := b.ents[i].end - start
+		j, end := i+1, b.ents[i].end
+		if c.gso.Load() {
+			// Extend the run: same address, same size; a shorter datagram may end it.
+			for j < len(b.ents) && j-i < gsoMaxSegments && b.ents[j].addr == addr {
+				n := b.ents[j].end - end
+				if n > size || b.ents[j].end-start > gsoMaxBytes {
+					break
+				}
+				end = b.ents[j].end
+				j++
+				if n < size {
+					break
+				}
+			}
+		}
+		if j-i > 1 {
+			if err := writeGSO(c.conn, b.buf[start:end], size, addr); err != nil {
+				// The kernel or the device refuses GSO: send one by one from now on.
+				c.gso.Store(false)
+				j, end = i+1, b.ents[i].end
+				_, _ = c.conn.WriteToUDPAddrPort(b.buf[start:end], addr)
+			}
+		} else {
+			_, _ = c.conn.WriteToUDPAddrPort(b.buf[start:end], addr)
+		}
+		c.sends.Add(1)
+		c.datagrams.Add(uint64(j - i))
+		start, i = end, j
+	}
+	c.sendMu.Unlock()
+	b.buf, b.ents = b.buf[:0], b.ents[:0]
+	c.mu.Lock()
+	if len(c.spare) < 4 {
+		c.spare = append(c.spare, b)
+	}
+	c.mu.Unlock()
+}
+
+// ReadFromAddrPort reads one datagram. pion's ICE UDP mux reads through it.
+func (c *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	return c.conn.ReadFromUDPAddrPort(p)
+}
+
+// The rest is net.PacketConn.
+
+func (c *batchConn) ReadFrom(p []byte) (int, net.Addr, error) { return c.conn.ReadFrom(p) }
+
+func (c *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		return c.WriteToAddrPort(p, ua.AddrPort())
+	}
+	return c.conn.WriteTo(p, addr)
+}
+
+func (c *batchConn) Close() error                       { return c.conn.Close() }
+func (c *batchConn) LocalAddr() net.Addr                { return c.conn.LocalAddr() }
+func (c *batchConn) SetDeadline(t time.Time) error      { return c.conn.SetDeadline(t) }
+func (c *batchConn) SetReadDeadline(t time.Time) error  { return c.conn.SetReadDeadline(t) }
+func (c *batchConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
