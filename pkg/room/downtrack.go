@@ -23,6 +23,23 @@ type Binding struct {
 	PayloadType         uint8
 	AudioLevelExtID     uint8 // the subscriber's id for RFC 6464, 0 if not negotiated
 	AbsCaptureTimeExtID uint8 // the subscriber's id for abs-capture-time, 0 if not negotiated
+	// TWCCExtID is the subscriber's id for transport-wide sequence numbers. With Transport set,
+	// the down track stamps them as it writes (0, or no Transport: not negotiated, or stamped
+	// further down the write path).
+	TWCCExtID uint8
+	Transport TransportSequencer
+}
+
+// TransportSequencer numbers the packets of one subscriber transport for transport-wide
+// congestion control and remembers when each was sent. Stamp runs once per packet written.
+type TransportSequencer interface {
+	Stamp(size int, now time.Time) uint16
+}
+
+// extBufs hold the header extension values of the packet being written, for one goroutine.
+type extBufs struct {
+	level [1]byte
+	twcc  [2]byte
 }
 
 // DownTrackStats are one subscriber's counters for one track.
@@ -83,6 +100,7 @@ type DownTrack struct {
 	current  atomic.Int32 // being forwarded; written under mu
 	packets  atomic.Uint64
 	bytes    atomic.Uint64
+	payload  atomic.Uint64 // payload octets, for sender reports
 	lost     atomic.Uint32 // fraction lost × 256 from the last receiver report
 	first    firstPacket
 
@@ -94,14 +112,14 @@ type DownTrack struct {
 	m       munger
 	hist    [historySize]historyEntry
 
-	// hdrs[i] and levels[i] are used only by layer i's reader goroutine.
-	hdrs   [MaxLayers]rtp.Header
-	levels [MaxLayers][1]byte
+	// hdrs[i] and exts[i] are used only by layer i's reader goroutine.
+	hdrs [MaxLayers]rtp.Header
+	exts [MaxLayers]extBufs
 
 	// Used only by the goroutine that calls HandleRTCP.
-	rtxBuf   [maxPacketSize]byte
-	rtxHdr   rtp.Header
-	rtxLevel [1]byte
+	rtxBuf [maxPacketSize]byte
+	rtxHdr rtp.Header
+	rtxExt extBufs
 }
 
 func newDownTrack(t *UpTrack, subscriber ParticipantSID, stats *Stats) *DownTrack {
@@ -202,6 +220,25 @@ func (d *DownTrack) Stats() DownTrackStats {
 	}
 }
 
+// SenderReport returns what an RTCP sender report for the subscriber's stream says at now:
+// its SSRC, the RTP time of now (extrapolated from the last packet sent), and the packets and
+// payload octets sent. ok is false until a packet has been sent.
+func (d *DownTrack) SenderReport(now time.Time) (ssrc, rtpTime, packets, octets uint32, ok bool) {
+	b := d.bind.Load()
+	if b == nil || d.packets.Load() == 0 {
+		return 0, 0, 0, 0, false
+	}
+	d.mu.Lock()
+	m := d.m
+	d.mu.Unlock()
+	if !m.started {
+		return 0, 0, 0, 0, false
+	}
+	elapsed := now.UnixNano() - m.lastArrival
+	ticks := elapsed * int64(d.clockRate) / int64(time.Second)
+	return b.SSRC, m.lastTS + uint32(ticks), uint32(d.packets.Load()), uint32(d.payload.Load()), true
+}
+
 // ContinueFrom makes d carry on prev's sequence numbers and timestamps, so that a subscriber
 // whose sender switches from prev's track to d's (e.g. a WHEP slot fed by the next publisher)
 // sees one unbroken stream.
@@ -255,7 +292,7 @@ func (d *DownTrack) forward(p *packet) {
 		}
 		return
 	}
-	if !d.write(b, h, p.hdr.Marker, p.payload, &p.fwdExt, &d.levels[p.layer]) && d.packets.Load() == 0 {
+	if !d.write(b, h, p.hdr.Marker, p.payload, &p.fwdExt, &d.exts[p.layer]) && d.packets.Load() == 0 {
 		// Nothing has reached the subscriber yet (its transport was not ready): the stream
 		// must start again at a keyframe, or its decoder would begin with deltas.
 		d.mu.Lock()
@@ -337,7 +374,7 @@ func (d *DownTrack) startLayer(p *packet) {
 // write fills in the subscriber's header fields and sends; it reports whether the packet left.
 // h carries the rewritten sequence number and timestamp. pion accepts and silently discards
 // packets (0 bytes, no error) until the transport's SRTP keys exist: that counts as not sent.
-func (d *DownTrack) write(b *Binding, h *rtp.Header, marker bool, payload []byte, ext *fwdExt, levelBuf *[1]byte) bool {
+func (d *DownTrack) write(b *Binding, h *rtp.Header, marker bool, payload []byte, ext *fwdExt, bufs *extBufs) bool {
 	h.Version = 2
 	h.Padding = false
 	h.Marker = marker
@@ -348,11 +385,17 @@ func (d *DownTrack) write(b *Binding, h *rtp.Header, marker bool, payload []byte
 	h.ExtensionProfile = 0
 	h.Extensions = h.Extensions[:0]
 	if ext.hasLevel && b.AudioLevelExtID != 0 {
-		levelBuf[0] = ext.level
-		_ = h.SetExtension(b.AudioLevelExtID, levelBuf[:])
+		bufs.level[0] = ext.level
+		_ = h.SetExtension(b.AudioLevelExtID, bufs.level[:])
 	}
 	if ext.absCapture != nil && b.AbsCaptureTimeExtID != 0 {
 		_ = h.SetExtension(b.AbsCaptureTimeExtID, ext.absCapture)
+	}
+	if b.TWCCExtID != 0 && b.Transport != nil {
+		// The size counts the extension about to be added (4 bytes with its padding).
+		seq := b.Transport.Stamp(h.MarshalSize()+4+len(payload), time.Now())
+		bufs.twcc[0], bufs.twcc[1] = byte(seq>>8), byte(seq)
+		_ = h.SetExtension(b.TWCCExtID, bufs.twcc[:])
 	}
 	n, err := b.Writer.WriteRTP(h, payload)
 	switch {
@@ -365,6 +408,7 @@ func (d *DownTrack) write(b *Binding, h *rtp.Header, marker bool, payload []byte
 	}
 	d.packets.Add(1)
 	d.bytes.Add(uint64(n))
+	d.payload.Add(uint64(len(payload)))
 	d.stats.PacketsOut.Add(1)
 	d.stats.BytesOut.Add(uint64(n))
 	d.first.sent(d.track.info.Kind)
@@ -458,5 +502,5 @@ func (d *DownTrack) retransmit(outSeq uint16) {
 	h.SequenceNumber = outSeq
 	h.Timestamp += e.tsOffset
 	d.stats.Retransmits.Add(1)
-	d.write(b, h, h.Marker, payload, &ext, &d.rtxLevel)
+	d.write(b, h, h.Marker, payload, &ext, &d.rtxExt)
 }

@@ -252,11 +252,12 @@ func (e *Engine) newPublisherAPI() (*webrtc.API, error) {
 	return e.newAPI(e.se, nil, bweLimits{}, true)
 }
 
-// newSubscriberAPI builds the pion API for a PeerConnection that sends media: sender reports,
-// transport-wide sequence numbers, and a GCC bandwidth estimate (delivered to onBWE) that
-// drives simulcast layer choice. There is no pacer: packets leave as they are forwarded.
-func (e *Engine) newSubscriberAPI(onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
-	return e.newAPI(e.se, onBWE, bweLimits{e.cfg.InitialBitrate, e.cfg.MaxBitrate}, false)
+// newSubscriberAPI builds the pion API for a PeerConnection that sends media to a client. It
+// has no interceptors: sender reports, transport-wide sequence numbers and the GCC estimate
+// that drives simulcast layer choice are the subscriber's sendSide, off pion's per-packet
+// path. There is no pacer: packets leave as they are forwarded.
+func (e *Engine) newSubscriberAPI() (*webrtc.API, error) {
+	return e.newAPI(e.se, nil, bweLimits{}, false)
 }
 
 // bweLimits are where a GCC estimate starts and its ceiling, bits per second.

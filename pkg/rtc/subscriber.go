@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -23,7 +21,7 @@ type Subscriber struct {
 	sendOffer func(sdp string)
 	ev        PeerEvents
 	timeout   time.Duration // for an answer
-	bwe       bweRef
+	side      *sendSide
 	wg        sync.WaitGroup // RTCP readers
 
 	mu          sync.Mutex // guards the fields below
@@ -36,8 +34,6 @@ type Subscriber struct {
 	answerDue   *time.Timer // runs while an offer is out
 }
 
-type bweHolder struct{ est cc.BandwidthEstimator }
-
 // NewSubscriber creates the PeerConnection that carries a participant's subscriptions.
 // sendOffer delivers a server offer to the client; it must not block.
 func (e *Engine) NewSubscriber(ev PeerEvents, sendOffer func(sdp string)) (*Subscriber, error) {
@@ -48,7 +44,7 @@ func (e *Engine) NewSubscriber(ev PeerEvents, sendOffer func(sdp string)) (*Subs
 		timeout:   e.cfg.AnswerTimeout,
 		senders:   map[*room.DownTrack]*webrtc.RTPSender{},
 	}
-	api, err := e.newSubscriberAPI(func(est cc.BandwidthEstimator) { s.bwe.Store(&bweHolder{est}) })
+	api, err := e.newSubscriberAPI()
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +53,8 @@ func (e *Engine) NewSubscriber(ev PeerEvents, sendOffer func(sdp string)) (*Subs
 		return nil, err
 	}
 	s.pc = pc
+	s.side = newSendSide(e.cfg)
+	s.side.start(pc, s.downTracks)
 	watch(pc, ev, s.transportReady)
 	return s, nil
 }
@@ -76,7 +74,18 @@ func (s *Subscriber) transportReady() {
 }
 
 // BandwidthEstimate returns GCC's estimate toward the client in bits per second.
-func (s *Subscriber) BandwidthEstimate() int { return s.bwe.bitrate() }
+func (s *Subscriber) BandwidthEstimate() int { return s.side.cc.TargetBitrate() }
+
+// downTracks returns the down tracks the PeerConnection carries.
+func (s *Subscriber) downTracks() []*room.DownTrack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ds := make([]*room.DownTrack, 0, len(s.senders))
+	for d := range s.senders {
+		ds = append(ds, d)
+	}
+	return ds
+}
 
 // AddTrack adds a sendonly transceiver for d and renegotiates.
 func (s *Subscriber) AddTrack(d *room.DownTrack) error {
@@ -86,7 +95,7 @@ func (s *Subscriber) AddTrack(d *room.DownTrack) error {
 		return ErrClosed
 	}
 	s.mu.Unlock()
-	tr, err := s.pc.AddTransceiverFromTrack(trackLocal{d}, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	tr, err := s.pc.AddTransceiverFromTrack(trackLocal{d: d, cc: s.side.cc}, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
 		return err
 	}
@@ -119,7 +128,10 @@ func (s *Subscriber) RemoveTrack(d *room.DownTrack) error {
 // readRTCP feeds the subscriber's RTCP for one sender to its down track.
 func (s *Subscriber) readRTCP(sender *webrtc.RTPSender, d *room.DownTrack) {
 	defer s.wg.Done()
-	ReadSenderRTCP(sender, d.HandleRTCP)
+	ReadSenderRTCP(sender, func(pkts []rtcp.Packet) {
+		s.side.handleRTCP(pkts)
+		d.HandleRTCP(pkts)
+	})
 }
 
 // ReadSenderRTCP reads a sender's RTCP until the sender stops, handing each compound packet to
@@ -136,17 +148,6 @@ func ReadSenderRTCP(sender *webrtc.RTPSender, handle func([]rtcp.Packet)) {
 		}
 	}
 }
-
-// bitrate returns an estimator's target in bits per second, 0 before it exists.
-func (p *bweRef) bitrate() int {
-	if h := p.Load(); h != nil {
-		return h.est.GetTargetBitrate()
-	}
-	return 0
-}
-
-// bweRef holds a PeerConnection's estimator once pion has created it.
-type bweRef struct{ atomic.Pointer[bweHolder] }
 
 // RestartICE makes the next offer restart ICE, and sends it as soon as no offer is out.
 func (s *Subscriber) RestartICE() {
@@ -284,6 +285,7 @@ func (s *Subscriber) Close() error {
 	}
 	s.mu.Unlock()
 	err := s.pc.Close()
+	s.side.close()
 	s.wg.Wait()
 	return err
 }

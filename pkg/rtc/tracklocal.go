@@ -6,11 +6,16 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/cascade-sfu/cascade/pkg/room"
+	"github.com/cascade-sfu/cascade/pkg/rtc/bwe"
 )
 
 // trackLocal presents a room.DownTrack to pion as a TrackLocal. msid is
-// "<publisher participant sid> <track id>".
-type trackLocal struct{ d *room.DownTrack }
+// "<publisher participant sid> <track id>". With cc set, the down track stamps transport-wide
+// sequence numbers for it (sendSide); without, pion's interceptors do, if any.
+type trackLocal struct {
+	d  *room.DownTrack
+	cc *bwe.Sender
+}
 
 func (t trackLocal) ID() string       { return string(t.d.TrackID()) }
 func (t trackLocal) RID() string      { return "" }
@@ -40,6 +45,10 @@ func (t trackLocal) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			b.AudioLevelExtID = uint8(h.ID)
 		case ExtAbsCaptureTime:
 			b.AbsCaptureTimeExtID = uint8(h.ID)
+		case extTWCC:
+			if t.cc != nil {
+				b.TWCCExtID, b.Transport = uint8(h.ID), t.cc
+			}
 		}
 	}
 	t.d.Bind(b)
@@ -96,4 +105,4 @@ func fmtpKey(fmtp string) string {
 
 // NewTrackLocal presents d to pion as a TrackLocal, for transports outside this package (relay
 // links) that attach down tracks to their own senders.
-func NewTrackLocal(d *room.DownTrack) webrtc.TrackLocal { return trackLocal{d} }
+func NewTrackLocal(d *room.DownTrack) webrtc.TrackLocal { return trackLocal{d: d} }

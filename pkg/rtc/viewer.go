@@ -6,7 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -19,10 +18,10 @@ import (
 // ends. Sequence numbers and timestamps continue across such a change. Implements
 // room.SubscriberTransport.
 type Viewer struct {
-	pc  *webrtc.PeerConnection
-	log *slog.Logger
-	bwe bweRef
-	wg  sync.WaitGroup // RTCP readers, one per slot
+	pc   *webrtc.PeerConnection
+	log  *slog.Logger
+	side *sendSide
+	wg   sync.WaitGroup // RTCP readers, one per slot
 
 	mu      sync.Mutex // guards the fields below
 	slots   []*slot
@@ -45,7 +44,7 @@ func (e *Engine) NewViewer(offer string, ev PeerEvents) (*Viewer, error) {
 		return nil, err
 	}
 	v := &Viewer{log: ev.logger(e.log).With("pc", "whep")}
-	api, err := e.newSubscriberAPI(func(est cc.BandwidthEstimator) { v.bwe.Store(&bweHolder{est}) })
+	api, err := e.newSubscriberAPI()
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +53,7 @@ func (e *Engine) NewViewer(offer string, ev PeerEvents) (*Viewer, error) {
 		return nil, err
 	}
 	v.pc = pc
+	v.side = newSendSide(e.cfg)
 	for _, m := range d.MediaDescriptions {
 		kind := strings.ToLower(m.MediaName.Media)
 		if (kind != "audio" && kind != "video") || rejected(m) {
@@ -81,6 +81,7 @@ func (e *Engine) NewViewer(offer string, ev PeerEvents) (*Viewer, error) {
 		_ = pc.Close()
 		return nil, ErrNothingUsable
 	}
+	v.side.start(pc, v.downTracks)
 	watch(pc, ev, nil)
 	for _, s := range v.slots {
 		v.wg.Add(1)
@@ -104,7 +105,18 @@ func (v *Viewer) RemoteDescription() string { return remoteSDP(v.pc) }
 func (v *Viewer) AddCandidate(c webrtc.ICECandidateInit) error { return v.pc.AddICECandidate(c) }
 
 // BandwidthEstimate returns GCC's estimate toward the viewer in bits per second.
-func (v *Viewer) BandwidthEstimate() int { return v.bwe.bitrate() }
+func (v *Viewer) BandwidthEstimate() int { return v.side.cc.TargetBitrate() }
+
+// downTracks returns the down tracks the slots carry now.
+func (v *Viewer) downTracks() []*room.DownTrack {
+	var ds []*room.DownTrack
+	for _, s := range v.slots {
+		if d := s.cur.Load(); d != nil {
+			ds = append(ds, d)
+		}
+	}
+	return ds
+}
 
 // AddTrack puts d into a free slot of its kind, or queues it.
 func (v *Viewer) AddTrack(d *room.DownTrack) error {
@@ -157,7 +169,7 @@ func (v *Viewer) fill(s *slot, d *room.DownTrack) bool {
 	if s.last != nil {
 		d.ContinueFrom(s.last)
 	}
-	if err := s.sender.ReplaceTrack(trackLocal{d}); err != nil {
+	if err := s.sender.ReplaceTrack(trackLocal{d: d, cc: v.side.cc}); err != nil {
 		v.log.Debug("slot cannot carry track", "track", d.TrackID(), "err", err)
 		return false
 	}
@@ -179,6 +191,7 @@ func (v *Viewer) takeWaiting(kind room.Kind) *room.DownTrack {
 func (v *Viewer) readRTCP(s *slot) {
 	defer v.wg.Done()
 	ReadSenderRTCP(s.sender, func(pkts []rtcp.Packet) {
+		v.side.handleRTCP(pkts)
 		if d := s.cur.Load(); d != nil {
 			d.HandleRTCP(pkts)
 		}
@@ -191,6 +204,7 @@ func (v *Viewer) Close() error {
 	v.closed = true
 	v.mu.Unlock()
 	err := v.pc.Close()
+	v.side.close()
 	v.wg.Wait()
 	return err
 }

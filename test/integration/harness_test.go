@@ -182,7 +182,19 @@ type rxTrack struct {
 
 func newReceiver() *receiver { return &receiver{tracks: map[string]*rxTrack{}} }
 
-func (r *receiver) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (r *receiver) onTrack(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	// Read the receiver's RTCP (sender reports) as a real client does, so that interceptors
+	// see it.
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := recv.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
 	r.mu.Lock()
 	rt := &rxTrack{kind: t.Kind().String(), stream: t.StreamID(), seqs: map[uint64]bool{}, layers: map[byte]int{}, unwrap: &rtputil.SeqUnwrapper{}}
 	r.tracks[t.ID()] = rt
