@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
@@ -83,6 +84,12 @@ func NewEngine(cfg Config) (*Engine, error) {
 	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, 2*time.Second)
 	se.SetIncludeLoopbackCandidate(true)
 	se.DisableSRTPReplayProtection(false)
+	// AES-128-GCM first: pion's default puts AES-256-GCM first, which costs 14 AES rounds per block
+	// instead of 10 for every packet sealed (SRTP is ~10% of forwarding CPU). The others stay
+	// offered for peers without it. The DTLS server's order decides, so this counts where the node
+	// is the DTLS server (it offered and the peer answered active); as a WHIP/WHEP answerer the
+	// node is the DTLS client and the peer's order decides.
+	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 	if cfg.Net != nil {
 		se.SetNet(cfg.Net)
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
