@@ -31,8 +31,11 @@ mkdir -p "$OUT" bin
 go build -o bin/sfu ./cmd/sfu
 go build -o bin/relayctl ./cmd/relayctl
 if [ ! -s "$H264" ]; then
-	ffmpeg -loglevel error -y -f lavfi -i testsrc=size=1280x720:rate=30 -t 40 -c:v libx264 \
-		-pix_fmt yuv420p -profile:v baseline -b:v 1500k -maxrate 1500k -bufsize 3000k -g 60 -bsf:v h264_mp4toannexb "$H264"
+	# Noise keeps x264 at its 1.5 Mb/s target (≈ 175 packets/s, the load); plain
+	# testsrc encodes to half of it.
+	ffmpeg -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=30,noise=alls=8:allf=t" -t 40 \
+		-c:v libx264 -preset veryfast -pix_fmt yuv420p -profile:v baseline -b:v 1500k -maxrate 1500k \
+		-bufsize 3000k -g 60 -bsf:v h264_mp4toannexb "$H264"
 fi
 if [[ " $SERVERS " == *" livekit "* ]] && [ ! -x "$LIVEKIT_BIN" ]; then
 	echo "sidebyside: no LiveKit binary at $LIVEKIT_BIN (make bench-livekit builds it)" >&2

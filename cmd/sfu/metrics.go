@@ -12,6 +12,7 @@ import (
 
 	"github.com/cascade-sfu/cascade/pkg/cluster"
 	"github.com/cascade-sfu/cascade/pkg/metrics"
+	"github.com/cascade-sfu/cascade/pkg/rtc"
 	"github.com/cascade-sfu/cascade/pkg/signal"
 )
 
@@ -61,6 +62,19 @@ func (n *node) registry() *prometheus.Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(n.metrics.events.Collectors()...)
+	port := func(name, help string, v func(rtc.MediaPortStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "cascade_media_port_" + name, Help: help, ConstLabels: prometheus.Labels{"node": n.cfg.NodeID},
+		}, func() float64 { return float64(v(n.engine.MediaPortStats())) })
+	}
+	reg.MustRegister(
+		port("batch_sends_total", "Sends (system calls) made for the datagrams of write batches; with UDP GSO one send carries a subscriber's packets of a frame.",
+			func(s rtc.MediaPortStats) uint64 { return s.BatchSends }),
+		port("batch_datagrams_total", "Datagrams sent in write batches.",
+			func(s rtc.MediaPortStats) uint64 { return s.BatchDatagrams }),
+		port("own_path_packets_total", "RTP packets sent to subscribers on the node's own SRTP write path rather than pion's.",
+			func(s rtc.MediaPortStats) uint64 { return s.OwnPathPackets }),
+	)
 	return reg
 }
 

@@ -39,8 +39,9 @@ type batchConn struct {
 
 	sendMu sync.Mutex // held while a batch is being sent; see the type's comment
 
-	// Counters for metrics and tests.
-	sends, datagrams atomic.Uint64
+	// Counters for metrics and tests. ownPath counts packets of the subscribers' own write
+	// path (rtpOut), which writes only here.
+	sends, datagrams, ownPath atomic.Uint64
 }
 
 // batch is a run of queued datagrams: their bytes back to back in buf.

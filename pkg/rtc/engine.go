@@ -148,13 +148,27 @@ func (e *Engine) EndBatch() {
 	}
 }
 
-// BatchCounters reports how many sends the media port made for how many datagrams in batches
-// (their ratio is the batching's gain), and whether UDP GSO is in use.
-func (e *Engine) BatchCounters() (sends, datagrams uint64, gso bool) {
+// MediaPortStats are counters of the node's media port.
+type MediaPortStats struct {
+	// BatchSends and BatchDatagrams: sends (system calls) made for datagrams queued in write
+	// batches; their ratio is what UDP GSO saves.
+	BatchSends, BatchDatagrams uint64
+	// GSO reports whether UDP GSO is in use.
+	GSO bool
+	// OwnPathPackets are RTP packets sent to subscribers on the node's own write path
+	// (rtpOut), not through pion's.
+	OwnPathPackets uint64
+}
+
+// MediaPortStats returns the media port's counters (zeros on a virtual network).
+func (e *Engine) MediaPortStats() MediaPortStats {
 	if e.batch == nil {
-		return 0, 0, false
+		return MediaPortStats{}
 	}
-	return e.batch.sends.Load(), e.batch.datagrams.Load(), e.batch.gso.Load()
+	return MediaPortStats{
+		BatchSends: e.batch.sends.Load(), BatchDatagrams: e.batch.datagrams.Load(),
+		GSO: e.batch.gso.Load(), OwnPathPackets: e.batch.ownPath.Load(),
+	}
 }
 
 // UDPPort returns the media port (0 on a virtual network).
@@ -263,8 +277,21 @@ func (e *Engine) newPublisherAPI() (*webrtc.API, error) {
 // has no interceptors: sender reports, transport-wide sequence numbers and the GCC estimate
 // that drives simulcast layer choice are the subscriber's sendSide, off pion's per-packet
 // path. There is no pacer: packets leave as they are forwarded.
-func (e *Engine) newSubscriberAPI() (*webrtc.API, error) {
-	return e.newAPI(e.se, nil, bweLimits{}, false)
+func (e *Engine) newSubscriberAPI(out *rtpOut) (*webrtc.API, error) {
+	se := e.se
+	if out != nil {
+		out.settings(&se)
+	}
+	return e.newAPI(se, nil, bweLimits{}, false)
+}
+
+// newRTPOut returns a subscriber PeerConnection's own RTP write path, nil on a virtual
+// network (there is no media port of the node's own to write to).
+func (e *Engine) newRTPOut() *rtpOut {
+	if e.batch == nil {
+		return nil
+	}
+	return newRTPOut(e.batch, e.udpPort)
 }
 
 // bweLimits are where a GCC estimate starts and its ceiling, bits per second.

@@ -22,6 +22,7 @@ type Subscriber struct {
 	ev        PeerEvents
 	timeout   time.Duration // for an answer
 	side      *sendSide
+	out       *rtpOut        // nil: pion's write path
 	wg        sync.WaitGroup // RTCP readers
 
 	mu          sync.Mutex // guards the fields below
@@ -44,7 +45,8 @@ func (e *Engine) NewSubscriber(ev PeerEvents, sendOffer func(sdp string)) (*Subs
 		timeout:   e.cfg.AnswerTimeout,
 		senders:   map[*room.DownTrack]*webrtc.RTPSender{},
 	}
-	api, err := e.newSubscriberAPI()
+	out := e.newRTPOut()
+	api, err := e.newSubscriberAPI(out)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +55,10 @@ func (e *Engine) NewSubscriber(ev PeerEvents, sendOffer func(sdp string)) (*Subs
 		return nil, err
 	}
 	s.pc = pc
+	s.out = out
+	if out != nil {
+		out.watch(pc)
+	}
 	s.side = newSendSide(e.cfg)
 	s.side.start(pc, s.downTracks)
 	watch(pc, ev, s.transportReady)
@@ -95,7 +101,7 @@ func (s *Subscriber) AddTrack(d *room.DownTrack) error {
 		return ErrClosed
 	}
 	s.mu.Unlock()
-	tr, err := s.pc.AddTransceiverFromTrack(trackLocal{d: d, cc: s.side.cc}, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	tr, err := s.pc.AddTransceiverFromTrack(trackLocal{d: d, cc: s.side.cc, out: s.out}, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
 		return err
 	}

@@ -13,8 +13,9 @@ import (
 // "<publisher participant sid> <track id>". With cc set, the down track stamps transport-wide
 // sequence numbers for it (sendSide); without, pion's interceptors do, if any.
 type trackLocal struct {
-	d  *room.DownTrack
-	cc *bwe.Sender
+	d   *room.DownTrack
+	cc  *bwe.Sender
+	out *rtpOut // the PeerConnection's own RTP write path, nil: pion's
 }
 
 func (t trackLocal) ID() string       { return string(t.d.TrackID()) }
@@ -34,8 +35,12 @@ func (t trackLocal) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	if !ok {
 		return webrtc.RTPCodecParameters{}, room.ErrCodecMismatch
 	}
+	var w room.PacketWriter = ctx.WriteStream()
+	if t.out != nil {
+		w = rtpWriter{pion: ctx.WriteStream(), out: t.out}
+	}
 	b := room.Binding{
-		Writer:      ctx.WriteStream(),
+		Writer:      w,
 		SSRC:        uint32(ctx.SSRC()),
 		PayloadType: uint8(codec.PayloadType),
 	}

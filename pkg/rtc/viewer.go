@@ -21,6 +21,7 @@ type Viewer struct {
 	pc   *webrtc.PeerConnection
 	log  *slog.Logger
 	side *sendSide
+	out  *rtpOut        // nil: pion's write path
 	wg   sync.WaitGroup // RTCP readers, one per slot
 
 	mu      sync.Mutex // guards the fields below
@@ -44,7 +45,8 @@ func (e *Engine) NewViewer(offer string, ev PeerEvents) (*Viewer, error) {
 		return nil, err
 	}
 	v := &Viewer{log: ev.logger(e.log).With("pc", "whep")}
-	api, err := e.newSubscriberAPI()
+	out := e.newRTPOut()
+	api, err := e.newSubscriberAPI(out)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +55,10 @@ func (e *Engine) NewViewer(offer string, ev PeerEvents) (*Viewer, error) {
 		return nil, err
 	}
 	v.pc = pc
+	v.out = out
+	if out != nil {
+		out.watch(pc)
+	}
 	v.side = newSendSide(e.cfg)
 	for _, m := range d.MediaDescriptions {
 		kind := strings.ToLower(m.MediaName.Media)
@@ -169,7 +175,7 @@ func (v *Viewer) fill(s *slot, d *room.DownTrack) bool {
 	if s.last != nil {
 		d.ContinueFrom(s.last)
 	}
-	if err := s.sender.ReplaceTrack(trackLocal{d: d, cc: v.side.cc}); err != nil {
+	if err := s.sender.ReplaceTrack(trackLocal{d: d, cc: v.side.cc, out: v.out}); err != nil {
 		v.log.Debug("slot cannot carry track", "track", d.TrackID(), "err", err)
 		return false
 	}

@@ -103,8 +103,13 @@ func TestChromiumSDK(t *testing.T) {
 		if err != nil || v.FrameHeight == nil || v.FramesDecoded == 0 {
 			return false, detail, err
 		}
-		if v.FirstFrameMs == nil || *v.FirstFrameMs <= 0 {
-			return false, detail, fmt.Errorf("frames decoded but firstFrameMs = %v", v.FirstFrameMs)
+		if v.FirstFrameMs == nil {
+			// The SDK's first-frame watcher polls on its own; on a loaded machine its poll can
+			// come after this one's. It must come: the wait's timeout bounds it.
+			return false, detail, nil
+		}
+		if *v.FirstFrameMs <= 0 {
+			return false, detail, fmt.Errorf("frames decoded but firstFrameMs = %v", *v.FirstFrameMs)
 		}
 		low = *v.FrameHeight
 		return low > 0 && low <= 180, detail, nil

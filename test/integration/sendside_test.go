@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/cascade-sfu/cascade/pkg/client"
 )
 
 // sendSideWatch records, at a subscriber, the transport-wide sequence numbers of the media it
@@ -79,9 +82,10 @@ func (s *sendSideWatcher) BindRTCPReader(reader interceptor.RTCPReader) intercep
 	})
 }
 
-// The node numbers every packet it sends a subscriber for transport-wide congestion control,
-// one sequence across the subscriber's tracks, and sends sender reports that match what the
-// subscriber received (A/V sync and receiver statistics depend on them).
+// The node sends a subscriber's media on its own SRTP write path (the subscriber can decrypt
+// it), numbers every packet for transport-wide congestion control, one sequence across the
+// subscriber's tracks, and sends sender reports that match what the subscriber received (A/V
+// sync and receiver statistics depend on them).
 func TestSubscriberGetsTransportSequenceNumbersAndSenderReports(t *testing.T) {
 	n := startNode(t)
 	pub := n.join("sendside", "alice")
@@ -103,6 +107,17 @@ func TestSubscriberGetsTransportSequenceNumbersAndSenderReports(t *testing.T) {
 			seen[r.SSRC]++
 		}
 		return sub.rx.packetsOf(tracks["video"].ID) > 60 && len(seen) == 2 && minValue(seen) >= 2
+	}, n.statsString)
+
+	// The packets took the node's own SRTP write path (keys derived from the handshake), and the
+	// subscriber decrypted them: it goes on receiving.
+	own := n.engine.MediaPortStats().OwnPathPackets
+	if own < 50 {
+		t.Fatalf("%d packets on the node's own write path", own)
+	}
+	before := sub.rx.packetsOf(tracks["video"].ID)
+	eventually(t, 10*time.Second, "more video after the switch to the own write path", func() bool {
+		return sub.rx.packetsOf(tracks["video"].ID) > before+30
 	}, n.statsString)
 
 	w.mu.Lock()
@@ -160,4 +175,46 @@ func minValue(m map[uint32]int) int {
 		lo = min(lo, v)
 	}
 	return lo
+}
+
+// A subscriber that insists on being the DTLS server (it answers passive) leaves the node
+// without the keys of its own write path: media goes through pion's, as before.
+func TestSubscriberAsDTLSServerStillReceives(t *testing.T) {
+	n := startNode(t)
+	pub := n.join("dtls-role", "alice")
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+		t.Fatal(err)
+	}
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		t.Fatal(err)
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	rx := newReceiver()
+	c, err := client.Dial(ctx10(t), client.Options{
+		URL: n.wsURL(), Token: n.token("dtls-role", "bob", everything), API: api, OnTrack: rx.onTrack,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); rx.wait() })
+	src := startSource(t)
+	video := vp8Track(t, "cam", "s", "")
+	if _, err := pub.Publish(ctx10(t), video); err != nil {
+		t.Fatal(err)
+	}
+	src.video([]*webrtc.TrackLocalStaticRTP{video}, []byte{'f'}, []int{1200})
+	id := publishedTrack(t, &peer{Client: c, rx: rx}, "video").ID
+	eventually(t, 20*time.Second, "video through pion's write path", func() bool { return rx.packetsOf(id) > 60 }, n.statsString)
+	if own := n.engine.MediaPortStats().OwnPathPackets; own != 0 {
+		t.Fatalf("%d packets on the own write path without its keys", own)
+	}
 }
