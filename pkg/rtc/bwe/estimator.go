@@ -102,7 +102,14 @@ func (e *estimator) update(pkts []result, loss float64, now int64) int {
 		}
 	case e.signal == normal && loss < lossLow && e.lastUpdate != 0:
 		dt := math.Min(float64(now-e.lastUpdate)/float64(time.Second), 1)
-		e.rate *= 1 + increasePerSecond*dt
+		grown := e.rate * (1 + increasePerSecond*dt)
+		// An estimate is only as good as the traffic that tested it: it does not grow past
+		// 1.5 times what is getting through (a sender that sends less, e.g. a low simulcast
+		// layer, learns nothing about the path above it; allocation probes a layer up).
+		if received > 0 {
+			grown = math.Min(grown, math.Max(e.rate, 1.5*received+10_000))
+		}
+		e.rate = grown
 	}
 	// Underuse (queues draining) and moderate loss hold the estimate.
 	e.lastUpdate = now

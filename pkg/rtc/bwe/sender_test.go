@@ -237,3 +237,14 @@ func BenchmarkStamp(b *testing.B) {
 		s.Stamp(1200, now)
 	}
 }
+
+// A sender that sends less than its estimate allows (a low simulcast layer) does not see the
+// estimate run away to the ceiling: it stays within 1.5 times what gets through.
+func TestEstimateOfAnAppLimitedSenderStaysNearItsRate(t *testing.T) {
+	m := newSim(Config{Initial: 300_000, Max: 10_000_000}, &link{capacity: 100e6, base: 10 * time.Millisecond})
+	m.appLimit = 500_000
+	m.run(30 * time.Second)
+	if got := m.s.TargetBitrate(); got > 800_000 || got < 500_000 {
+		t.Fatalf("estimate %d b/s for a sender held at 500 kb/s, want about 1.5x that", got)
+	}
+}
