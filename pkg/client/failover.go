@@ -39,8 +39,8 @@ type FailoverOptions struct {
 	Room string
 	// RouteQuery adds parameters to /v1/route (lat, lon, region).
 	RouteQuery url.Values
-	// SilenceTimeout: a socket that answers no ping within it is lost (default 2 s). Pings are
-	// sent every half of it.
+	// SilenceTimeout: a socket that answers no ping for this long is lost (default 2 s). Pings
+	// are sent every quarter of it.
 	SilenceTimeout time.Duration
 	// ResumeTimeout bounds the attempt to resume on the same node (default 1 s).
 	ResumeTimeout time.Duration
@@ -267,11 +267,12 @@ func (s *Session) run() {
 	}
 }
 
-// watch returns why c's node is lost, or "" when the Session is closing.
+// watch returns why c's node is lost, or "" when the Session is closing. It pings twice per
+// SilenceTimeout; the node is lost when no pong came for SilenceTimeout.
 func (s *Session) watch(c *Client) string {
-	interval := s.opts.SilenceTimeout / 2
-	tick := time.NewTicker(interval)
+	tick := time.NewTicker(s.opts.SilenceTimeout / 4)
 	defer tick.Stop()
+	lastOK := time.Now()
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -281,11 +282,16 @@ func (s *Session) watch(c *Client) string {
 		case r := <-s.lost:
 			return r
 		case <-tick.C:
-			ctx, cancel := context.WithTimeout(s.ctx, s.opts.SilenceTimeout)
+			ctx, cancel := context.WithDeadline(s.ctx, lastOK.Add(s.opts.SilenceTimeout))
 			err := c.socket().Ping(ctx)
 			cancel()
-			if err != nil && s.ctx.Err() == nil {
-				return "no answer to a ping within " + s.opts.SilenceTimeout.String()
+			switch {
+			case s.ctx.Err() != nil:
+				return ""
+			case err == nil:
+				lastOK = time.Now()
+			case time.Since(lastOK) >= s.opts.SilenceTimeout:
+				return "no answer to pings for " + s.opts.SilenceTimeout.String()
 			}
 		}
 	}
