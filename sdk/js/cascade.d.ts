@@ -183,7 +183,8 @@ export interface RoomOptions {
   /** Merged into the PeerConnection configuration. */
   rtcConfig?: RTCConfiguration;
   /**
-   * When the node is lost (socket closed and resume refused, or 2.5 s without a message) and
+   * When the node is lost (socket closed and resume refused, 2.5 s without a message, or a
+   * PeerConnection failed for 3 s after its ICE restart) and
    * the Room connected through a routing request, join another node of the cluster as the same
    * identity and publish again. Default true.
    */

@@ -61,6 +61,7 @@ const DEAD_AFTER_MS = 30000;
 const FAILOVER_SILENCE_MS = 2500; // no message for this long: the node is lost (failover mode)
 const FAILOVER_GIVE_UP_MS = 30000; // fail over within this, else the session ends
 const FAILOVER_STEP_TIMEOUT_MS = 5000; // open a socket / join on the next node
+const FAILOVER_ICE_MS = 3000; // a PeerConnection failed this long (after an ICE restart): fail over
 // How often a new remote track's receiver is polled for its first decoded
 // frame, and for how long at most.
 const FIRST_FRAME_POLL_MS = 10;
@@ -749,6 +750,11 @@ export class Room extends EventTarget {
     this._failoverWatch = setInterval(() => {
       if (this._ended) { clearInterval(this._failoverWatch); this._failoverWatch = null; return; }
       if (this.state !== 'connected') return;
+      if (this._iceFailedTooLong()) {
+        this._warn('a PeerConnection stayed failed; failing over');
+        this._lostNode(undefined, { keepSocket: true });
+        return;
+      }
       if (Date.now() - this._lastSeen > FAILOVER_SILENCE_MS) {
         const ws = this._ws;
         if (ws) { ws.onmessage = null; ws.onclose = null; try { ws.close(); } catch { /* ignore */ } }
@@ -759,10 +765,21 @@ export class Room extends EventTarget {
     }, 1000);
   }
 
+  /**
+   * Whether a PeerConnection has been failed for FAILOVER_ICE_MS (the SDK's ICE restart did not
+   * bring it back): the node's media path is lost even if its socket is not.
+   */
+  _iceFailedTooLong() {
+    const failed = this._pub?.pc.connectionState === 'failed' || this._sub?.pc.connectionState === 'failed';
+    if (!failed) { this._iceFailedAt = null; return false; }
+    this._iceFailedAt ??= Date.now();
+    return Date.now() - this._iceFailedAt > FAILOVER_ICE_MS;
+  }
+
   /** The WebSocket broke and resuming failed: fail over if we can, else end. */
-  _lostNode(code) {
+  _lostNode(code, { keepSocket = false } = {}) {
     if (!this._canFailover()) { this._end('connection_lost', { code }); return; }
-    this._failover().catch((err) => {
+    this._failover(keepSocket).catch((err) => {
       this._warn('failover failed:', err.message);
       this._end('connection_lost', { code });
     });
@@ -775,12 +792,13 @@ export class Room extends EventTarget {
    * (one that moved meanwhile is shown as `participantmoved`). Emits
    * `reconnecting` then `reconnected` ({failover: true, nodeId, tookMs}).
    */
-  async _failover() {
+  async _failover(keepSocket = false) {
     const started = performance.now();
     const lost = { nodeId: this.routeInfo?.nodeId || null, url: this.url };
     this.state = 'reconnecting';
     this._emit('reconnecting', { reason: 'failover', nodeId: lost.nodeId });
-    this._dropNode();
+    this._dropNode(keepSocket);
+    this._iceFailedAt = null;
     const exclude = lost.nodeId ? [lost.nodeId] : [];
     const deadline = Date.now() + FAILOVER_GIVE_UP_MS;
     let backoff = 100;
@@ -797,6 +815,7 @@ export class Room extends EventTarget {
           this.routeInfo = { ...r, method: 'failover' };
           this._knownNodes = [r.url, ...r.alternatives.map((a) => a.url), ...this._failoverCandidates(lost, exclude)];
           const tookMs = Math.round(performance.now() - started);
+          this._closeStaleSocket();
           this._emit('reconnected', { sessionId: this.sessionId, failover: true, nodeId: r.nodeId, tookMs });
           return;
         } catch (err) {
@@ -808,7 +827,19 @@ export class Room extends EventTarget {
       await new Promise((resolve) => setTimeout(resolve, backoff));
       backoff = Math.min(backoff * 2, 2000);
     }
+    this._closeStaleSocket();
     throw lastErr || new CascadeError('connection_lost', 'no node took the session back');
+  }
+
+  /**
+   * The old node's socket kept open during a failover whose node may still be up (its media
+   * path failed): closing it first would end the session there and show the others a leave
+   * before the join; once the new session replaced it, it can go.
+   */
+  _closeStaleSocket() {
+    const ws = this._staleWs;
+    this._staleWs = null;
+    if (ws) { try { ws.close(1000); } catch { /* not open */ } }
   }
 
   /** Base URLs to ask for a route, known at join or since, without the lost node. */
@@ -827,8 +858,13 @@ export class Room extends EventTarget {
   }
 
   /** Forgets the lost node's socket, PeerConnections and media; keeps participants and local tracks. */
-  _dropNode() {
+  _dropNode(keepSocket = false) {
     clearInterval(this._pingTimer);
+    if (keepSocket && this._ws) {
+      this._staleWs = this._ws;
+      this._staleWs.onmessage = this._staleWs.onclose = this._staleWs.onerror = null;
+      this._ws = null;
+    }
     this._dropSocket();
     const err = new CascadeError('reconnecting', 'the node was lost; failing over');
     for (const [, p] of this._pending) { clearTimeout(p.timer); p.reject(err); }
