@@ -15,20 +15,6 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// A Session is a Client that survives the death of its node (issue 11, docs/protocol.md
-// "Failover"). It joins through /v1/route and remembers the nodes the answer names. When its
-// node is lost — the WebSocket closes, a ping goes unanswered for SilenceTimeout, or a
-// PeerConnection's ICE fails — it first tries to resume the session on the same node (a network
-// blip); if that fails it asks another known node's /v1/route for the next-closest live node,
-// excluding the lost one, joins the same room there as the same identity (the same token),
-// publishes its tracks again and re-sends its layer preferences. The other participants see
-// one participant that moved (participant_moved), not a leave and a join.
-//
-// # Concurrency
-//
-// A Session runs one monitor goroutine; Close ends it and waits, then closes the current
-// Client. OnEvent is called from the monitor goroutine, never with a lock held.
-
 // FailoverOptions configure a Session.
 type FailoverOptions struct {
 	// Options of each Client; URL is ignored (the route chooses the node).
@@ -94,7 +80,19 @@ type publication struct {
 	simulcast []*webrtc.TrackLocalStaticRTP
 }
 
-// Session is a failover-capable participant.
+// A Session is a Client that survives the death of its node (issue 11, docs/protocol.md
+// "Failover"). It joins through /v1/route and remembers the nodes the answer names. When its
+// node is lost — the WebSocket closes, a ping goes unanswered for SilenceTimeout, or a
+// PeerConnection's ICE fails — it first tries to resume the session on the same node (a network
+// blip); if that fails it asks another known node's /v1/route for the next-closest live node,
+// excluding the lost one, joins the same room there as the same identity (the same token),
+// publishes its tracks again and re-sends its layer preferences. The other participants see
+// one participant that moved (participant_moved), not a leave and a join.
+//
+// # Concurrency
+//
+// A Session runs one monitor goroutine; Close ends it and waits, then closes the current
+// Client. OnEvent is called from the monitor goroutine, never with a lock held.
 type Session struct {
 	opts   FailoverOptions
 	http   *http.Client
