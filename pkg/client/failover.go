@@ -81,10 +81,10 @@ type publication struct {
 }
 
 // A Session is a Client that survives the death of its node (issue 11, docs/protocol.md
-// "Failover"). It joins through /v1/route and remembers the nodes the answer names. When its
-// node is lost — the WebSocket closes, a ping goes unanswered for SilenceTimeout, or a
+// "Failover to another node"). It joins through /v1/route and remembers the nodes the answer
+// names. When its node is lost — the WebSocket closes, no pong comes for SilenceTimeout, or a
 // PeerConnection's ICE fails — it first tries to resume the session on the same node (a network
-// blip); if that fails it asks another known node's /v1/route for the next-closest live node,
+// blip; not after an ICE failure, which a new socket does not repair); if that fails it asks another known node's /v1/route for the next-closest live node,
 // excluding the lost one, joins the same room there as the same identity (the same token),
 // publishes its tracks again and re-sends its layer preferences. The other participants see
 // one participant that moved (participant_moved), not a leave and a join.
