@@ -20,7 +20,16 @@ import (
 // their subscribers stay, and only the slots feeding the tracks change (proxySource keeps the
 // stream continuous across the change). A parked proxy nobody adopts within parkGrace, or
 // whose origin node leaves the cluster, is removed then.
-const parkGrace = 5 * time.Second
+//
+// A proxy whose origin node died is parked too, for failoverGrace: its participant's client
+// is expected to fail over to another node and join again as the same identity, and the room
+// shows that new session (local here, or a proxy from its new node) as a move of the parked
+// participant (room.ParticipantMoved), not as a leave and a join. One that does not come back
+// in time leaves then.
+const (
+	parkGrace     = 5 * time.Second
+	failoverGrace = 10 * time.Second
+)
 
 type parkKey struct {
 	room     string
@@ -34,9 +43,11 @@ type parkedProxy struct {
 }
 
 // park keeps px in the room for a while if its origin is alive and still wanted here (through
-// another peer now) and the coordinator is not closing, else removes it.
+// another peer now) or died (its client may fail over), and the coordinator is not closing;
+// else removes it.
 func (c *Coordinator) park(name string, px *proxy) {
-	if c.ctx.Err() != nil || px.origin == "" || px.origin == c.cfg.Link.Self || !c.alive(px.origin) || !c.wantedOrigins[name][px.origin] {
+	if c.ctx.Err() != nil || px.origin == "" || px.origin == c.cfg.Link.Self ||
+		(c.alive(px.origin) && !c.wantedOrigins[name][px.origin]) {
 		c.removeProxy(px)
 		return
 	}
@@ -83,11 +94,16 @@ func (c *Coordinator) adopt(ps *peerState, name string, origin cluster.NodeID, i
 	return pp.px
 }
 
-// expireParked removes the parked proxies older than parkGrace at now, or whose origin left
-// the cluster; all of them with all.
+// expireParked removes the parked proxies older than parkGrace at now, or than failoverGrace
+// when their origin left the cluster; all of them with all. A parked participant that moved
+// to a new session meanwhile is already out of the room: removing its proxy tells no one.
 func (c *Coordinator) expireParked(now time.Time, all bool) {
 	for k, pp := range c.parked {
-		if all || now.Sub(pp.at) >= parkGrace || !c.alive(k.origin) {
+		grace := parkGrace
+		if !c.alive(k.origin) {
+			grace = failoverGrace
+		}
+		if all || now.Sub(pp.at) >= grace {
 			delete(c.parked, k)
 			c.removeProxy(pp.px)
 		}

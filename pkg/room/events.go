@@ -48,6 +48,13 @@ type (
 	}
 	// ParticipantJoined: another participant entered the room.
 	ParticipantJoined struct{ Participant ParticipantInfo }
+	// ParticipantMoved: another participant's identity has a new session (a refresh, or a
+	// failover from a node that died to another): the participant From is now Participant.
+	// Its old tracks are unpublished and its new ones published; no ParticipantLeft follows.
+	ParticipantMoved struct {
+		From        ParticipantSID
+		Participant ParticipantInfo
+	}
 	// ParticipantLeft: another participant left the room.
 	ParticipantLeft struct {
 		SID      ParticipantSID
@@ -96,6 +103,7 @@ type Speaker struct {
 func (Joined) isEvent()            {}
 func (ParticipantJoined) isEvent() {}
 func (ParticipantLeft) isEvent()   {}
+func (ParticipantMoved) isEvent()  {}
 func (TrackPublished) isEvent()    {}
 func (TrackUnpublished) isEvent()  {}
 func (TrackMuted) isEvent()        {}

@@ -282,8 +282,14 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 	r.mu.Unlock()
 	sort.Slice(tracks, func(i, j int) bool { return tracks[i].order < tracks[j].order })
 	p.sink.Deliver(Joined{Room: r.name, Self: p.Info(), Others: others})
+	moved := old != nil && !old.hidden && !p.hidden
 	if !p.hidden {
-		ev := ParticipantJoined{Participant: p.Info()}
+		var ev Event = ParticipantJoined{Participant: p.Info()}
+		if moved {
+			// One identity is one participant: its new session (a refresh, or a failover to
+			// another node) is shown as a move, not as a join and a leave.
+			ev = ParticipantMoved{From: old.sid, Participant: p.Info()}
+		}
 		for _, q := range audience {
 			if q != old {
 				q.sink.Deliver(ev)
@@ -293,7 +299,7 @@ func (r *Room) join(jp JoinParams) (*Participant, error) {
 	r.eventMu.Unlock()
 
 	if old != nil {
-		r.finishLeave(old, ReasonReplaced)
+		r.finishLeave(old, ReasonReplaced, !moved)
 	}
 	release := holdNegotiation(p.transport)
 	for _, t := range tracks {
@@ -328,15 +334,16 @@ func (r *Room) leave(p *Participant, reason LeaveReason) {
 	}
 	empty := len(r.participants) == 0
 	r.mu.Unlock()
-	r.finishLeave(p, reason)
+	r.finishLeave(p, reason, true)
 	p.log.Info("left", "reason", reason)
 	if empty && r.onEmpty != nil {
 		r.onEmpty(r)
 	}
 }
 
-// finishLeave releases what p owned once it is out of the room's maps, and tells everyone.
-func (r *Room) finishLeave(p *Participant, reason LeaveReason) {
+// finishLeave releases what p owned once it is out of the room's maps, and tells everyone
+// (the others only when announce: not when p moved to a new session of its identity).
+func (r *Room) finishLeave(p *Participant, reason LeaveReason, announce bool) {
 	tracks, subs, first := p.markLeft()
 	if !first {
 		return
@@ -348,7 +355,7 @@ func (r *Room) finishLeave(p *Participant, reason LeaveReason) {
 		r.retire(t)
 	}
 	r.eventMu.Lock()
-	if !p.hidden {
+	if !p.hidden && announce {
 		r.deliverLocked(ParticipantLeft{SID: p.sid, Identity: p.identity, Reason: reason}, p)
 	}
 	p.sink.Deliver(SessionEnded{Reason: reason})

@@ -668,3 +668,42 @@ func twoLayers(t *testing.T, m *Manager, highSize int) (*UpTrack, *DownTrack) {
 	})
 	return track, tr.track(track.ID())
 }
+
+// A participant of another node (a relay proxy) whose client failed over to this node joins
+// here as the same identity: the others see one move, no join and no leave, and one copy.
+func TestFailoverJoinIsAMove(t *testing.T) {
+	m := NewManager(testConfig())
+	defer m.Close()
+	_, watcherSink, _ := join(t, m, "r", "watcher")
+	proxy := joinRemote(t, m, "r", "alice", "dead-node")
+	track, _ := proxy.Publish(vp8Info())
+	neu, _, _ := join(t, m, "r", "alice")
+
+	moves := eventsOf[ParticipantMoved](watcherSink)
+	if len(moves) != 1 || moves[0].From != proxy.SID() || moves[0].Participant.SID != neu.SID() {
+		t.Fatalf("moves seen by the watcher: %+v", moves)
+	}
+	for _, j := range eventsOf[ParticipantJoined](watcherSink) {
+		if j.Participant.Identity == "alice" && j.Participant.SID == neu.SID() {
+			t.Fatal("the watcher saw the moved alice join")
+		}
+	}
+	if left := eventsOf[ParticipantLeft](watcherSink); len(left) != 0 {
+		t.Fatalf("the watcher saw leaves: %+v", left)
+	}
+	unpublished := false
+	for _, e := range eventsOf[TrackUnpublished](watcherSink) {
+		unpublished = unpublished || e.Track == track.ID()
+	}
+	if !unpublished {
+		t.Fatal("the old copy's track was not unpublished")
+	}
+	proxy.Leave(ReasonLeft) // the relay's late removal of the dead node's proxy
+	r := m.Room("r")
+	if n := len(r.Participants()); n != 2 || r.participantByIdentity("alice") != neu {
+		t.Fatalf("room has %d participants (want watcher and one alice, the new one)", n)
+	}
+	if left := eventsOf[ParticipantLeft](watcherSink); len(left) != 0 {
+		t.Fatalf("the proxy's late removal was shown as a leave: %+v", left)
+	}
+}

@@ -110,6 +110,11 @@ type (
 	ParticipantJoinedMsg struct {
 		Participant Participant `json:"participant"`
 	}
+	// ParticipantMovedMsg: the participant PreviousSID (same identity) is now Participant.
+	ParticipantMovedMsg struct {
+		PreviousSID string      `json:"previous_sid"`
+		Participant Participant `json:"participant"`
+	}
 	ParticipantLeftMsg struct {
 		SID      string `json:"sid"`
 		Identity string `json:"identity"`
@@ -180,6 +185,8 @@ func eventMessage(ev room.Event) (string, any) {
 		return "participant_joined", ParticipantJoinedMsg{Participant: participantMsg(e.Participant)}
 	case room.ParticipantUpdated:
 		return "participant_updated", ParticipantJoinedMsg{Participant: participantMsg(e.Participant)}
+	case room.ParticipantMoved:
+		return "participant_moved", ParticipantMovedMsg{PreviousSID: string(e.From), Participant: participantMsg(e.Participant)}
 	case room.ParticipantLeft:
 		return "participant_left", ParticipantLeftMsg{SID: string(e.SID), Identity: string(e.Identity), Reason: string(e.Reason)}
 	case room.TrackPublished:

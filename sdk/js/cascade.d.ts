@@ -67,6 +67,8 @@ export interface RouteOptions {
   timeout?: number;
   /** ms for each ping when probing. Default 1500. */
   probeTimeout?: number;
+  /** Node ids to leave out (nodes the client lost); at most 8 are sent. */
+  exclude?: string[];
 }
 
 /** A node of the cluster as named by /v1/route. */
@@ -180,6 +182,13 @@ export interface RoomOptions {
   logger?: { debug?: (...args: unknown[]) => void; warn?: (...args: unknown[]) => void } | null;
   /** Merged into the PeerConnection configuration. */
   rtcConfig?: RTCConfiguration;
+  /**
+   * When the node is lost (socket closed and resume refused, 2.5 s without a message, or a
+   * PeerConnection failed for 3 s after its ICE restart) and
+   * the Room connected through a routing request, join another node of the cluster as the same
+   * identity and publish again. Default true.
+   */
+  failover?: boolean;
 }
 
 /** A routing request for Room.connect: ask `route`'s /v1/route for the best node. */
@@ -306,6 +315,8 @@ export interface RoomStats {
 export interface RoomEventMap {
   participantjoined: { participant: RemoteParticipant; existing: boolean };
   participantleft: { participant: RemoteParticipant; reason?: string };
+  /** The same identity on a new session (e.g. it failed over to another node): participant.sid is new; its old tracks were unpublished, its new ones follow. */
+  participantmoved: { participant: RemoteParticipant; previousSid: string };
   participantupdated: { participant: Participant };
   trackpublished: { participant: RemoteParticipant; track: Track };
   trackunpublished: { participant: RemoteParticipant; track: Track };
@@ -321,11 +332,13 @@ export interface RoomEventMap {
   routed: RouteInfo;
   firstframe: { participant: RemoteParticipant | null; track: Track | { id: string; sid: string }; firstFrameMs: number };
   disconnected: { reason: string; code?: number };
-  reconnecting: { reason: string };
-  reconnected: { sessionId: string };
+  /** reason 'socket': resuming on the same node; 'failover': joining another node (nodeId: the lost one). */
+  reconnecting: { reason: 'socket' | 'failover' | string; nodeId?: string | null };
+  /** failover: the session was joined again on another node (nodeId) tookMs after the loss was noticed. */
+  reconnected: { sessionId: string; failover?: boolean; nodeId?: string; tookMs?: number };
 }
 
-export type RoomState = 'new' | 'connecting' | 'connected' | 'closed';
+export type RoomState = 'new' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
 /**
  * A room session: one WebSocket session and two PeerConnections. After it
@@ -335,6 +348,8 @@ export declare class Room extends EventTarget {
   constructor(options?: RoomOptions);
 
   pingInterval: number;
+  /** See RoomOptions.failover. */
+  failover: boolean;
   logger: RoomOptions['logger'];
   rtcConfig: RTCConfiguration;
   state: RoomState;

@@ -58,6 +58,10 @@ const MAX_FRAME = 64 * 1024;
 const REQUEST_TIMEOUT_MS = 15000;
 const RESUME_TIMEOUT_MS = 5000; // open a new socket and resume within this, else the session ends
 const DEAD_AFTER_MS = 30000;
+const FAILOVER_SILENCE_MS = 2500; // no message for this long: the node is lost (failover mode)
+const FAILOVER_GIVE_UP_MS = 30000; // fail over within this, else the session ends
+const FAILOVER_STEP_TIMEOUT_MS = 5000; // open a socket / join on the next node
+const FAILOVER_ICE_MS = 3000; // a PeerConnection failed this long (after an ICE restart): fail over
 // How often a new remote track's receiver is polled for its first decoded
 // frame, and for how long at most.
 const FIRST_FRAME_POLL_MS = 10;
@@ -227,9 +231,10 @@ export async function measureRTT(baseURL, { count = PROBE_COUNT, timeout = PROBE
  * @param {AbortSignal} [options.signal]
  * @param {number} [options.timeout=5000] ms for the /v1/route request
  * @param {number} [options.probeTimeout=1500] ms for each ping
+ * @param {string[]} [options.exclude] node ids to leave out (a node the client lost; at most 8)
  */
 export async function route(baseURL, options = {}) {
-  const { room, lat, lon, region, probe = false, signal, timeout = ROUTE_TIMEOUT_MS, probeTimeout = PROBE_TIMEOUT_MS } = options;
+  const { room, lat, lon, region, probe = false, signal, timeout = ROUTE_TIMEOUT_MS, probeTimeout = PROBE_TIMEOUT_MS, exclude } = options;
   const base = httpBaseURL(baseURL);
   const q = new URLSearchParams();
   if (lat != null && lat !== '' && lon != null && lon !== '') {
@@ -238,6 +243,7 @@ export async function route(baseURL, options = {}) {
   }
   if (region) q.set('region', String(region));
   if (room) q.set('room', String(room));
+  for (const id of Array.isArray(exclude) ? exclude.slice(0, 8) : []) if (id) q.append('exclude', String(id));
   const qs = q.toString();
   const url = `${base}/v1/route${qs ? '?' + qs : ''}`;
   const data = await fetchWithin(url, { cache: 'no-store', mode: 'cors', credentials: 'omit' }, timeout, signal, async (res) => {
@@ -412,6 +418,8 @@ export class Room extends EventTarget {
     this.pingInterval = options.pingInterval ?? 10000;
     this.logger = options.logger ?? null;
     this.rtcConfig = options.rtcConfig ?? {};
+    /** Fail over to another node when this one is lost (connections made through a route only). */
+    this.failover = options.failover ?? true;
 
     this.state = 'new'; // new | connecting | connected | closed
     this.sessionId = null;
@@ -504,6 +512,7 @@ export class Room extends EventTarget {
   async connect(url, token, options = {}) {
     if (this.state !== 'new') throw new CascadeError('already_joined', 'a Room connects once; make a new Room');
     this.state = 'connecting';
+    this._rememberJoin(url, token, options);
     this._connectAt = performance.now();
     const timeout = options.timeout ?? REQUEST_TIMEOUT_MS;
     const routed = url !== null && typeof url === 'object';
@@ -546,6 +555,7 @@ export class Room extends EventTarget {
     }
     this._mark('joined');
     this._onJoined(joined);
+    this._startFailoverWatch();
     return joined;
   }
 
@@ -661,10 +671,12 @@ export class Room extends EventTarget {
     if (!this._leaveReason && this._resumeToken && this.state === 'connected' && this.url) {
       this._resume().catch((err) => {
         this._warn('resume failed:', err.message);
-        this._end('connection_lost', { code: e.code });
+        this._lostNode(e.code);
       });
       return;
     }
+    if (!this._leaveReason && this.state === 'reconnecting' && this._canFailover()) return; // a failover is under way
+    if (!this._leaveReason && this.state === 'connected' && this._canFailover()) { this._lostNode(e.code); return; }
     this._end(this._leaveReason || 'connection_lost', { code: e.code });
   }
 
@@ -711,6 +723,235 @@ export class Room extends EventTarget {
       }
     }
     if (!silent) this._emit('disconnected', { reason, code });
+  }
+
+  // ---- failover (docs/protocol.md, "Failover") ------------------------------------
+
+  /** Remembers how connect() joined, for a failover to another node. */
+  _rememberJoin(url, token, options) {
+    this._joinToken = token;
+    this._joinName = options?.name || '';
+    this._routeRequest = url !== null && typeof url === 'object' ? { ...url } : null;
+    if (this._routeRequest) delete this._routeRequest.signal;
+  }
+
+  /** Whether a lost node is followed by a failover: routed connections, unless disabled. */
+  _canFailover() {
+    return this.failover !== false && !!this._routeRequest && !this._leaveReason && !this._ended;
+  }
+
+  /**
+   * Sends a ping every second while connected and treats FAILOVER_SILENCE_MS
+   * without any message as a lost node (a power loss or a partition does not
+   * close the socket). Started once joined; ends with the session.
+   */
+  _startFailoverWatch() {
+    if (this._failoverWatch || !this._canFailover()) return;
+    this._failoverWatch = setInterval(() => {
+      if (this._ended) { clearInterval(this._failoverWatch); this._failoverWatch = null; return; }
+      if (this.state !== 'connected') return;
+      if (this._iceFailedTooLong()) {
+        this._warn('a PeerConnection stayed failed; failing over');
+        this._lostNode(undefined, { keepSocket: true });
+        return;
+      }
+      if (Date.now() - this._lastSeen > FAILOVER_SILENCE_MS) {
+        const ws = this._ws;
+        if (ws) { ws.onmessage = null; ws.onclose = null; try { ws.close(); } catch { /* ignore */ } }
+        this._onSocketClose({ code: 4000, reason: 'silence' });
+        return;
+      }
+      try { this._sendRaw({ v: PROTOCOL_VERSION, type: 'ping', id: this._newId(), data: { ts: Date.now() } }); } catch { /* closing */ }
+    }, 1000);
+  }
+
+  /**
+   * Whether a PeerConnection has been failed for FAILOVER_ICE_MS (the SDK's ICE restart did not
+   * bring it back): the node's media path is lost even if its socket is not.
+   */
+  _iceFailedTooLong() {
+    const failed = this._pub?.pc.connectionState === 'failed' || this._sub?.pc.connectionState === 'failed';
+    if (!failed) { this._iceFailedAt = null; return false; }
+    this._iceFailedAt ??= Date.now();
+    return Date.now() - this._iceFailedAt > FAILOVER_ICE_MS;
+  }
+
+  /** The WebSocket broke and resuming failed: fail over if we can, else end. */
+  _lostNode(code, { keepSocket = false } = {}) {
+    if (!this._canFailover()) { this._end('connection_lost', { code }); return; }
+    this._failover(keepSocket).catch((err) => {
+      this._warn('failover failed:', err.message);
+      this._end('connection_lost', { code });
+    });
+  }
+
+  /**
+   * The node is lost: ask another known node's /v1/route for the next closest
+   * live node (excluding the lost one), join the same room there as the same
+   * identity, publish our tracks again and keep the participants we know
+   * (one that moved meanwhile is shown as `participantmoved`). Emits
+   * `reconnecting` then `reconnected` ({failover: true, nodeId, tookMs}).
+   */
+  async _failover(keepSocket = false) {
+    const started = performance.now();
+    const lost = { nodeId: this.routeInfo?.nodeId || null, url: this.url };
+    this.state = 'reconnecting';
+    this._emit('reconnecting', { reason: 'failover', nodeId: lost.nodeId });
+    this._dropNode(keepSocket);
+    this._iceFailedAt = null;
+    const exclude = lost.nodeId ? [lost.nodeId] : [];
+    const deadline = Date.now() + FAILOVER_GIVE_UP_MS;
+    let backoff = 100;
+    let lastErr = null;
+    while (!this._ended && Date.now() < deadline) {
+      for (const base of this._failoverCandidates(lost, exclude)) {
+        if (this._ended) break;
+        try {
+          const { route: _r, ...opts } = this._routeRequest;
+          if (!opts.room) opts.room = this.roomName || tokenRoom(this._joinToken);
+          const r = await route(base, { ...opts, probe: false, exclude, timeout: 1500 });
+          if (r.nodeId && exclude.includes(r.nodeId)) continue;
+          await this._rejoin(r);
+          this.routeInfo = { ...r, method: 'failover' };
+          this._knownNodes = [r.url, ...r.alternatives.map((a) => a.url), ...this._failoverCandidates(lost, exclude)];
+          const tookMs = Math.round(performance.now() - started);
+          this._closeStaleSocket();
+          this._emit('reconnected', { sessionId: this.sessionId, failover: true, nodeId: r.nodeId, tookMs });
+          return;
+        } catch (err) {
+          lastErr = err;
+          this._debug('failover through', base, 'failed:', err.message);
+          this._dropSocket();
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+      backoff = Math.min(backoff * 2, 2000);
+    }
+    this._closeStaleSocket();
+    throw lastErr || new CascadeError('connection_lost', 'no node took the session back');
+  }
+
+  /**
+   * The old node's socket kept open during a failover whose node may still be up (its media
+   * path failed): closing it first would end the session there and show the others a leave
+   * before the join; once the new session replaced it, it can go.
+   */
+  _closeStaleSocket() {
+    const ws = this._staleWs;
+    this._staleWs = null;
+    if (ws) { try { ws.close(1000); } catch { /* not open */ } }
+  }
+
+  /** Base URLs to ask for a route, known at join or since, without the lost node. */
+  _failoverCandidates(lost, exclude) {
+    const out = [];
+    const add = (u, id) => {
+      if (!u || (id && exclude.includes(id))) return;
+      const b = httpBaseURL(u);
+      if (b === httpBaseURL(lost.url) || out.includes(b)) return;
+      out.push(b);
+    };
+    for (const a of this.routeInfo?.alternatives || []) add(a.url, a.nodeId);
+    for (const u of this._knownNodes || []) add(u);
+    if (this._routeRequest?.route) add(this._routeRequest.route);
+    return out;
+  }
+
+  /** Forgets the lost node's socket, PeerConnections and media; keeps participants and local tracks. */
+  _dropNode(keepSocket = false) {
+    clearInterval(this._pingTimer);
+    if (keepSocket && this._ws) {
+      this._staleWs = this._ws;
+      this._staleWs.onmessage = this._staleWs.onclose = this._staleWs.onerror = null;
+      this._ws = null;
+    }
+    this._dropSocket();
+    const err = new CascadeError('reconnecting', 'the node was lost; failing over');
+    for (const [, p] of this._pending) { clearTimeout(p.timer); p.reject(err); }
+    this._pending.clear();
+    for (const [mid, trackId] of [...this._midToTrack]) this._detachMedia(trackId, mid);
+    for (const m of this._subMedia.values()) clearTimeout(m.firstFrameTimer);
+    this._subMedia.clear();
+    this._midToTrack.clear();
+    this._ontrackByMid.clear();
+    this._pub?.close();
+    this._sub?.close();
+    this._pub = this._sub = null;
+    this._pubQueue = new SerialQueue();
+    this._subQueue = new SerialQueue();
+    this._pubRunning = null;
+    this._pubAgain = false;
+    for (const l of this._local.values()) { l.id = null; l.transceiver = null; }
+  }
+
+  _dropSocket() {
+    const ws = this._ws;
+    this._ws = null;
+    if (!ws) return;
+    ws.onmessage = ws.onclose = ws.onerror = ws.onopen = null;
+    try { ws.close(1000); } catch { /* not open */ }
+  }
+
+  /** Joins the node r names with our token and restores the session there. */
+  async _rejoin(r) {
+    const ws = await this._openSocket(signalURL(r.url), FAILOVER_STEP_TIMEOUT_MS);
+    if (this._ended) throw new CascadeError('disconnected', 'left while failing over');
+    ws.onmessage = (e) => this._onFrame(e.data);
+    ws.onclose = (e) => this._onSocketClose(e);
+    ws.onerror = () => this._debug('websocket error');
+    this._lastSeen = Date.now();
+    const data = { token: this._joinToken };
+    if (this._joinName) data.name = this._joinName;
+    const joined = await this._request('join', data, { timeout: FAILOVER_STEP_TIMEOUT_MS, expect: 'joined' });
+    this._reconcileParticipants(joined.participants || []);
+    this._onJoined(joined);
+    await this._republish();
+  }
+
+  /**
+   * After a rejoin: a participant of the same identity under a new sid moved,
+   * one we know that is not there any more left, tracks gone are unpublished.
+   */
+  _reconcileParticipants(list) {
+    const bySid = new Map(list.map((p) => [p.sid, p]));
+    const byIdentity = new Map(list.map((p) => [p.identity, p]));
+    for (const [sid, rp] of [...this.participants]) {
+      const now = bySid.get(sid);
+      if (now) {
+        const ids = new Set((now.tracks || []).map((t) => t.id));
+        for (const id of [...rp.tracks.keys()]) if (!ids.has(id)) this._onTrackUnpublished(sid, id);
+        continue;
+      }
+      const moved = rp.identity && byIdentity.get(rp.identity);
+      if (moved) this._moveParticipant(sid, moved);
+      else this._removeParticipant(sid, 'left');
+    }
+  }
+
+  /** participant_moved: the participant previousSid is now p (same identity, new session). */
+  _moveParticipant(previousSid, p) {
+    if (!p || !p.sid) return;
+    const rp = this.participants.get(previousSid);
+    if (!rp || rp.placeholder || this.participants.has(p.sid)) { this._addParticipant(p, false); return; }
+    for (const id of [...rp.tracks.keys()]) this._onTrackUnpublished(previousSid, id);
+    this.participants.delete(previousSid);
+    Object.assign(rp, { sid: p.sid, identity: p.identity, name: p.name || p.identity, role: p.role });
+    this.participants.set(p.sid, rp);
+    this._emit('participantmoved', { participant: rp, previousSid });
+    for (const t of p.tracks || []) this._onTrackPublished({ ...t, sid: t.sid || p.sid });
+  }
+
+  /** Publishes our local tracks again on the new publisher PeerConnection. */
+  async _republish() {
+    if (!this._local.size) return;
+    for (const local of this._local.values()) {
+      const init = { direction: 'sendonly', streams: [new MediaStream([local.mediaTrack])] };
+      if (local.kind === 'video') {
+        init.sendEncodings = local.simulcast ? SIMULCAST_LAYERS.map((l) => ({ ...l })) : [{ maxBitrate: SINGLE_LAYER_MAX_BITRATE }];
+      }
+      local.transceiver = this._pub.pc.addTransceiver(local.mediaTrack, init);
+    }
+    await this._negotiatePub();
   }
 
   // ---- sending ----------------------------------------------------------------
@@ -823,6 +1064,9 @@ export class Room extends EventTarget {
       }
       case 'participant_joined':
         this._addParticipant(d.participant, false);
+        break;
+      case 'participant_moved':
+        this._moveParticipant(d.previous_sid, d.participant);
         break;
       case 'participant_left':
         this._removeParticipant(d.sid, d.reason);

@@ -43,6 +43,7 @@ const app = {
   tiles: new Map(), // key (participant sid, 'local', or track id for extra video) → tile
   audio: new Map(), // Track.id → <audio>
   speaking: new Set(),
+  statusLog: [], // the status texts shown, oldest first (test hook)
   routeInfo: null, // how the node of the current (or last) session was chosen
   routeWait: null, // resolves with the first routeInfo of the join in progress, or null
   wsURL: null, // the signalling WebSocket of the current (or last) session
@@ -325,6 +326,7 @@ function updateStatus() {
     text = app.state === 'left' ? 'Left' : 'Offline';
   }
   ui.status.dataset.state = state;
+  if (ui.status.textContent !== text && app.statusLog.push(text) > 50) app.statusLog.shift();
   ui.status.textContent = text;
 }
 
@@ -454,6 +456,12 @@ function wireRoom(room) {
   room.on('participantleft', ({ participant, reason }) => {
     for (const [key, tile] of [...app.tiles]) if (key === participant.sid || tile.el.dataset.sid === participant.sid) removeTile(key);
     addNotice(`${participantLabel(participant)} left${reason && reason !== 'left' ? ` (${reason})` : ''}`);
+    layoutGrid();
+  });
+  room.on('participantmoved', ({ participant, previousSid }) => {
+    // The same person on a new session (a failover to another node): one tile, re-keyed.
+    for (const [key, tile] of [...app.tiles]) if (key === previousSid || tile.el.dataset.sid === previousSid) removeTile(key);
+    createTile(participant.sid, participantLabel(participant));
     layoutGrid();
   });
   room.on('trackpublished', ({ participant, track }) => {
@@ -637,6 +645,13 @@ window.cascade = {
       .map((t) => ({ name: t.name.textContent, text: t.firstFrame.textContent, ms: Number(t.firstFrame.dataset.ms) }));
   },
   errors() { return app.errors.map((e) => e.message); },
+  /** The status texts shown so far (e.g. Connected, Reconnecting…), oldest first. */
+  statusLog() { return [...app.statusLog]; },
+  /** The remote tiles: [{key, name, sid, videoTrackId}]. */
+  tiles() {
+    return [...app.tiles].filter(([, t]) => !t.local)
+      .map(([key, t]) => ({ key, name: t.name.textContent, sid: t.el.dataset.sid || key, videoTrackId: t.videoTrackId || null }));
+  },
   join,
   leave,
   /**

@@ -14,11 +14,11 @@ const mids: (string | null)[] = sections.map((s) => s.mid);
 
 export async function example(token: string): Promise<void> {
   const rtt: number = await measureRTT(base, { count: 3, timeout: 1000 });
-  const r = await route(base, { room: 'demo', lat: 48.8, lon: 2.3, region: 'eu', probe: true });
+  const r = await route(base, { room: 'demo', lat: 48.8, lon: 2.3, region: 'eu', probe: true, exclude: ['eu-1'] });
   const next: string[] = r.alternatives.map((a) => a.url);
   if (r.method === 'probe') console.log(r.rttMs, r.probes?.map((p) => p.rttMs ?? p.error));
 
-  const room = new Room({ logger: console, pingInterval: 5000, rtcConfig: { iceTransportPolicy: 'all' } });
+  const room = new Room({ logger: console, pingInterval: 5000, rtcConfig: { iceTransportPolicy: 'all' }, failover: true });
   const off = room.on('trackadded', ({ participant, track, mediaTrack }) => {
     const t: Track = track;
     const ms: MediaStreamTrack = mediaTrack;
@@ -28,6 +28,8 @@ export async function example(token: string): Promise<void> {
   off();
   room.on('participantjoined', ({ participant, existing }) => console.log(participant.name, existing));
   room.on('participantleft', ({ participant, reason }) => console.log(participant.sid, reason));
+  room.on('participantmoved', ({ participant, previousSid }) => console.log(previousSid, '→', participant.sid));
+  room.on('reconnected', ({ failover, nodeId, tookMs }) => console.log(failover, nodeId, tookMs));
   room.on('trackremoved', ({ track }) => console.log(track.id));
   room.on('trackmuted', ({ track, muted }) => console.log(track.id, muted));
   room.on('activespeakers', ({ speakers }) => console.log(speakers.map((s) => s.level)));
