@@ -250,13 +250,15 @@ type proxySource struct {
 	closed  bool
 
 	// The reader's own state (ReadRTP's goroutine only).
-	from    *slotSource // the slot the last packet came from
-	started bool
-	seqOff  uint16
-	tsOff   uint32
-	lastSeq uint16
-	lastTS  uint32
-	lastAt  time.Time
+	deadline time.Time   // SetReadDeadline's
+	applied  *slotSource // the slot source the deadline was last given to
+	from     *slotSource // the slot the last packet came from
+	started  bool
+	seqOff   uint16
+	tsOff    uint32
+	lastSeq  uint16
+	lastTS   uint32
+	lastAt   time.Time
 }
 
 func newProxySource(clockRate uint32) *proxySource {
@@ -303,10 +305,17 @@ func (p *proxySource) ReadRTP(buf []byte) (int, error) {
 			<-changed
 			continue
 		}
+		if cur != p.applied {
+			_ = cur.SetReadDeadline(p.deadline)
+			p.applied = cur
+		}
 		n, err := cur.ReadRTP(buf)
 		if err == nil {
 			p.continueStream(cur, buf[:n])
 			return n, nil
+		}
+		if !p.deadline.IsZero() && isTimeout(err) {
+			return 0, err // the reader's deadline, not the slot's end
 		}
 		// The slot was reassigned, released or its link closed: wait for what comes next.
 		select {
@@ -351,6 +360,26 @@ func (p *proxySource) continueStream(src *slotSource, pkt []byte) {
 	if !p.started || int16(seq-p.lastSeq) > 0 {
 		p.lastSeq, p.lastTS, p.lastAt, p.started = seq, ts, now, true
 	}
+}
+
+// SetReadDeadline bounds ReadRTP: past t it fails with a timeout error (the room's reader holds
+// a frame's first packets until its last packet or the deadline). Called from the reader
+// goroutine.
+func (p *proxySource) SetReadDeadline(t time.Time) error {
+	p.deadline = t
+	p.mu.Lock()
+	cur := p.cur
+	p.mu.Unlock()
+	if cur != nil {
+		p.applied = cur
+		return cur.SetReadDeadline(t)
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 func (p *proxySource) RequestKeyframe() error {

@@ -238,7 +238,21 @@ type slotSource struct {
 	s         *slot
 	closed    chan struct{}
 	closeOnce sync.Once
-	started   bool // reader goroutine only
+	started   bool      // reader goroutine only
+	deadline  time.Time // reader goroutine only: SetReadDeadline's
+}
+
+// SetReadDeadline bounds ReadRTP (the room's reader holds a frame's first packets until its
+// last, at most until the deadline). Called from the reader goroutine.
+func (r *slotSource) SetReadDeadline(t time.Time) error {
+	r.deadline = t
+	if !r.started {
+		return nil // applied by the first read
+	}
+	if rt := r.s.remote.Load(); rt != nil {
+		return rt.SetReadDeadline(t)
+	}
+	return nil
 }
 
 func (r *slotSource) ReadRTP(buf []byte) (int, error) {
@@ -251,8 +265,9 @@ func (r *slotSource) ReadRTP(buf []byte) (int, error) {
 	}
 	t := r.s.remote.Load()
 	if !r.started {
+		// A previous source of this slot may have left a deadline (Close sets one).
 		r.started = true
-		_ = t.SetReadDeadline(time.Time{})
+		_ = t.SetReadDeadline(r.deadline)
 	}
 	n, _, err := t.Read(buf)
 	if err != nil {

@@ -20,8 +20,9 @@ import (
 
 // spanNode is an in-process node without signalling: engine, rooms and relay coordinator.
 type spanNode struct {
-	rooms *room.Manager
-	coord *relay.Coordinator
+	rooms   *room.Manager
+	coord   *relay.Coordinator
+	batches *batchLog // the room's write batcher: records batches for the tests
 }
 
 // spanOpts are the optional settings of a span node.
@@ -39,7 +40,9 @@ func startSpanNode(t *testing.T, c *testCluster, id cluster.NodeID, net *vnet.Ne
 	}
 	rcfg := room.DefaultConfig()
 	rcfg.Logger = testLogger(string(id))
-	n := &spanNode{rooms: room.NewManager(rcfg)}
+	batches := &batchLog{}
+	rcfg.Batcher = batches
+	n := &spanNode{rooms: room.NewManager(rcfg), batches: batches}
 	var coord atomic.Pointer[relay.Coordinator]
 	bus, err := cluster.NewRedisBus(context.Background(), c.srv.Client(), busPrefix, cluster.BusConfig{
 		Self: id, Secret: busSecret, Logger: testLogger(string(id)),
