@@ -50,14 +50,9 @@ func (s *sendSide) close() {
 	s.wg.Wait()
 }
 
-// handleRTCP feeds transport-wide feedback to the estimator. It runs on the RTCP readers.
-func (s *sendSide) handleRTCP(pkts []rtcp.Packet) {
-	for _, p := range pkts {
-		if fb, ok := p.(*rtcp.TransportLayerCC); ok {
-			s.cc.Feedback(fb, time.Now())
-		}
-	}
-}
+// feedback feeds one transport-wide feedback packet to the estimator. It runs on the RTCP
+// readers.
+func (s *sendSide) feedback(raw []byte) { s.cc.FeedbackRaw(raw, time.Now()) }
 
 func (s *sendSide) reportLoop(pc *webrtc.PeerConnection) {
 	defer s.wg.Done()

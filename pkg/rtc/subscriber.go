@@ -1,6 +1,7 @@
 package rtc
 
 import (
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -134,11 +135,47 @@ func (s *Subscriber) RemoveTrack(d *room.DownTrack) error {
 // readRTCP feeds the subscriber's RTCP for one sender to its down track.
 func (s *Subscriber) readRTCP(sender *webrtc.RTPSender, d *room.DownTrack) {
 	defer s.wg.Done()
-	ReadSenderRTCP(sender, func(pkts []rtcp.Packet) {
-		s.side.handleRTCP(pkts)
-		d.HandleRTCP(pkts)
-	})
+	readSubscriberRTCP(sender, s.side.feedback, d.HandleRTCP)
 }
+
+// readSubscriberRTCP reads a subscriber sender's RTCP until the sender stops: transport-wide
+// feedback goes to twcc as raw bytes (parsed without allocating), the other packets of each
+// compound packet to handle, parsed. handle's slice is reused: it must not keep it.
+func readSubscriberRTCP(sender *webrtc.RTPSender, twcc func(raw []byte), handle func([]rtcp.Packet)) {
+	buf := make([]byte, 1500)
+	var pkts []rtcp.Packet
+	for {
+		n, _, err := sender.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts = pkts[:0]
+		for b := buf[:n]; len(b) >= 4; {
+			l := (int(binary.BigEndian.Uint16(b[2:4])) + 1) * 4
+			if l > len(b) {
+				break
+			}
+			p := b[:l]
+			b = b[l:]
+			if p[1] == rtcpTypeTransportFeedback && p[0]&0x1f == rtcpFormatTWCC {
+				twcc(p)
+				continue
+			}
+			if ps, err := rtcp.Unmarshal(p); err == nil {
+				pkts = append(pkts, ps...)
+			}
+		}
+		if len(pkts) > 0 {
+			handle(pkts)
+		}
+	}
+}
+
+// RTCP packet type and format of transport-wide congestion control feedback.
+const (
+	rtcpTypeTransportFeedback = 205
+	rtcpFormatTWCC            = 15
+)
 
 // ReadSenderRTCP reads a sender's RTCP until the sender stops, handing each compound packet to
 // handle. Reading is what makes pion's interceptors see the feedback; call it on one goroutine.

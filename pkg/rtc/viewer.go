@@ -196,8 +196,7 @@ func (v *Viewer) takeWaiting(kind room.Kind) *room.DownTrack {
 
 func (v *Viewer) readRTCP(s *slot) {
 	defer v.wg.Done()
-	ReadSenderRTCP(s.sender, func(pkts []rtcp.Packet) {
-		v.side.handleRTCP(pkts)
+	readSubscriberRTCP(s.sender, v.side.feedback, func(pkts []rtcp.Packet) {
 		if d := s.cur.Load(); d != nil {
 			d.HandleRTCP(pkts)
 		}

@@ -9,6 +9,7 @@
 package bwe
 
 import (
+	"encoding/binary"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,7 @@ type Sender struct {
 	mu     sync.Mutex // guards next and hist
 	next   uint16
 	hist   [historySize]sent
-	fbMu   sync.Mutex // guards est; held by Feedback only
+	fbMu   sync.Mutex // guards everything below but target and loss; held by Feedback only
 	est    estimator
 	lastFb int // feedback packet count of the last feedback, -1 before the first
 	// Loss is measured over windows of at least lossWindowPackets packets or lossWindow.
@@ -54,8 +55,12 @@ type Sender struct {
 	winStart          int64
 	lastLoss          float64
 	target            atomic.Int64
-	loss              atomic.Uint32 // fraction lost in the last feedback × 2^16
-	packets           []result      // Feedback's scratch space
+	loss              atomic.Uint32 // fraction lost in the last loss window × 2^16
+	// A feedback's scratch space: its packet status symbols in sequence order, its receive
+	// deltas (µs), and the packets it reports on.
+	statuses []uint8
+	deltas   []int64
+	packets  []result
 }
 
 // New returns a Sender whose estimate starts at cfg.Initial.
@@ -99,16 +104,114 @@ type result struct {
 	size             int32
 }
 
-// Feedback processes one transport-wide feedback packet received at now. A feedback seen twice
-// (RTCP routed to several senders) counts once.
+// Feedback processes one transport-wide feedback packet received at now, as pion parsed it.
+// A feedback seen twice (RTCP routed to several senders) counts once.
 func (s *Sender) Feedback(fb *rtcp.TransportLayerCC, now time.Time) {
 	s.fbMu.Lock()
 	defer s.fbMu.Unlock()
 	if int(fb.FbPktCount) == s.lastFb {
 		return
 	}
-	s.lastFb = int(fb.FbPktCount)
-	s.packets = s.collect(fb, now, s.packets[:0])
+	s.statuses, s.deltas = s.statuses[:0], s.deltas[:0]
+	remaining := int(fb.PacketStatusCount)
+	for _, chunk := range fb.PacketChunks {
+		switch c := chunk.(type) {
+		case *rtcp.RunLengthChunk:
+			for i := uint16(0); i < c.RunLength && remaining > 0; i++ {
+				s.statuses = append(s.statuses, uint8(c.PacketStatusSymbol))
+				remaining--
+			}
+		case *rtcp.StatusVectorChunk:
+			for _, sym := range c.SymbolList {
+				if remaining <= 0 {
+					break
+				}
+				s.statuses = append(s.statuses, uint8(sym))
+				remaining--
+			}
+		}
+	}
+	for _, d := range fb.RecvDeltas {
+		s.deltas = append(s.deltas, d.Delta)
+	}
+	s.process(fb.BaseSequenceNumber, fb.ReferenceTime, fb.FbPktCount, now)
+}
+
+// FeedbackRaw processes one transport-wide feedback packet (RTCP PT 205, FMT 15) received at
+// now, straight from its bytes, without allocating. Malformed packets are ignored. A feedback
+// seen twice counts once.
+func (s *Sender) FeedbackRaw(b []byte, now time.Time) {
+	if len(b) < 20 || b[1] != 205 || b[0]&0x1f != 15 {
+		return
+	}
+	n := (int(binary.BigEndian.Uint16(b[2:4])) + 1) * 4
+	if n < 20 || n > len(b) {
+		return // its length says less than a header, or more than there is
+	}
+	b = b[:n]
+	if b[0]&0x20 != 0 { // padding: its count is the last byte
+		pad := int(b[len(b)-1])
+		if pad == 0 || pad > len(b)-20 {
+			return
+		}
+		b = b[:len(b)-pad]
+	}
+	base := binary.BigEndian.Uint16(b[12:14])
+	count := int(binary.BigEndian.Uint16(b[14:16]))
+	ref := uint32(b[16])<<16 | uint32(b[17])<<8 | uint32(b[18])
+	fbCount := b[19]
+	s.fbMu.Lock()
+	defer s.fbMu.Unlock()
+	if int(fbCount) == s.lastFb {
+		return
+	}
+	s.statuses, s.deltas = s.statuses[:0], s.deltas[:0]
+	i := 20
+	for len(s.statuses) < count {
+		if i+2 > len(b) {
+			return // truncated
+		}
+		c := binary.BigEndian.Uint16(b[i : i+2])
+		i += 2
+		switch {
+		case c&0x8000 == 0: // run length: symbol (2 bits), length (13 bits)
+			sym := uint8(c >> 13 & 0x3)
+			for n := int(c & 0x1fff); n > 0 && len(s.statuses) < count; n-- {
+				s.statuses = append(s.statuses, sym)
+			}
+		case c&0x4000 == 0: // status vector of 14 one-bit symbols
+			for k := 13; k >= 0 && len(s.statuses) < count; k-- {
+				s.statuses = append(s.statuses, uint8(c>>k&0x1))
+			}
+		default: // status vector of 7 two-bit symbols
+			for k := 6; k >= 0 && len(s.statuses) < count; k-- {
+				s.statuses = append(s.statuses, uint8(c>>(2*k)&0x3))
+			}
+		}
+	}
+	for _, sym := range s.statuses {
+		switch uint16(sym) {
+		case rtcp.TypeTCCPacketReceivedSmallDelta:
+			if i+1 > len(b) {
+				return
+			}
+			s.deltas = append(s.deltas, int64(b[i])*rtcp.TypeTCCDeltaScaleFactor)
+			i++
+		case rtcp.TypeTCCPacketReceivedLargeDelta:
+			if i+2 > len(b) {
+				return
+			}
+			s.deltas = append(s.deltas, int64(int16(binary.BigEndian.Uint16(b[i:i+2])))*rtcp.TypeTCCDeltaScaleFactor)
+			i += 2
+		}
+	}
+	s.process(base, ref, fbCount, now)
+}
+
+// process folds the statuses and deltas (µs) of one feedback into the estimate. s.fbMu held.
+func (s *Sender) process(base uint16, ref uint32, fbCount uint8, now time.Time) {
+	s.lastFb = int(fbCount)
+	s.packets = s.collect(base, ref, now, s.packets[:0])
 	if len(s.packets) == 0 {
 		return
 	}
@@ -131,28 +234,27 @@ func (s *Sender) Feedback(fb *rtcp.TransportLayerCC, now time.Time) {
 }
 
 // collect pairs the feedback's statuses with the sends they report on, in sequence order.
-func (s *Sender) collect(fb *rtcp.TransportLayerCC, now time.Time, out []result) []result {
+func (s *Sender) collect(seq uint16, ref uint32, now time.Time, out []result) []result {
 	// The receiver's clock: reference time in 64 ms units, then each received packet's delta
 	// from the previous one. It is unrelated to ours; only differences matter.
-	arrive := int64(fb.ReferenceTime) * int64(64*time.Millisecond)
+	arrive := int64(ref) * int64(64*time.Millisecond)
 	oldest := now.Add(-maxFeedbackAge).UnixNano()
-	seq := fb.BaseSequenceNumber
-	deltas := fb.RecvDeltas
-	remaining := int(fb.PacketStatusCount)
+	deltas := s.deltas
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	add := func(received bool) {
+	for _, sym := range s.statuses {
+		received := uint16(sym) == rtcp.TypeTCCPacketReceivedSmallDelta || uint16(sym) == rtcp.TypeTCCPacketReceivedLargeDelta
 		r := result{}
 		if received {
 			if len(deltas) == 0 {
-				return // malformed: more received statuses than deltas
+				break // malformed: more received statuses than deltas
 			}
-			arrive += deltas[0].Delta * int64(time.Microsecond)
+			arrive += deltas[0] * int64(time.Microsecond)
 			deltas = deltas[1:]
-			r.arriveAt = arrive
-			if r.arriveAt == 0 {
-				r.arriveAt = 1
-			}
+			r.arriveAt = max(arrive, 1)
+		} else if uint16(sym) != rtcp.TypeTCCPacketNotReceived {
+			seq++
+			continue // reserved symbol: neither received nor lost
 		}
 		h := &s.hist[seq&(historySize-1)]
 		if h.at != 0 && h.seq == seq && h.at >= oldest && !h.acked {
@@ -163,23 +265,6 @@ func (s *Sender) collect(fb *rtcp.TransportLayerCC, now time.Time, out []result)
 			out = append(out, r)
 		}
 		seq++
-		remaining--
-	}
-	for _, chunk := range fb.PacketChunks {
-		switch c := chunk.(type) {
-		case *rtcp.RunLengthChunk:
-			received := c.PacketStatusSymbol != rtcp.TypeTCCPacketNotReceived
-			for i := uint16(0); i < c.RunLength && remaining > 0; i++ {
-				add(received)
-			}
-		case *rtcp.StatusVectorChunk:
-			for _, sym := range c.SymbolList {
-				if remaining <= 0 {
-					break
-				}
-				add(sym != rtcp.TypeTCCPacketNotReceived)
-			}
-		}
 	}
 	return out
 }
