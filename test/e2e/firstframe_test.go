@@ -35,7 +35,11 @@ type shownFirstFrame struct {
 // first frame"), not asserted: the machine is shared.
 func TestChromiumFirstFrame(t *testing.T) {
 	chromiumPath(t)
-	n := startNode(t)
+	var args []string
+	if level := os.Getenv("CASCADE_E2E_LOG_LEVEL"); level != "" {
+		args = append(args, "--log-level", level)
+	}
+	n := startNode(t, args...)
 	browserLog := &syncBuffer{}
 	browser := startBrowser(t, browserLog)
 
