@@ -100,9 +100,8 @@ func (t *UpTrack) startFromCache(d *DownTrack) {
 }
 
 // replayKeyframe runs on l's reader goroutine before next, the first packet of those just read,
-// is fanned out:
-// it sends the queued down tracks the layer's cached keyframe and the packets after it, up to
-// next. A down track that can no longer use a replay, or for which the cache cannot serve one,
+// is fanned out: it sends the queued down tracks the layer's cached keyframe and the packets
+// after it, up to next. A down track that can no longer use a replay, or for which the cache cannot serve one,
 // gets a keyframe request to the publisher instead.
 func (t *UpTrack) replayKeyframe(l *upLayer, next *packet) {
 	wants := l.kf.take()

@@ -65,6 +65,8 @@ const FAILOVER_ICE_MS = 3000; // a PeerConnection failed this long (after an ICE
 // How often a new remote track's receiver is polled for its first decoded
 // frame, and for how long at most.
 const FIRST_FRAME_POLL_MS = 10;
+// connect() waits at most this long for the subscriber answer when joined says an offer follows.
+const FIRST_OFFER_WAIT_MS = 3000;
 const FIRST_FRAME_GIVE_UP_MS = 60000;
 
 // Simulcast layers the SDK sends for video: rids q, h, f (quarter, half, full).
@@ -438,6 +440,7 @@ export class Room extends EventTarget {
     this._sub = null;
     this._pubQueue = new SerialQueue();
     this._subQueue = new SerialQueue();
+    this._firstSubAnswer = null; // connect() waiting for the first subscriber answer: call to go on
     this._pubAgain = false; // another pub negotiation was asked while one ran
     this._pubRunning = null;
     this._local = new Map(); // MediaStreamTrack.id → LocalTrack
@@ -556,6 +559,15 @@ export class Room extends EventTarget {
     this._mark('joined');
     this._onJoined(joined);
     this._startFailoverWatch();
+    if (joined.sub_offer) {
+      // An offer for what is already in the room follows: answer it before returning, so that
+      // the caller's publish() does not hold it up (the browser does one PeerConnection
+      // operation at a time, and a simulcast publication's are slow).
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, FIRST_OFFER_WAIT_MS);
+        this._firstSubAnswer = () => { clearTimeout(timer); this._firstSubAnswer = null; resolve(); };
+      });
+    }
     return joined;
   }
 
@@ -706,6 +718,7 @@ export class Room extends EventTarget {
     if (this._ended) return;
     this._ended = true;
     this.state = 'closed';
+    this._firstSubAnswer?.();
     clearInterval(this._pingTimer);
     for (const m of this._subMedia.values()) clearTimeout(m.firstFrameTimer);
     const err = new CascadeError('disconnected', `session ended: ${reason}`);
@@ -1053,6 +1066,7 @@ export class Room extends EventTarget {
       case 'offer':
         if (d.pc !== 'sub') { this._warn('offer for unexpected pc', d.pc); break; }
         this._subQueue.push(() => this._answerSubOffer(d.sdp)).catch((err) => {
+          this._firstSubAnswer?.();
           this._warn('subscriber negotiation failed:', err.message);
           this._emit('error', { code: 'negotiation_failed', message: `subscriber: ${err.message}`, ref: 'offer' });
         });
@@ -1343,6 +1357,7 @@ export class Room extends EventTarget {
     if (this._ended) return;
     this._sendRaw({ v: PROTOCOL_VERSION, type: 'answer', id: this._newId(), data: { pc: 'sub', sdp: peer.pc.localDescription.sdp } });
     this._mark('subAnswer');
+    this._firstSubAnswer?.();
     for (const c of peer.markSent()) this._sendCandidate('sub', c);
     this._reconcileSub();
   }
