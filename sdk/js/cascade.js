@@ -441,6 +441,7 @@ export class Room extends EventTarget {
     this._pubQueue = new SerialQueue();
     this._subQueue = new SerialQueue();
     this._firstSubAnswer = null; // connect() waiting for the first subscriber answer: call to go on
+    this._early = null; // {config, pub, sub}: PeerConnections made at connect(), before joined
     this._pubAgain = false; // another pub negotiation was asked while one ran
     this._pubRunning = null;
     this._local = new Map(); // MediaStreamTrack.id → LocalTrack
@@ -517,6 +518,7 @@ export class Room extends EventTarget {
     this.state = 'connecting';
     this._rememberJoin(url, token, options);
     this._connectAt = performance.now();
+    this._makeEarlyPeers();
     const timeout = options.timeout ?? REQUEST_TIMEOUT_MS;
     const routed = url !== null && typeof url === 'object';
     let ws;
@@ -650,9 +652,10 @@ export class Room extends EventTarget {
     const config = { ...this.rtcConfig, iceServers: this.iceServers.length ? this.iceServers : (this.rtcConfig.iceServers || []) };
     config.bundlePolicy = config.bundlePolicy || 'max-bundle';
 
-    this._pub = new Peer(this, 'pub', config);
+    const early = this._takeEarlyPeers(config);
+    this._pub = early?.pub ?? new Peer(this, 'pub', config);
     this._pub.onwarn = (m) => this._warn(m);
-    this._sub = new Peer(this, 'sub', config);
+    this._sub = early?.sub ?? new Peer(this, 'sub', config);
     this._sub.onwarn = (m) => this._warn(m);
     this._sub.pc.ontrack = (e) => this._onSubTrack(e);
 
@@ -661,6 +664,40 @@ export class Room extends EventTarget {
     for (const p of d.participants || []) this._addParticipant(p, true);
     // Our own tracks from the participant record (a replaced session re-publishes).
     for (const t of d.participant?.tracks || []) this.localParticipant.tracks.set(t.id, t);
+  }
+
+  /**
+   * Makes the two PeerConnections while connect() routes and joins: a page's first ones cost
+   * tens of ms (more on a loaded machine), which would otherwise come after `joined`.
+   */
+  _makeEarlyPeers() {
+    try {
+      const config = { ...this.rtcConfig, iceServers: this.rtcConfig.iceServers || [] };
+      config.bundlePolicy = config.bundlePolicy || 'max-bundle';
+      this._early = { config, pub: new Peer(this, 'pub', config), sub: new Peer(this, 'sub', config) };
+    } catch (err) {
+      this._debug('early PeerConnections:', err.message);
+      this._early = null;
+    }
+  }
+
+  /** The early PeerConnections, given the ICE servers `joined` named; null to make new ones. */
+  _takeEarlyPeers(config) {
+    const early = this._early;
+    this._early = null;
+    if (!early) return null;
+    try {
+      if (JSON.stringify(early.config.iceServers) !== JSON.stringify(config.iceServers)) {
+        early.pub.pc.setConfiguration(config);
+        early.sub.pc.setConfiguration(config);
+      }
+      return early;
+    } catch (err) {
+      this._debug('early PeerConnections not usable:', err.message);
+      early.pub.close();
+      early.sub.close();
+      return null;
+    }
   }
 
   _startPing() {
@@ -727,6 +764,9 @@ export class Room extends EventTarget {
     for (const c of this._pendingChats.splice(0)) { clearTimeout(c.timer); c.reject(err); }
     this._pub?.close();
     this._sub?.close();
+    this._early?.pub.close();
+    this._early?.sub.close();
+    this._early = null;
     const ws = this._ws;
     if (ws) {
       ws.onmessage = null;
