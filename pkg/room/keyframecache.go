@@ -19,11 +19,13 @@ import (
 // once, and its sequence numbers and timestamps go on without a gap into the live stream.
 //
 // A replay is refused, and the publisher asked for a keyframe as before, when the cached
-// keyframe is older than maxReplayAge (a subscriber would start that far behind live and its
-// jitter buffer would have to catch up) or more than maxReplayPackets packets back, or when a
-// packet of it is missing from the cache.
+// keyframe is older than maxReplayAge or more than maxReplayPackets packets back (the replay is
+// one burst, and the subscriber's decoder has all of it to catch up on: Chromium decodes such a
+// start at once and skips rendering the late frames), or when a packet of it is missing from
+// the cache. A transport that comes up within maxReplayAge of being bound (it takes 50-500 ms on
+// loopback) finds the keyframe asked for at Bind in the cache.
 const (
-	maxReplayAge     = time.Second
+	maxReplayAge     = 2 * time.Second
 	maxReplayPackets = 300 // < videoCacheSlots: the cache still holds all of them
 	// maxReplayTries bounds how often a replay is tried again when nothing of it reached the
 	// subscriber (pion reports the transport connected a moment before its SRTP keys exist).
