@@ -28,6 +28,7 @@ type RoomCollector struct {
 	nacksDesc, retransmitsDesc, retransmitMissesDesc           *prometheus.Desc
 	retransmitsSuppressedDesc                                  *prometheus.Desc
 	plisDesc, keyframeReqDesc, layerSwitchesDesc, dropsDesc    *prometheus.Desc
+	keyframeReplaysDesc                                        *prometheus.Desc
 	roomParticipantsDesc                                       *prometheus.Desc
 }
 
@@ -56,6 +57,7 @@ func NewRoomCollector(m *room.Manager, nodeID string, topRooms int) *RoomCollect
 		plisDesc:                  d("plis_received_total", "PLI/FIR received from subscribers."),
 		keyframeReqDesc:           d("keyframe_requests_total", "Keyframe requests sent to publishers after aggregation and throttling."),
 		layerSwitchesDesc:         d("layer_switches_total", "Simulcast layer switches done for subscribers."),
+		keyframeReplaysDesc:       d("keyframe_replays_total", "New subscribers started from a layer's cached keyframe instead of a keyframe request to the publisher."),
 		dropsDesc:                 d("dropped_packets_total", "Packets not forwarded, by reason.", "reason"),
 	}
 }
@@ -65,7 +67,7 @@ func (c *RoomCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.roomsDesc, c.participantsDesc, c.tracksDesc, c.subscriptionsDesc, c.packetsDesc, c.bytesDesc,
 		c.nacksDesc, c.retransmitsDesc, c.retransmitMissesDesc, c.retransmitsSuppressedDesc, c.plisDesc, c.keyframeReqDesc,
-		c.layerSwitchesDesc, c.dropsDesc, c.roomParticipantsDesc,
+		c.layerSwitchesDesc, c.dropsDesc, c.roomParticipantsDesc, c.keyframeReplaysDesc,
 	} {
 		ch <- d
 	}
@@ -134,6 +136,7 @@ func (c *RoomCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.plisDesc, s.PLIsReceived.Load())
 	counter(c.keyframeReqDesc, s.KeyframeRequests.Load())
 	counter(c.layerSwitchesDesc, s.LayerSwitches.Load())
+	counter(c.keyframeReplaysDesc, s.KeyframeReplays.Load())
 	for _, r := range room.DropReasons() {
 		counter(c.dropsDesc, s.Drops(r), r.String())
 	}

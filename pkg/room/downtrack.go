@@ -155,11 +155,12 @@ func (d *DownTrack) Bind(b Binding) {
 
 // TransportReady tells the down track that its subscriber's transport (ICE and DTLS) is up.
 // Bind comes with negotiation, before that, so the keyframe it asked for found no way to the
-// subscriber; if nothing has been sent yet, a new one is asked for now rather than after the
-// keyframe throttle's interval.
+// subscriber; if nothing has been sent yet, the layer's cached keyframe is replayed to it, or
+// if there is none a new one is asked for now rather than after the keyframe throttle's
+// interval (keyframecache.go).
 func (d *DownTrack) TransportReady() {
 	if d.packets.Load() == 0 && d.bind.Load() != nil && !d.paused.Load() {
-		d.track.requestKeyframeReady(int(d.target.Load()))
+		d.track.startFromCache(d)
 	}
 }
 

@@ -53,6 +53,7 @@ type Stats struct {
 	PLIsReceived          atomic.Uint64 // PLI/FIR from subscribers
 	KeyframeRequests      atomic.Uint64 // PLIs sent to publishers after throttling
 	LayerSwitches         atomic.Uint64 // simulcast layer changes done by subscribers
+	KeyframeReplays       atomic.Uint64 // new subscribers started from a layer's cached keyframe
 	drops                 [numDropReasons]atomic.Uint64
 }
 

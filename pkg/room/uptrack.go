@@ -107,6 +107,7 @@ type upLayer struct {
 	meter    *rtputil.RateMeter
 	throttle *rtputil.KeyframeThrottle
 	lastRecv atomic.Int64 // unix nanoseconds of the last packet
+	kf       keyframeMark // the last keyframe, for starting new subscribers (keyframecache.go)
 }
 
 // UpTrack is one published track with up to MaxLayers simulcast layers. Each layer is read by
@@ -291,6 +292,9 @@ func (t *UpTrack) forwardBatch(rb *readBatch) {
 		return
 	}
 	rb.n = 0
+	if l := t.layer(rb.pkts[0].layer); l != nil && l.kf.armed.Load() {
+		t.replayKeyframe(l, &rb.pkts[0]) // keyframecache.go
+	}
 	subs := *t.subs.Load()
 	if n == 1 || t.batcher == nil {
 		for i := range n {
@@ -346,6 +350,7 @@ func (t *UpTrack) receive(l *upLayer, raw []byte, hdr *rtp.Header, p *packet) bo
 		t.levelSum.Add(uint64(127 - p.level))
 		t.levelN.Add(1)
 	}
+	l.kf.observe(p)
 	return true
 }
 

@@ -69,6 +69,7 @@ func (e *Engine) NewSubscriber(ev PeerEvents, sendOffer func(sdp string)) (*Subs
 // transportReady runs when the PeerConnection is connected: the down tracks bound before that
 // ask for the keyframe they could not deliver.
 func (s *Subscriber) transportReady() {
+	s.log.Debug("subscriber connected")
 	s.mu.Lock()
 	ds := make([]*room.DownTrack, 0, len(s.senders))
 	for d := range s.senders {
@@ -262,6 +263,7 @@ func (s *Subscriber) unanswered() {
 }
 
 func (s *Subscriber) offer(restart bool) error {
+	start := time.Now()
 	var opts *webrtc.OfferOptions
 	if restart {
 		opts = &webrtc.OfferOptions{ICERestart: true}
@@ -283,6 +285,7 @@ func (s *Subscriber) offer(restart bool) error {
 		<-gathered
 	}
 	s.sendOffer(s.pc.LocalDescription().SDP)
+	s.log.Debug("subscriber offer sent", "restart", restart, "took", time.Since(start))
 	return nil
 }
 
@@ -298,7 +301,9 @@ func (s *Subscriber) HandleAnswer(sdp string) error {
 	if _, err := parseSDP(sdp); err != nil {
 		return err
 	}
+	start := time.Now()
 	err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp})
+	s.log.Debug("subscriber answer applied", "took", time.Since(start), "err", err)
 	s.mu.Lock()
 	s.negotiating = false
 	if s.answerDue != nil {

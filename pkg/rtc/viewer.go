@@ -88,7 +88,7 @@ func (e *Engine) NewViewer(offer string, ev PeerEvents) (*Viewer, error) {
 		return nil, ErrNothingUsable
 	}
 	v.side.start(pc, v.downTracks)
-	watch(pc, ev, nil)
+	watch(pc, ev, v.transportReady)
 	for _, s := range v.slots {
 		v.wg.Add(1)
 		go v.readRTCP(s)
@@ -112,6 +112,14 @@ func (v *Viewer) AddCandidate(c webrtc.ICECandidateInit) error { return v.pc.Add
 
 // BandwidthEstimate returns GCC's estimate toward the viewer in bits per second.
 func (v *Viewer) BandwidthEstimate() int { return v.side.cc.TargetBitrate() }
+
+// transportReady runs when the PeerConnection is connected: the down tracks carried start from
+// their layers' cached keyframes, or ask for one (room.DownTrack.TransportReady).
+func (v *Viewer) transportReady() {
+	for _, d := range v.downTracks() {
+		d.TransportReady()
+	}
+}
 
 // downTracks returns the down tracks the slots carry now.
 func (v *Viewer) downTracks() []*room.DownTrack {

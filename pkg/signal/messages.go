@@ -85,6 +85,10 @@ type (
 		// ResumeToken lets a new WebSocket take this session over after the socket drops
 		// (message "resume"); empty when the server keeps no sessions for resumption.
 		ResumeToken string `json:"resume_token,omitempty"`
+		// SubOffer says that an offer for the subscriber PeerConnection follows at once (the
+		// room has tracks this participant is subscribed to): a client may answer it before it
+		// starts publishing, so that its own negotiation does not hold up the media it waits for.
+		SubOffer bool `json:"sub_offer,omitempty"`
 	}
 	ICEServer struct {
 		URLs []string `json:"urls"`

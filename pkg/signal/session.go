@@ -537,15 +537,17 @@ func (ss *wsSession) onPing(env Envelope, _ string) (bool, error) {
 func (ss *wsSession) Deliver(ev room.Event) {
 	if j, ok := ev.(room.Joined); ok {
 		others := make([]Participant, 0, len(j.Others))
+		subOffer := false
 		for _, o := range j.Others {
 			others = append(others, participantMsg(o))
+			subOffer = subOffer || (ss.sub != nil && len(o.Tracks) > 0)
 		}
 		ss.mu.Lock()
 		tok := ss.token
 		ss.mu.Unlock()
 		ss.send("joined", ss.joinID, Joined{
 			SessionID: string(ss.id), Room: string(j.Room), Participant: participantMsg(j.Self),
-			Participants: others, ICEServers: []ICEServer{}, ResumeToken: tok,
+			Participants: others, ICEServers: []ICEServer{}, ResumeToken: tok, SubOffer: subOffer,
 		})
 		return
 	}

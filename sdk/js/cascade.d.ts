@@ -210,6 +210,8 @@ export interface JoinedData {
   participant: { sid: string; identity: string; name?: string; role: string; tracks?: Track[] };
   participants: Array<{ sid: string; identity: string; name?: string; role: string; tracks?: Track[] }>;
   ice_servers?: RTCIceServer[];
+  /** A subscriber offer for the room's tracks follows; connect() has answered it when it resolves. */
+  sub_offer?: boolean;
 }
 
 export interface PublishOptions {
@@ -379,6 +381,8 @@ export declare class Room extends EventTarget {
   /**
    * Opens the signalling WebSocket and joins the room the token is for.
    * `url` is a node address, or a routing request `{route: baseURL, ...}`.
+   * When the room already has tracks, it resolves once the subscriber offer for them is answered
+   * (at most 3 s after joining), so that a publish() that follows does not delay them.
    */
   connect(url: string | RouteRequest | null | undefined, token: string, options?: ConnectOptions): Promise<JoinedData>;
   /** Leaves the room and closes everything. */

@@ -65,6 +65,8 @@ const FAILOVER_ICE_MS = 3000; // a PeerConnection failed this long (after an ICE
 // How often a new remote track's receiver is polled for its first decoded
 // frame, and for how long at most.
 const FIRST_FRAME_POLL_MS = 10;
+// connect() waits at most this long for the subscriber answer when joined says an offer follows.
+const FIRST_OFFER_WAIT_MS = 3000;
 const FIRST_FRAME_GIVE_UP_MS = 60000;
 
 // Simulcast layers the SDK sends for video: rids q, h, f (quarter, half, full).
@@ -438,6 +440,8 @@ export class Room extends EventTarget {
     this._sub = null;
     this._pubQueue = new SerialQueue();
     this._subQueue = new SerialQueue();
+    this._firstSubAnswer = null; // connect() waiting for the first subscriber answer: call to go on
+    this._early = null; // {config, pub, sub}: PeerConnections made at connect(), before joined
     this._pubAgain = false; // another pub negotiation was asked while one ran
     this._pubRunning = null;
     this._local = new Map(); // MediaStreamTrack.id → LocalTrack
@@ -514,6 +518,7 @@ export class Room extends EventTarget {
     this.state = 'connecting';
     this._rememberJoin(url, token, options);
     this._connectAt = performance.now();
+    this._makeEarlyPeers();
     const timeout = options.timeout ?? REQUEST_TIMEOUT_MS;
     const routed = url !== null && typeof url === 'object';
     let ws;
@@ -556,6 +561,15 @@ export class Room extends EventTarget {
     this._mark('joined');
     this._onJoined(joined);
     this._startFailoverWatch();
+    if (joined.sub_offer) {
+      // An offer for what is already in the room follows: answer it before returning, so that
+      // the caller's publish() does not hold it up (the browser does one PeerConnection
+      // operation at a time, and a simulcast publication's are slow).
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, FIRST_OFFER_WAIT_MS);
+        this._firstSubAnswer = () => { clearTimeout(timer); this._firstSubAnswer = null; resolve(); };
+      });
+    }
     return joined;
   }
 
@@ -638,9 +652,10 @@ export class Room extends EventTarget {
     const config = { ...this.rtcConfig, iceServers: this.iceServers.length ? this.iceServers : (this.rtcConfig.iceServers || []) };
     config.bundlePolicy = config.bundlePolicy || 'max-bundle';
 
-    this._pub = new Peer(this, 'pub', config);
+    const early = this._takeEarlyPeers(config);
+    this._pub = early?.pub ?? new Peer(this, 'pub', config);
     this._pub.onwarn = (m) => this._warn(m);
-    this._sub = new Peer(this, 'sub', config);
+    this._sub = early?.sub ?? new Peer(this, 'sub', config);
     this._sub.onwarn = (m) => this._warn(m);
     this._sub.pc.ontrack = (e) => this._onSubTrack(e);
 
@@ -649,6 +664,40 @@ export class Room extends EventTarget {
     for (const p of d.participants || []) this._addParticipant(p, true);
     // Our own tracks from the participant record (a replaced session re-publishes).
     for (const t of d.participant?.tracks || []) this.localParticipant.tracks.set(t.id, t);
+  }
+
+  /**
+   * Makes the two PeerConnections while connect() routes and joins: a page's first ones cost
+   * tens of ms (more on a loaded machine), which would otherwise come after `joined`.
+   */
+  _makeEarlyPeers() {
+    try {
+      const config = { ...this.rtcConfig, iceServers: this.rtcConfig.iceServers || [] };
+      config.bundlePolicy = config.bundlePolicy || 'max-bundle';
+      this._early = { config, pub: new Peer(this, 'pub', config), sub: new Peer(this, 'sub', config) };
+    } catch (err) {
+      this._debug('early PeerConnections:', err.message);
+      this._early = null;
+    }
+  }
+
+  /** The early PeerConnections, given the ICE servers `joined` named; null to make new ones. */
+  _takeEarlyPeers(config) {
+    const early = this._early;
+    this._early = null;
+    if (!early) return null;
+    try {
+      if (JSON.stringify(early.config.iceServers) !== JSON.stringify(config.iceServers)) {
+        early.pub.pc.setConfiguration(config);
+        early.sub.pc.setConfiguration(config);
+      }
+      return early;
+    } catch (err) {
+      this._debug('early PeerConnections not usable:', err.message);
+      early.pub.close();
+      early.sub.close();
+      return null;
+    }
   }
 
   _startPing() {
@@ -706,6 +755,7 @@ export class Room extends EventTarget {
     if (this._ended) return;
     this._ended = true;
     this.state = 'closed';
+    this._firstSubAnswer?.();
     clearInterval(this._pingTimer);
     for (const m of this._subMedia.values()) clearTimeout(m.firstFrameTimer);
     const err = new CascadeError('disconnected', `session ended: ${reason}`);
@@ -714,6 +764,9 @@ export class Room extends EventTarget {
     for (const c of this._pendingChats.splice(0)) { clearTimeout(c.timer); c.reject(err); }
     this._pub?.close();
     this._sub?.close();
+    this._early?.pub.close();
+    this._early?.sub.close();
+    this._early = null;
     const ws = this._ws;
     if (ws) {
       ws.onmessage = null;
@@ -1053,6 +1106,7 @@ export class Room extends EventTarget {
       case 'offer':
         if (d.pc !== 'sub') { this._warn('offer for unexpected pc', d.pc); break; }
         this._subQueue.push(() => this._answerSubOffer(d.sdp)).catch((err) => {
+          this._firstSubAnswer?.();
           this._warn('subscriber negotiation failed:', err.message);
           this._emit('error', { code: 'negotiation_failed', message: `subscriber: ${err.message}`, ref: 'offer' });
         });
@@ -1343,6 +1397,7 @@ export class Room extends EventTarget {
     if (this._ended) return;
     this._sendRaw({ v: PROTOCOL_VERSION, type: 'answer', id: this._newId(), data: { pc: 'sub', sdp: peer.pc.localDescription.sdp } });
     this._mark('subAnswer');
+    this._firstSubAnswer?.();
     for (const c of peer.markSent()) this._sendCandidate('sub', c);
     this._reconcileSub();
   }

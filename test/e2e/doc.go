@@ -28,7 +28,8 @@
 //	CASCADE_E2E_NODE_RACE=1   build the node with -race as well
 //	CASCADE_E2E_SCREENSHOTS   directory to save a screenshot of every page into
 //	CASCADE_E2E_VERBOSE=1     log the node's output and the pages' consoles on success too
-//	CASCADE_E2E_LOG_LEVEL     --log-level of the span tests' nodes (default debug)
+//	CASCADE_E2E_LOG_LEVEL     --log-level of the span tests' nodes (default debug) and of
+//	                          TestChromiumFirstFrame's node (default info)
 //
 // The package has no non-test code besides this comment.
 package e2e

@@ -35,7 +35,11 @@ type shownFirstFrame struct {
 // first frame"), not asserted: the machine is shared.
 func TestChromiumFirstFrame(t *testing.T) {
 	chromiumPath(t)
-	n := startNode(t)
+	var args []string
+	if level := os.Getenv("CASCADE_E2E_LOG_LEVEL"); level != "" {
+		args = append(args, "--log-level", level)
+	}
+	n := startNode(t, args...)
 	browserLog := &syncBuffer{}
 	browser := startBrowser(t, browserLog)
 
@@ -114,6 +118,35 @@ func TestChromiumFirstFrame(t *testing.T) {
 		}
 		t.Logf("%s: first frame of %s's video %v ms after connect(); timings %s", c.p.name, c.from, video, timings)
 	}
+	// Bob started from a keyframe the node replayed from its cache (keyframecache.go in
+	// pkg/room), with the frames after it: his decoder must go on with the live frames that
+	// follow, not stall until the next keyframe.
+	decoded := func() (int64, error) {
+		s, err := eval[firstFrameStats](bob, `window.cascade.stats()`)
+		var n int64
+		for _, r := range s.RemoteTracks {
+			if r.Participant == "alice" && r.Kind == "video" {
+				n = r.FramesDecoded
+			}
+		}
+		return n, err
+	}
+	start, err := decoded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "bob goes on decoding alice's video", func() (bool, string, error) {
+		n, err := decoded()
+		return n >= start+30, fmt.Sprintf("%d frames decoded, %d at the start", n, start), err
+	})
+	// How his receiver took that start (for the record, not asserted; the SDK's private
+	// subscriber PeerConnection, read as a diagnostic).
+	rx, err := eval[json.RawMessage](bob, `window.cascade.room._sub.pc.getStats().then((r) => {
+		const out = [];
+		r.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') out.push({framesDecoded: s.framesDecoded, framesDropped: s.framesDropped, keyFramesDecoded: s.keyFramesDecoded, freezeCount: s.freezeCount, totalFreezesDuration: s.totalFreezesDuration, jitterBufferMs: s.jitterBufferEmittedCount ? Math.round(1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount) : null, pliCount: s.pliCount, nackCount: s.nackCount}); });
+		return out;
+	})`)
+	t.Logf("bob's receiver of alice's video: %s (%v)", rx, err)
 	// Keyframes: what the publisher was asked for and sent (for the record, not asserted).
 	// It reads the SDK's private publisher PeerConnection: a diagnostic, logged only.
 	kf, err := eval[json.RawMessage](alice, `window.cascade.room._pub.pc.getStats().then((r) => {

@@ -1,0 +1,187 @@
+package room
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// gatedRecorder is a recorder that, like pion before the subscriber's SRTP keys exist, accepts
+// and discards packets (0 bytes) until it is opened.
+type gatedRecorder struct {
+	recorder
+	mu   sync.Mutex
+	open bool
+}
+
+func (w *gatedRecorder) setOpen() {
+	w.mu.Lock()
+	w.open = true
+	w.mu.Unlock()
+}
+
+func (w *gatedRecorder) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	w.mu.Lock()
+	open := w.open
+	w.mu.Unlock()
+	if !open {
+		return 0, nil
+	}
+	return w.recorder.WriteRTP(h, payload)
+}
+
+// gatedTransport binds every down track to one gatedRecorder.
+type gatedTransport struct {
+	transport
+	w *gatedRecorder
+}
+
+func (g *gatedTransport) AddTrack(d *DownTrack) error {
+	g.mu.Lock()
+	g.tracks[d.TrackID()] = d
+	g.mu.Unlock()
+	d.Bind(Binding{Writer: g.w, SSRC: 4242, PayloadType: 96})
+	return nil
+}
+
+// publishVP8 joins a publisher with one single-layer VP8 track fed by the returned source.
+func publishVP8(t *testing.T, m *Manager) (*UpTrack, *fakeSource) {
+	t.Helper()
+	pub, _, _ := join(t, m, "r", "pub")
+	track, err := pub.Publish(vp8Info())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newFakeSource()
+	if err := track.AddLayer("", src); err != nil {
+		t.Fatal(err)
+	}
+	return track, src
+}
+
+// joinGated joins a subscriber whose transport is negotiated but not writable yet.
+func joinGated(t *testing.T, m *Manager, identity string) *gatedTransport {
+	t.Helper()
+	g := &gatedTransport{transport: *newTransport(), w: &gatedRecorder{}}
+	if _, err := m.Join("r", JoinParams{Identity: Identity(identity), Session: SessionID(NewID("SE")), Permissions: allGrants, Sink: &sink{}, Transport: g}); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// A subscriber whose transport comes up after the publisher's keyframe went by starts from that
+// keyframe, replayed from the cache with the frames after it, without a new keyframe request
+// to the publisher; its sequence numbers and timestamps run on without a gap into the live
+// packets.
+func TestTransportReadyReplaysTheCachedKeyframe(t *testing.T) {
+	cfg := testConfig()
+	cfg.KeyframeInterval = time.Hour // one request (at Bind); any further one would show
+	m := NewManager(cfg)
+	defer m.Close()
+	track, src := publishVP8(t, m)
+	g := joinGated(t, m, "sub")
+	d := g.track(track.ID())
+	if d == nil {
+		t.Fatal("no down track")
+	}
+	// The keyframe asked for at Bind and two deltas arrive while the transport is not up.
+	src.ch <- vp8Packet(7, 100, 9000, true, 50)
+	src.ch <- vp8Packet(7, 101, 12000, false, 20)
+	src.ch <- vp8Packet(7, 102, 15000, false, 20)
+	eventually(t, "the early packets to be dropped", func() bool { return m.Stats().Drops(DropNotReady)+m.Stats().Drops(DropWaitKeyframe) >= 3 })
+	requests := src.keyframeRequests()
+
+	g.w.setOpen()
+	d.TransportReady()
+	src.ch <- vp8Packet(7, 103, 18000, false, 20)
+	got := g.w.waitN(t, 4)
+	if len(got) != 4 {
+		t.Fatalf("got %d packets, want 4 (keyframe, 2 replayed deltas, live delta)", len(got))
+	}
+	if !track.codec.IsKeyframe(got[0].Payload) {
+		t.Fatal("the first packet the subscriber got is not the keyframe")
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].SequenceNumber != got[0].SequenceNumber+uint16(i) {
+			t.Fatalf("packet %d: seq %d after %d, want consecutive", i, got[i].SequenceNumber, got[0].SequenceNumber)
+		}
+		if dts := got[i].Timestamp - got[i-1].Timestamp; dts != 3000 {
+			t.Fatalf("packet %d: timestamp step %d, want the source's 3000", i, dts)
+		}
+	}
+	if r := src.keyframeRequests(); r != requests {
+		t.Fatalf("keyframe requests to the publisher went from %d to %d, want none for a replay", requests, r)
+	}
+	if n := m.Stats().KeyframeReplays.Load(); n != 1 {
+		t.Fatalf("KeyframeReplays = %d, want 1", n)
+	}
+}
+
+// A cached keyframe older than maxReplayAge is not replayed: the subscriber would start too far
+// behind live. The publisher is asked for a new one instead.
+func TestTransportReadyAsksForAKeyframeWhenTheCachedOneIsOld(t *testing.T) {
+	cfg := testConfig()
+	cfg.KeyframeInterval = time.Hour
+	m := NewManager(cfg)
+	defer m.Close()
+	track, src := publishVP8(t, m)
+	g := joinGated(t, m, "sub")
+	d := g.track(track.ID())
+	src.ch <- vp8Packet(7, 100, 9000, true, 50)
+	eventually(t, "the keyframe to be dropped", func() bool { return m.Stats().Drops(DropNotReady) >= 1 })
+	// Age the cached keyframe instead of sleeping for maxReplayAge.
+	l := track.layer(0)
+	l.kf.at.Store(time.Now().Add(-2 * maxReplayAge).UnixNano())
+	requests := src.keyframeRequests()
+	time.Sleep(readyKeyframeInterval + 20*time.Millisecond)
+
+	g.w.setOpen()
+	d.TransportReady()
+	if r := src.keyframeRequests(); r != requests+1 {
+		t.Fatalf("keyframe requests went from %d to %d, want one more", requests, r)
+	}
+	src.ch <- vp8Packet(7, 101, 12000, false, 20)
+	src.ch <- vp8Packet(7, 102, 15000, true, 50) // the requested keyframe
+	got := g.w.waitN(t, 1)
+	if !track.codec.IsKeyframe(got[0].Payload) {
+		t.Fatal("the first packet the subscriber got is not the new keyframe")
+	}
+	if n := m.Stats().KeyframeReplays.Load(); n != 0 {
+		t.Fatalf("KeyframeReplays = %d, want 0", n)
+	}
+	if len(g.w.packets()) != 1 {
+		t.Fatalf("subscriber got %d packets, want only the new keyframe", len(g.w.packets()))
+	}
+}
+
+// A replay whose packets all come back unsent (the transport reported up a moment before it
+// could encrypt) is tried again before the next packet, and then delivers.
+func TestKeyframeReplayIsRetriedUntilTheTransportWrites(t *testing.T) {
+	cfg := testConfig()
+	cfg.KeyframeInterval = time.Hour
+	m := NewManager(cfg)
+	defer m.Close()
+	track, src := publishVP8(t, m)
+	g := joinGated(t, m, "sub")
+	d := g.track(track.ID())
+	src.ch <- vp8Packet(7, 100, 9000, true, 50)
+	src.ch <- vp8Packet(7, 101, 12000, false, 20)
+	eventually(t, "the early packets to be dropped", func() bool { return m.Stats().Drops(DropNotReady) >= 1 })
+
+	d.TransportReady() // not writable yet
+	src.ch <- vp8Packet(7, 102, 15000, false, 20)
+	eventually(t, "the first replay to find the transport not writable", func() bool { return m.Stats().Drops(DropNotReady) >= 2 })
+	g.w.setOpen()
+	src.ch <- vp8Packet(7, 103, 18000, false, 20)
+	got := g.w.waitN(t, 4)
+	if !track.codec.IsKeyframe(got[0].Payload) {
+		t.Fatal("the first packet the subscriber got is not the keyframe")
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].SequenceNumber != got[0].SequenceNumber+uint16(i) {
+			t.Fatalf("packet %d: seq %d after %d, want consecutive", i, got[i].SequenceNumber, got[0].SequenceNumber)
+		}
+	}
+}
