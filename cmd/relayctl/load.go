@@ -247,7 +247,7 @@ $`+envAPIKey+`/$`+envAPISecret+` (or --dev) like 'relayctl token'.
 
 With --find-max, viewers are added --step at a time, each step measured for
 --step-duration, until loss passes 1%, time to first packet p95 exceeds 3x the
-first step's, or a viewer fails; the knee is the last good step.
+first step's (and 750 ms), or a viewer fails; the knee is the last good step.
 
 Flags:
 `)

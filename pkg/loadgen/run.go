@@ -289,7 +289,10 @@ func (r *run) findMax(ctx context.Context, rep *Report) error {
 		joined += n
 		rep.Steps = append(rep.Steps, w)
 		if len(rep.Steps) == 1 {
-			firstP95 = max(w.TTFPP95, 50*time.Millisecond) // below 50 ms is noise on a loaded box
+			// A degradation users notice: 3x the first step's, and never below 750 ms (a first
+			// step of a few tens of ms would make 150 ms, well within what a viewer accepts,
+			// a knee).
+			firstP95 = max(w.TTFPP95, 250*time.Millisecond)
 		}
 		why := ""
 		switch {
