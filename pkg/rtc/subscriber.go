@@ -109,9 +109,17 @@ func (s *Subscriber) AddTrack(d *room.DownTrack) error {
 	}
 	sender := tr.Sender()
 	s.mu.Lock()
+	if s.closed {
+		// Close ran meanwhile: pion's Close may have stopped the transceivers before this one
+		// was added, and nobody else would stop its sender (its RTCP reader would wait
+		// forever). Close's wait does not cover a reader started now either.
+		s.mu.Unlock()
+		_ = sender.Stop()
+		return ErrClosed
+	}
 	s.senders[d] = sender
+	s.wg.Add(1) // under mu, so that a Close after this waits for the reader
 	s.mu.Unlock()
-	s.wg.Add(1)
 	go s.readRTCP(sender, d)
 	s.negotiate()
 	return nil
