@@ -280,7 +280,9 @@ func (e *Engine) newPublisherAPI() (*webrtc.API, error) {
 func (e *Engine) newSubscriberAPI(out *rtpOut) (*webrtc.API, error) {
 	se := e.se
 	if out != nil {
-		out.settings(&se)
+		if err := out.settings(&se); err != nil {
+			return nil, err
+		}
 	}
 	return e.newAPI(se, nil, bweLimits{}, false)
 }

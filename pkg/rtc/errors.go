@@ -10,4 +10,5 @@ var (
 	ErrNoPendingOffer    = errors.New("no offer is waiting for an answer")
 	ErrClosed            = errors.New("peer connection is closed")
 	ErrNegotiationFailed = errors.New("negotiation failed")
+	errPacketTooLarge    = errors.New("RTP packet too large for the write path")
 )

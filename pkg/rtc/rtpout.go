@@ -77,12 +77,10 @@ func newRTPOut(conn *batchConn, port int) *rtpOut {
 }
 
 // settings adds the DTLS hooks to a PeerConnection's setting engine.
-func (o *rtpOut) settings(se *webrtc.SettingEngine) {
+func (o *rtpOut) settings(se *webrtc.SettingEngine) error {
 	se.SetDTLSKeyLogWriter(o)
 	se.SetDTLSServerHelloMessageHook(o.serverHello)
-	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
-		panic(err) // only refuses roles other than client and server
-	}
+	return se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer)
 }
 
 // watch follows the PeerConnection's selected ICE pair.
@@ -228,8 +226,6 @@ func (o *rtpOut) writeRTP(h *rtp.Header, payload []byte) (n int, ok bool, err er
 
 // srtpMaxOverhead is the largest SRTP authentication tag (AES-GCM's 16 bytes).
 const srtpMaxOverhead = 16
-
-var errPacketTooLarge = errors.New("RTP packet too large")
 
 // rtpWriter is a down track's writer on a subscriber PeerConnection: the fast path once it is
 // on, pion's path until then.
