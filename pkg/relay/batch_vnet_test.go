@@ -59,15 +59,6 @@ func (w *batchWriter) count() int {
 	return w.n
 }
 
-type bindTo struct{ w *batchWriter }
-
-func (b bindTo) AddTrack(d *room.DownTrack) error {
-	d.Bind(room.Binding{Writer: b.w, SSRC: 1, PayloadType: 96})
-	return nil
-}
-func (bindTo) RemoveTrack(*room.DownTrack) error { return nil }
-func (bindTo) BandwidthEstimate() int            { return 0 }
-
 // A relayed track's frames are held on the far node too, until their last packet: each of that
 // node's subscribers gets a frame's packets in one write batch (one UDP GSO send).
 func TestRelayedFramesGoToEachSubscriberTogether(t *testing.T) {
@@ -88,7 +79,7 @@ func TestRelayedFramesGoToEachSubscriberTogether(t *testing.T) {
 	for _, name := range []string{"a", "b"} {
 		w := &batchWriter{name: name, log: hcm.batches}
 		writers[name] = w
-		if _, err := hcm.rooms.Join("batch", room.JoinParams{Identity: room.Identity(name), Session: room.SessionID("sub-" + name), Permissions: room.Permissions{Subscribe: true}, Sink: nopSink{}, Transport: bindTo{w}}); err != nil {
+		if _, err := hcm.rooms.Join("batch", room.JoinParams{Identity: room.Identity(name), Session: room.SessionID("sub-" + name), Permissions: room.Permissions{Subscribe: true}, Sink: nopSink{}, Transport: bindAll{w}}); err != nil {
 			t.Fatal(err)
 		}
 		_, _ = dir.Join(ctx, cluster.Occupant{Room: "batch", Identity: name, SessionID: "sub-" + name, Node: "hcm"}, 0)

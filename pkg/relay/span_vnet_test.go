@@ -164,7 +164,7 @@ func (w *stampWriter) count() int {
 }
 
 // bindAll is a subscriber transport that binds every track to one writer.
-type bindAll struct{ w *stampWriter }
+type bindAll struct{ w room.PacketWriter }
 
 func (b bindAll) AddTrack(d *room.DownTrack) error {
 	d.Bind(room.Binding{Writer: b.w, SSRC: 1, PayloadType: 96})

@@ -43,8 +43,9 @@ type rtpOut struct {
 	conn *batchConn
 	port int // the media port: the fast path is for pairs whose local candidate is on it
 
-	enabled atomic.Bool
-	remote  atomic.Pointer[netip.AddrPort] // the selected pair's remote address, nil if unusable
+	enabled  atomic.Bool
+	fallback atomic.Bool                    // enabling failed: pion's path for good
+	remote   atomic.Pointer[netip.AddrPort] // the selected pair's remote address, nil if unusable
 
 	mu  sync.Mutex // guards ctx: an srtp.Context is not safe for concurrent use
 	ctx *srtp.Context
@@ -161,10 +162,16 @@ func (o *rtpOut) enable() bool {
 	if o.enabled.Load() {
 		return true
 	}
-	if o.failed || !o.haveHello || o.master == nil {
+	if o.failed {
 		return false
 	}
-	o.failed = true // one try: if it fails, pion's path stays
+	// One try: enable runs once pion's own path has delivered, so the handshake is over; if
+	// its values are not here (the node was the DTLS client) or do not work, pion's path stays.
+	o.failed = true
+	o.fallback.Store(true)
+	if !o.haveHello || o.master == nil {
+		return false
+	}
 	var profile srtp.ProtectionProfile
 	switch o.profile {
 	case dtls.SRTP_AEAD_AES_128_GCM:
@@ -193,6 +200,7 @@ func (o *rtpOut) enable() bool {
 	o.ctx = ctx
 	o.mu.Unlock()
 	o.failed = false
+	o.fallback.Store(false)
 	o.enabled.Store(true)
 	return true
 }
@@ -241,7 +249,7 @@ func (w rtpWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 		}
 	}
 	n, err := w.pion.WriteRTP(h, payload)
-	if n > 0 && err == nil && !w.out.enabled.Load() {
+	if n > 0 && err == nil && !w.out.enabled.Load() && !w.out.fallback.Load() {
 		// pion's SRTP is up, so the handshake is complete at both ends: switch if possible.
 		w.out.enable()
 	}

@@ -138,6 +138,12 @@ func (n *node) join(roomName, identity string, extra ...interceptor.Factory) *pe
 // loopbackAPI builds a pion API whose ICE stays on 127.0.0.1.
 func loopbackAPI(t *testing.T, extra ...interceptor.Factory) *webrtc.API {
 	t.Helper()
+	return loopbackAPIWith(t, nil, extra...)
+}
+
+// loopbackAPIWith is loopbackAPI with settings of the test's own (tune may be nil).
+func loopbackAPIWith(t *testing.T, tune func(*webrtc.SettingEngine) error, extra ...interceptor.Factory) *webrtc.API {
+	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
@@ -158,6 +164,11 @@ func loopbackAPI(t *testing.T, extra ...interceptor.Factory) *webrtc.API {
 		// then remembers; a real loss on the wire happens before. Without this, the node's
 		// correct retransmission of a "lost" packet would be rejected as a replay.
 		se.DisableSRTPReplayProtection(true)
+	}
+	if tune != nil {
+		if err := tune(&se); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 }

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -182,22 +181,7 @@ func minValue(m map[uint32]int) int {
 func TestSubscriberAsDTLSServerStillReceives(t *testing.T) {
 	n := startNode(t)
 	pub := n.join("dtls-role", "alice")
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
-		t.Fatal(err)
-	}
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
-		t.Fatal(err)
-	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	api := loopbackAPIWith(t, func(se *webrtc.SettingEngine) error { return se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer) })
 	rx := newReceiver()
 	c, err := client.Dial(ctx10(t), client.Options{
 		URL: n.wsURL(), Token: n.token("dtls-role", "bob", everything), API: api, OnTrack: rx.onTrack,

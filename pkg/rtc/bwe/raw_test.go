@@ -10,10 +10,10 @@ import (
 	"github.com/pion/rtcp"
 )
 
-// parsedBoth parses one marshalled feedback packet with FeedbackRaw and, via pion's parser, with
-// Feedback, and reports both readings (statuses, deltas). ok is false if pion refuses it.
+// parsedBoth parses one marshalled feedback packet with FeedbackRaw and with pion's parser, and
+// reports both readings (statuses, deltas). ok is false if pion refuses it.
 func parsedBoth(t testing.TB, raw []byte) (rawSt []uint8, rawD []int64, pionSt []uint8, pionD []int64, ok bool) {
-	a, b := New(Config{}), New(Config{})
+	a := New(Config{})
 	now := time.Unix(1_700_000_000, 0)
 	a.FeedbackRaw(raw, now)
 	pkts, err := rtcp.Unmarshal(raw)
@@ -24,8 +24,35 @@ func parsedBoth(t testing.TB, raw []byte) (rawSt []uint8, rawD []int64, pionSt [
 	if !isFb {
 		return nil, nil, nil, nil, false
 	}
-	b.Feedback(fb, now)
-	return a.statuses, a.deltas, b.statuses, b.deltas, true
+	pionSt, pionD = pionReading(fb)
+	return a.statuses, a.deltas, pionSt, pionD, true
+}
+
+// pionReading is what pion's parser read: the status symbols in sequence order (as many as the
+// status count says, as far as the chunks go) and the receive deltas in µs.
+func pionReading(fb *rtcp.TransportLayerCC) (statuses []uint8, deltas []int64) {
+	remaining := int(fb.PacketStatusCount)
+	for _, chunk := range fb.PacketChunks {
+		switch c := chunk.(type) {
+		case *rtcp.RunLengthChunk:
+			for i := uint16(0); i < c.RunLength && remaining > 0; i++ {
+				statuses = append(statuses, uint8(c.PacketStatusSymbol))
+				remaining--
+			}
+		case *rtcp.StatusVectorChunk:
+			for _, sym := range c.SymbolList {
+				if remaining <= 0 {
+					break
+				}
+				statuses = append(statuses, uint8(sym))
+				remaining--
+			}
+		}
+	}
+	for _, d := range fb.RecvDeltas {
+		deltas = append(deltas, d.Delta)
+	}
+	return statuses, deltas
 }
 
 // FeedbackRaw reads what pion's parser reads, on feedback built by pion's own recorder (run

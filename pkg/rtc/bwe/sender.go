@@ -47,7 +47,7 @@ type Sender struct {
 	mu     sync.Mutex // guards next and hist
 	next   uint16
 	hist   [historySize]sent
-	fbMu   sync.Mutex // guards everything below but target and loss; held by Feedback only
+	fbMu   sync.Mutex // guards everything below but target and loss; held by FeedbackRaw only
 	est    estimator
 	lastFb int // feedback packet count of the last feedback, -1 before the first
 	// Loss is measured over windows of at least lossWindowPackets packets or lossWindow.
@@ -102,39 +102,6 @@ func (s *Sender) Loss() float64 { return float64(s.loss.Load()) / 65536 }
 type result struct {
 	sendAt, arriveAt int64 // unix nanoseconds; arriveAt 0: lost
 	size             int32
-}
-
-// Feedback processes one transport-wide feedback packet received at now, as pion parsed it.
-// A feedback seen twice (RTCP routed to several senders) counts once.
-func (s *Sender) Feedback(fb *rtcp.TransportLayerCC, now time.Time) {
-	s.fbMu.Lock()
-	defer s.fbMu.Unlock()
-	if int(fb.FbPktCount) == s.lastFb {
-		return
-	}
-	s.statuses, s.deltas = s.statuses[:0], s.deltas[:0]
-	remaining := int(fb.PacketStatusCount)
-	for _, chunk := range fb.PacketChunks {
-		switch c := chunk.(type) {
-		case *rtcp.RunLengthChunk:
-			for i := uint16(0); i < c.RunLength && remaining > 0; i++ {
-				s.statuses = append(s.statuses, uint8(c.PacketStatusSymbol))
-				remaining--
-			}
-		case *rtcp.StatusVectorChunk:
-			for _, sym := range c.SymbolList {
-				if remaining <= 0 {
-					break
-				}
-				s.statuses = append(s.statuses, uint8(sym))
-				remaining--
-			}
-		}
-	}
-	for _, d := range fb.RecvDeltas {
-		s.deltas = append(s.deltas, d.Delta)
-	}
-	s.process(fb.BaseSequenceNumber, fb.ReferenceTime, fb.FbPktCount, now)
 }
 
 // FeedbackRaw processes one transport-wide feedback packet (RTCP PT 205, FMT 15) received at

@@ -41,6 +41,7 @@ type inflight struct {
 // sim drives a Sender over a link: every 5 ms it sends what its estimate allows (1200-byte
 // packets, never above appLimit), every 50 ms the receiver sends feedback on what has arrived.
 type sim struct {
+	tb       testing.TB
 	s        *Sender
 	l        *link
 	epoch    time.Time
@@ -51,12 +52,12 @@ type sim struct {
 	appLimit float64
 }
 
-func newSim(cfg Config, l *link) *sim {
+func newSim(tb testing.TB, cfg Config, l *link) *sim {
 	l.rng = rand.New(rand.NewPCG(1, 2))
 	if l.maxQueue == 0 {
 		l.maxQueue = 300 * time.Millisecond
 	}
-	return &sim{s: New(cfg), l: l, epoch: time.Unix(1_700_000_000, 0), appLimit: 1e9}
+	return &sim{tb: tb, s: New(cfg), l: l, epoch: time.Unix(1_700_000_000, 0), appLimit: 1e9}
 }
 
 // run simulates d and returns the estimates seen at each feedback.
@@ -95,23 +96,52 @@ func (m *sim) feedback() {
 	m.pending = append([]inflight(nil), m.pending[last+1:]...)
 	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: report[0].seq, PacketStatusCount: uint16(len(report)), FbPktCount: m.fbCount}
 	m.fbCount++
+	// Arrival times on the wire's 250 µs grid; deltas over 63.75 ms need the large symbol.
 	var prev time.Duration
-	for i, p := range report {
+	for _, p := range report {
 		sym := uint16(rtcp.TypeTCCPacketNotReceived)
 		if p.ok {
-			sym = rtcp.TypeTCCPacketReceivedSmallDelta
+			at := p.arrive / 250 / time.Microsecond * 250 * time.Microsecond
 			if prev == 0 {
-				ref := p.arrive / (64 * time.Millisecond)
+				ref := at / (64 * time.Millisecond)
 				fb.ReferenceTime = uint32(ref)
 				prev = ref * 64 * time.Millisecond
 			}
-			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: sym, Delta: int64((p.arrive - prev) / time.Microsecond)})
-			prev = p.arrive
+			sym = rtcp.TypeTCCPacketReceivedSmallDelta
+			if at-prev > 63750*time.Microsecond {
+				sym = rtcp.TypeTCCPacketReceivedLargeDelta
+			}
+			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: sym, Delta: int64((at - prev) / time.Microsecond)})
+			prev = at
 		}
-		_ = i
 		fb.PacketChunks = append(fb.PacketChunks, &rtcp.RunLengthChunk{PacketStatusSymbol: sym, RunLength: 1})
 	}
-	m.s.Feedback(fb, m.epoch.Add(m.t))
+	m.s.FeedbackRaw(marshal(m.tb, fb), m.epoch.Add(m.t))
+}
+
+// marshal returns the wire form of a feedback packet; pion marshals the header it is given, so
+// it is filled in here as pion's own recorder does.
+func marshal(t testing.TB, fb *rtcp.TransportLayerCC) []byte {
+	t.Helper()
+	size := fb.MarshalSize()
+	fb.Header = rtcp.Header{Count: rtcp.FormatTCC, Type: rtcp.TypeTransportSpecificFeedback,
+		Padding: size != 20+2*len(fb.PacketChunks)+deltaBytes(fb), Length: uint16(size/4 - 1)}
+	raw, err := fb.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func deltaBytes(fb *rtcp.TransportLayerCC) int {
+	n := 0
+	for _, d := range fb.RecvDeltas {
+		n++
+		if d.Type == rtcp.TypeTCCPacketReceivedLargeDelta {
+			n++
+		}
+	}
+	return n
 }
 
 func mean(v []int) float64 {
@@ -125,7 +155,7 @@ func mean(v []int) float64 {
 // Over a 2 Mb/s bottleneck the estimate settles near its capacity: not above it (the queue
 // would grow without end), not far below (video quality thrown away).
 func TestEstimateSettlesAtTheBottleneck(t *testing.T) {
-	m := newSim(Config{Initial: 1_000_000}, &link{capacity: 2e6, base: 20 * time.Millisecond})
+	m := newSim(t, Config{Initial: 1_000_000}, &link{capacity: 2e6, base: 20 * time.Millisecond})
 	seen := m.run(40 * time.Second)
 	last := mean(seen[len(seen)-200:]) // the last 10 s
 	t.Logf("2 Mb/s bottleneck: estimate averages %.0f b/s over the last 10 s", last)
@@ -137,7 +167,7 @@ func TestEstimateSettlesAtTheBottleneck(t *testing.T) {
 // When the bottleneck's capacity falls, the estimate follows within a few seconds.
 func TestEstimateFollowsACapacityDrop(t *testing.T) {
 	l := &link{capacity: 4e6, base: 30 * time.Millisecond}
-	m := newSim(Config{Initial: 3_000_000}, l)
+	m := newSim(t, Config{Initial: 3_000_000}, l)
 	m.run(20 * time.Second)
 	before := m.s.TargetBitrate()
 	l.capacity = 1e6
@@ -154,7 +184,7 @@ func TestEstimateFollowsACapacityDrop(t *testing.T) {
 
 // Heavy random loss without queueing lowers the estimate; light loss does not.
 func TestEstimateReactsToLoss(t *testing.T) {
-	heavy := newSim(Config{Initial: 2_000_000}, &link{capacity: 50e6, base: 20 * time.Millisecond, loss: 0.2})
+	heavy := newSim(t, Config{Initial: 2_000_000}, &link{capacity: 50e6, base: 20 * time.Millisecond, loss: 0.2})
 	heavy.run(5 * time.Second)
 	if got := heavy.s.TargetBitrate(); got > 1_000_000 {
 		t.Fatalf("estimate %d b/s after 5 s of 20%% loss, started at 2 Mb/s", got)
@@ -162,7 +192,7 @@ func TestEstimateReactsToLoss(t *testing.T) {
 	if l := heavy.s.Loss(); l < 0.1 || l > 0.3 {
 		t.Fatalf("loss %.2f reported for 20%% loss", l)
 	}
-	light := newSim(Config{Initial: 2_000_000}, &link{capacity: 50e6, base: 20 * time.Millisecond, loss: 0.005})
+	light := newSim(t, Config{Initial: 2_000_000}, &link{capacity: 50e6, base: 20 * time.Millisecond, loss: 0.005})
 	light.run(5 * time.Second)
 	if got := light.s.TargetBitrate(); got < 2_000_000 {
 		t.Fatalf("estimate fell to %d b/s with 0.5%% loss", got)
@@ -172,7 +202,7 @@ func TestEstimateReactsToLoss(t *testing.T) {
 // On a path with room to spare the estimate grows (a higher simulcast layer becomes possible)
 // up to the configured ceiling, and never past it.
 func TestEstimateGrowsToItsCeiling(t *testing.T) {
-	m := newSim(Config{Initial: 500_000, Max: 3_000_000}, &link{capacity: 100e6, base: 10 * time.Millisecond})
+	m := newSim(t, Config{Initial: 500_000, Max: 3_000_000}, &link{capacity: 100e6, base: 10 * time.Millisecond})
 	seen := m.run(30 * time.Second)
 	for _, v := range seen {
 		if v > 3_000_000 {
@@ -193,31 +223,39 @@ func TestRepeatedFeedbackCountsOnce(t *testing.T) {
 	}
 	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 0, PacketStatusCount: 60, FbPktCount: 7,
 		PacketChunks: []rtcp.PacketStatusChunk{&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketNotReceived, RunLength: 60}}}
-	s.Feedback(fb, now.Add(time.Second))
+	raw := marshal(t, fb)
+	s.FeedbackRaw(raw, now.Add(time.Second))
 	first := s.TargetBitrate()
 	if s.Loss() != 1 {
 		t.Fatalf("loss %.2f, want 1", s.Loss())
 	}
-	s.Feedback(fb, now.Add(time.Second+300*time.Millisecond))
+	s.FeedbackRaw(raw, now.Add(time.Second+300*time.Millisecond))
 	if got := s.TargetBitrate(); got != first {
 		t.Fatalf("the same feedback again moved the estimate from %d to %d", first, got)
 	}
 }
 
-// Malformed feedback (more received statuses than deltas, counts beyond the chunks) is
-// survived.
+// Malformed feedback (a status count beyond its chunks, deltas cut short) is survived: the
+// estimate stays.
 func TestMalformedFeedbackIsHarmless(t *testing.T) {
 	s := New(Config{})
 	now := time.Now()
 	for range 5 {
 		s.Stamp(1000, now)
 	}
-	s.Feedback(&rtcp.TransportLayerCC{PacketStatusCount: 1000, PacketChunks: []rtcp.PacketStatusChunk{
+	raw := marshal(t, &rtcp.TransportLayerCC{PacketStatusCount: 5, PacketChunks: []rtcp.PacketStatusChunk{
 		&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 5},
-		&rtcp.StatusVectorChunk{SymbolList: []uint16{1, 1, 0}},
-	}}, now)
-	if s.TargetBitrate() <= 0 {
-		t.Fatal("no estimate after malformed feedback")
+	}, RecvDeltas: []*rtcp.RecvDelta{
+		{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 250}, {Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 250},
+		{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 250}, {Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 250},
+		{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 250},
+	}})
+	raw[15] = 200 // status count 200: more than the chunk says
+	s.FeedbackRaw(raw, now)
+	raw[15], raw[19] = 5, raw[19]+1
+	s.FeedbackRaw(raw[:len(raw)-4], now) // the last word (deltas) missing
+	if s.TargetBitrate() != 1_500_000 {
+		t.Fatalf("estimate %d after malformed feedback, want the initial 1.5 Mb/s", s.TargetBitrate())
 	}
 }
 
@@ -241,7 +279,7 @@ func BenchmarkStamp(b *testing.B) {
 // A sender that sends less than its estimate allows (a low simulcast layer) does not see the
 // estimate run away to the ceiling: it stays within 1.5 times what gets through.
 func TestEstimateOfAnAppLimitedSenderStaysNearItsRate(t *testing.T) {
-	m := newSim(Config{Initial: 300_000, Max: 10_000_000}, &link{capacity: 100e6, base: 10 * time.Millisecond})
+	m := newSim(t, Config{Initial: 300_000, Max: 10_000_000}, &link{capacity: 100e6, base: 10 * time.Millisecond})
 	m.appLimit = 500_000
 	m.run(30 * time.Second)
 	if got := m.s.TargetBitrate(); got > 800_000 || got < 500_000 {
