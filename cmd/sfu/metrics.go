@@ -74,6 +74,8 @@ func (n *node) registry() *prometheus.Registry {
 			func(s rtc.MediaPortStats) uint64 { return s.BatchDatagrams }),
 		port("own_path_packets_total", "RTP packets sent to subscribers on the node's own SRTP write path rather than pion's.",
 			func(s rtc.MediaPortStats) uint64 { return s.OwnPathPackets }),
+		port("own_path_rtcp_total", "Subscribers' SRTCP datagrams handled on the node's own read path rather than pion's.",
+			func(s rtc.MediaPortStats) uint64 { return s.OwnPathRTCP }),
 	)
 	return reg
 }

@@ -39,9 +39,15 @@ type batchConn struct {
 
 	sendMu sync.Mutex // held while a batch is being sent; see the type's comment
 
+	// drop, if set, cuts the datagrams to and from the addresses it selects (Config.Drop).
+	drop func(net.Addr) bool
+
+	inMu sync.RWMutex               // guards in
+	in   map[netip.AddrPort]*rtpOut // subscribers' own RTCP paths by the client's address
+
 	// Counters for metrics and tests. ownPath counts packets of the subscribers' own write
-	// path (rtpOut), which writes only here.
-	sends, datagrams, ownPath atomic.Uint64
+	// path (rtpOut), which writes only here; ownRTCP the client RTCP datagrams it handled.
+	sends, datagrams, ownPath, ownRTCP atomic.Uint64
 }
 
 // batch is a run of queued datagrams: their bytes back to back in buf.
@@ -55,8 +61,8 @@ type batchEntry struct {
 	end  int // end of the datagram in buf; it starts where the previous one ends
 }
 
-func newBatchConn(conn *net.UDPConn) *batchConn {
-	c := &batchConn{conn: conn, cur: &batch{}}
+func newBatchConn(conn *net.UDPConn, drop func(net.Addr) bool) *batchConn {
+	c := &batchConn{conn: conn, cur: &batch{}, drop: drop, in: map[netip.AddrPort]*rtpOut{}}
 	c.gso.Store(gsoSupported(conn))
 	return c
 }
@@ -98,6 +104,9 @@ func (c *batchConn) takeLocked() *batch {
 
 // WriteToAddrPort sends or queues one datagram. pion's ICE UDP mux writes through it.
 func (c *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	if c.drop != nil && c.drop(net.UDPAddrFromAddrPort(addr)) {
+		return len(p), nil // lost on the way
+	}
 	c.mu.Lock()
 	if c.open == 0 {
 		c.mu.Unlock()
@@ -164,18 +173,65 @@ func (c *batchConn) send(b *batch) {
 	c.mu.Unlock()
 }
 
-// ReadFromAddrPort reads one datagram. pion's ICE UDP mux reads through it.
+// routeRTCP moves o's client RTCP from address old to address new (either may be zero: none).
+func (c *batchConn) routeRTCP(old, new netip.AddrPort, o *rtpOut) {
+	c.inMu.Lock()
+	if old.IsValid() && c.in[old] == o {
+		delete(c.in, old)
+	}
+	if new.IsValid() {
+		c.in[new] = o
+	}
+	c.inMu.Unlock()
+}
+
+// ReadFromAddrPort reads one datagram for pion's ICE UDP mux, which reads through it. The
+// RTCP of a client whose subscriber PeerConnection is on the own path is handled here and
+// not returned (rtpOut.receiveRTCP), and datagrams drop selects are skipped.
 func (c *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return c.conn.ReadFromUDPAddrPort(p)
+	for {
+		n, addr, err := c.conn.ReadFromUDPAddrPort(p)
+		if err != nil {
+			return n, addr, err
+		}
+		if c.drop != nil && c.drop(net.UDPAddrFromAddrPort(addr)) {
+			continue
+		}
+		if !c.handled(p[:n], addr) {
+			return n, addr, nil
+		}
+	}
+}
+
+// handled offers one datagram to the subscribers' own RTCP paths.
+func (c *batchConn) handled(p []byte, addr netip.AddrPort) bool {
+	// RTP and RTCP start with version 2; RTCP's packet types are 192–223 (RFC 5761 §4).
+	if len(p) < 8 || p[0]&0xc0 != 0x80 || p[1] < 192 || p[1] > 223 {
+		return false
+	}
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	c.inMu.RLock()
+	o := c.in[addr]
+	c.inMu.RUnlock()
+	return o != nil && o.receiveRTCP(p, time.Now().UnixNano())
 }
 
 // The rest is net.PacketConn.
 
-func (c *batchConn) ReadFrom(p []byte) (int, net.Addr, error) { return c.conn.ReadFrom(p) }
+func (c *batchConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, addr, err := c.ReadFromAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(addr), nil
+}
 
 func (c *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if ua, ok := addr.(*net.UDPAddr); ok {
 		return c.WriteToAddrPort(p, ua.AddrPort())
+	}
+	if c.drop != nil && c.drop(addr) {
+		return len(p), nil
 	}
 	return c.conn.WriteTo(p, addr)
 }

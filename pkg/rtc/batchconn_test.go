@@ -60,7 +60,7 @@ func expectNothing(t *testing.T, c *net.UDPConn) {
 func TestBatchSendsEachSubscribersFrameInOneSend(t *testing.T) {
 	for _, gso := range []bool{true, false} {
 		t.Run(fmt.Sprintf("gso=%v", gso), func(t *testing.T) {
-			c := newBatchConn(listenUDP(t))
+			c := newBatchConn(listenUDP(t), nil)
 			if gso && !c.gso.Load() {
 				t.Fatal("UDP GSO is not available on this kernel (Linux 4.18+ has it)")
 			}
@@ -104,7 +104,7 @@ func TestBatchSendsEachSubscribersFrameInOneSend(t *testing.T) {
 }
 
 func TestOverlappingBatchesSendAtEachEnd(t *testing.T) {
-	c := newBatchConn(listenUDP(t))
+	c := newBatchConn(listenUDP(t), nil)
 	a := listenUDP(t)
 	c.BeginBatch()
 	c.BeginBatch()
@@ -121,7 +121,7 @@ func TestOverlappingBatchesSendAtEachEnd(t *testing.T) {
 }
 
 func TestBatchBeyondItsLimitIsSentEarly(t *testing.T) {
-	c := newBatchConn(listenUDP(t))
+	c := newBatchConn(listenUDP(t), nil)
 	a := listenUDP(t)
 	_ = a.SetReadBuffer(4 << 20)
 	c.BeginBatch()
@@ -139,7 +139,7 @@ func TestBatchBeyondItsLimitIsSentEarly(t *testing.T) {
 // Goroutines forwarding at once, each in its own batches: every destination gets its
 // datagrams whole and in order.
 func TestConcurrentBatchesKeepEachDestinationsOrder(t *testing.T) {
-	c := newBatchConn(listenUDP(t))
+	c := newBatchConn(listenUDP(t), nil)
 	const writers, frames, perFrame = 4, 50, 5
 	dsts := make([]*net.UDPConn, writers)
 	for i := range dsts {
@@ -181,7 +181,7 @@ func BenchmarkBatchFrame(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer sink.Close()
-	c := newBatchConn(conn)
+	c := newBatchConn(conn, nil)
 	p := make([]byte, 1200)
 	dst := addrOf(sink)
 	b.ReportAllocs()

@@ -102,11 +102,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("media port %s: %w", cfg.UDPAddr, err)
 		}
-		e.batch = newBatchConn(udp)
-		var conn net.PacketConn = e.batch
-		if cfg.Drop != nil {
-			conn = &droppingConn{PacketConn: conn, drop: cfg.Drop}
-		}
+		e.batch = newBatchConn(udp, cfg.Drop)
+		conn := e.batch
 		e.conn = conn
 		e.udpPort = conn.LocalAddr().(*net.UDPAddr).Port
 		e.mux = webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), conn)
@@ -156,8 +153,9 @@ type MediaPortStats struct {
 	// GSO reports whether UDP GSO is in use.
 	GSO bool
 	// OwnPathPackets are RTP packets sent to subscribers on the node's own write path
-	// (rtpOut), not through pion's.
-	OwnPathPackets uint64
+	// (rtpOut), not through pion's; OwnPathRTCP the subscribers' RTCP datagrams handled on
+	// the node's own read path.
+	OwnPathPackets, OwnPathRTCP uint64
 }
 
 // MediaPortStats returns the media port's counters (zeros on a virtual network).
@@ -167,7 +165,7 @@ func (e *Engine) MediaPortStats() MediaPortStats {
 	}
 	return MediaPortStats{
 		BatchSends: e.batch.sends.Load(), BatchDatagrams: e.batch.datagrams.Load(),
-		GSO: e.batch.gso.Load(), OwnPathPackets: e.batch.ownPath.Load(),
+		GSO: e.batch.gso.Load(), OwnPathPackets: e.batch.ownPath.Load(), OwnPathRTCP: e.batch.ownRTCP.Load(),
 	}
 }
 
@@ -289,11 +287,11 @@ func (e *Engine) newSubscriberAPI(out *rtpOut) (*webrtc.API, error) {
 
 // newRTPOut returns a subscriber PeerConnection's own RTP write path, nil on a virtual
 // network (there is no media port of the node's own to write to).
-func (e *Engine) newRTPOut() *rtpOut {
+func (e *Engine) newRTPOut(sink func(compound []byte)) *rtpOut {
 	if e.batch == nil {
 		return nil
 	}
-	return newRTPOut(e.batch, e.udpPort)
+	return newRTPOut(e.batch, e.udpPort, sink)
 }
 
 // bweLimits are where a GCC estimate starts and its ceiling, bits per second.
@@ -364,26 +362,4 @@ func addReceiveInterceptors(reg *interceptor.Registry) error {
 	reg.Add(rr)
 	reg.Add(fb)
 	return nil
-}
-
-// droppingConn drops the datagrams Config.Drop selects, both ways.
-type droppingConn struct {
-	net.PacketConn
-	drop func(net.Addr) bool
-}
-
-func (c *droppingConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := c.PacketConn.ReadFrom(b)
-		if err != nil || !c.drop(addr) {
-			return n, addr, err
-		}
-	}
-}
-
-func (c *droppingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	if c.drop(addr) {
-		return len(b), nil // lost on the way
-	}
-	return c.PacketConn.WriteTo(b, addr)
 }

@@ -46,7 +46,7 @@ func (e *Engine) NewSubscriber(ev PeerEvents, sendOffer func(sdp string)) (*Subs
 		timeout:   e.cfg.AnswerTimeout,
 		senders:   map[*room.DownTrack]*webrtc.RTPSender{},
 	}
-	out := e.newRTPOut()
+	out := e.newRTPOut(s.handleRTCP)
 	api, err := e.newSubscriberAPI(out)
 	if err != nil {
 		return nil, err
@@ -158,25 +158,60 @@ func readSubscriberRTCP(sender *webrtc.RTPSender, twcc func(raw []byte), handle 
 		if err != nil {
 			return
 		}
-		pkts = pkts[:0]
-		for b := buf[:n]; len(b) >= 4; {
-			l := (int(binary.BigEndian.Uint16(b[2:4])) + 1) * 4
-			if l > len(b) {
-				break
-			}
-			p := b[:l]
-			b = b[l:]
-			if p[1] == rtcpTypeTransportFeedback && p[0]&0x1f == rtcpFormatTWCC {
-				twcc(p)
-				continue
-			}
-			if ps, err := rtcp.Unmarshal(p); err == nil {
-				pkts = append(pkts, ps...)
-			}
-		}
+		pkts = splitRTCP(buf[:n], pkts[:0], twcc)
 		if len(pkts) > 0 {
 			handle(pkts)
 		}
+	}
+}
+
+// splitRTCP splits a compound RTCP packet: transport-wide feedback goes to twcc as raw bytes,
+// the other packets are parsed and appended to pkts.
+func splitRTCP(b []byte, pkts []rtcp.Packet, twcc func(raw []byte)) []rtcp.Packet {
+	for len(b) >= 4 {
+		l := (int(binary.BigEndian.Uint16(b[2:4])) + 1) * 4
+		if l > len(b) {
+			break
+		}
+		p := b[:l]
+		b = b[l:]
+		if p[1] == rtcpTypeTransportFeedback && p[0]&0x1f == rtcpFormatTWCC {
+			twcc(p)
+			continue
+		}
+		if ps, err := rtcp.Unmarshal(p); err == nil {
+			pkts = append(pkts, ps...)
+		}
+	}
+	return pkts
+}
+
+// deliverRTCP hands each of a subscriber's RTCP packets to the down tracks it is about (a
+// receiver report to the tracks it reports on, a NACK or a PLI to its media source).
+func deliverRTCP(pkts []rtcp.Packet, ds []*room.DownTrack) {
+	var mine []rtcp.Packet
+	for _, d := range ds {
+		ssrc := d.SSRC()
+		mine = mine[:0]
+		for _, p := range pkts {
+			for _, dst := range p.DestinationSSRC() {
+				if dst == ssrc {
+					mine = append(mine, p)
+					break
+				}
+			}
+		}
+		if len(mine) > 0 {
+			d.HandleRTCP(mine)
+		}
+	}
+}
+
+// handleRTCP handles one of the client's decrypted RTCP compound packets from the own read
+// path (rtpOut.receiveRTCP).
+func (s *Subscriber) handleRTCP(b []byte) {
+	if pkts := splitRTCP(b, nil, s.side.feedback); len(pkts) > 0 {
+		deliverRTCP(pkts, s.downTracks())
 	}
 }
 
@@ -340,6 +375,9 @@ func (s *Subscriber) Close() error {
 		s.answerDue.Stop()
 	}
 	s.mu.Unlock()
+	if s.out != nil {
+		s.out.close()
+	}
 	err := s.pc.Close()
 	s.side.close()
 	s.wg.Wait()

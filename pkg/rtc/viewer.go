@@ -45,7 +45,7 @@ func (e *Engine) NewViewer(offer string, ev PeerEvents) (*Viewer, error) {
 		return nil, err
 	}
 	v := &Viewer{log: ev.logger(e.log).With("pc", "whep")}
-	out := e.newRTPOut()
+	out := e.newRTPOut(v.handleRTCP)
 	api, err := e.newSubscriberAPI(out)
 	if err != nil {
 		return nil, err
@@ -211,11 +211,22 @@ func (v *Viewer) readRTCP(s *slot) {
 	})
 }
 
+// handleRTCP handles one of the client's decrypted RTCP compound packets from the own read
+// path (rtpOut.receiveRTCP).
+func (v *Viewer) handleRTCP(b []byte) {
+	if pkts := splitRTCP(b, nil, v.side.feedback); len(pkts) > 0 {
+		deliverRTCP(pkts, v.downTracks())
+	}
+}
+
 // Close ends the PeerConnection and waits for the RTCP readers.
 func (v *Viewer) Close() error {
 	v.mu.Lock()
 	v.closed = true
 	v.mu.Unlock()
+	if v.out != nil {
+		v.out.close()
+	}
 	err := v.pc.Close()
 	v.side.close()
 	v.wg.Wait()

@@ -30,6 +30,7 @@ var contractNames = []string{
 	"cascade_dropped_packets_total", "cascade_keyframe_replays_total",
 	"cascade_media_port_batch_sends_total", "cascade_media_port_batch_datagrams_total",
 	"cascade_media_port_own_path_packets_total",
+	"cascade_media_port_own_path_rtcp_total",
 	"cascade_relay_link_open", "cascade_relay_link_setup_seconds", "cascade_relay_link_rtt_seconds",
 	"cascade_relay_link_bytes_total", "cascade_relay_link_throughput_bytes_per_second",
 	"cascade_relay_link_bandwidth_estimate_bytes_per_second", "cascade_relay_link_control_dropped_total",

@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/cascade-sfu/cascade/pkg/client"
+	"github.com/cascade-sfu/cascade/pkg/rtc"
 )
 
 // sendSideWatch records, at a subscriber, the transport-wide sequence numbers of the media it
@@ -200,5 +201,71 @@ func TestSubscriberAsDTLSServerStillReceives(t *testing.T) {
 	eventually(t, 20*time.Second, "video through pion's write path", func() bool { return rx.packetsOf(id) > 60 }, n.statsString)
 	if own := n.engine.MediaPortStats().OwnPathPackets; own != 0 {
 		t.Fatalf("%d packets on the own write path without its keys", own)
+	}
+}
+
+// The subscriber's RTCP reaches the node's own read path once the own write path is on (the
+// media port decrypts it, instead of pion's chain of goroutines), and everything it carries is
+// acted on as before: NACKs are answered (no packet missing despite 10% first-transmission
+// loss), PLIs reach the down track (each one counted once); transport-wide feedback reaching
+// the estimator is what TestSimulcastDropsLayerWhenBandwidthIsShort sees. The PeerConnection stays up for several ICE disconnected timeouts while pion
+// sees only a datagram a second of it.
+func TestSubscriberRTCPTakesTheOwnReadPath(t *testing.T) {
+	n := startNode(t, nodeOptions{rtc: func(c *rtc.Config) {
+		c.ICEDisconnectedTimeout, c.ICEFailedTimeout = 2*time.Second, 3*time.Second
+	}})
+	pub := n.join("rtcp-in", "alice")
+	loss := &impairment{dropFirst: func(seq uint16) bool { return seq%10 == 3 }}
+	sub := n.join("rtcp-in", "bob", loss)
+	src := startSource(t)
+	video := vp8Track(t, "cam", "s", "")
+	if _, err := pub.Publish(ctx10(t), video); err != nil {
+		t.Fatal(err)
+	}
+	src.video([]*webrtc.TrackLocalStaticRTP{video}, []byte{'f'}, []int{1200})
+	vt := publishedTrack(t, sub, "video")
+	eventually(t, 20*time.Second, "media, and the subscriber's RTCP on the own read path", func() bool {
+		return sub.rx.packetsOf(vt.ID) > 100 && n.engine.MediaPortStats().OwnPathRTCP > 20
+	}, n.statsString)
+
+	var ssrc uint32
+	for _, r := range sub.Subscriber().GetReceivers() {
+		if tr := r.Track(); tr != nil && tr.Kind() == webrtc.RTPCodecTypeVideo {
+			ssrc = uint32(tr.SSRC())
+		}
+	}
+	if ssrc == 0 {
+		t.Fatal("the subscriber has no video receiver")
+	}
+	plis := n.rooms.Stats().PLIsReceived.Load()
+	ownBefore := n.engine.MediaPortStats().OwnPathRTCP
+	for range 5 {
+		if err := sub.Subscriber().WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	eventually(t, 10*time.Second, "the subscriber's five PLIs at the down track", func() bool {
+		return n.rooms.Stats().PLIsReceived.Load() == plis+5
+	}, n.statsString)
+
+	// Three ICE disconnected timeouts of media and RTCP; the session must stay up throughout.
+	count := sub.rx.packetsOf(vt.ID)
+	time.Sleep(6 * time.Second)
+	if got := sub.rx.packetsOf(vt.ID); got < count+200 {
+		t.Fatalf("the subscriber got %d packets in 6 s (%s)", got-count, n.statsString())
+	}
+	own := n.engine.MediaPortStats().OwnPathRTCP - ownBefore
+	if own < 30 {
+		t.Fatalf("%d RTCP datagrams on the own read path in over 6 s", own)
+	}
+	src.stop()
+	time.Sleep(500 * time.Millisecond) // the last NACKs' answers
+	got, _ := sub.rx.snapshot(vt.ID)
+	if loss.dropCount() < 30 {
+		t.Fatalf("only %d packets were dropped; the test did not inject loss", loss.dropCount())
+	}
+	if missing := gaps(got.seqs); missing > 0 {
+		t.Fatalf("%d of %d packets never arrived although %d were dropped once (%s)", missing, len(got.seqs), loss.dropCount(), n.statsString())
 	}
 }
