@@ -315,6 +315,33 @@ func (o *rtpOut) writeRTP(h *rtp.Header, payload []byte) (n int, ok bool, err er
 	return n, true, err
 }
 
+// writeRTCP sends the node's RTCP (sender reports) on the fast path; false when it cannot be
+// used now. Once the path is on, the node's RTCP takes it whenever it can: its SRTCP index
+// counts from where this path's context left it, and pion's context counts separately.
+func (o *rtpOut) writeRTCP(pkts []rtcp.Packet) bool {
+	remote := o.remote.Load()
+	if remote == nil {
+		return false
+	}
+	plain, err := rtcp.Marshal(pkts)
+	if err != nil || len(plain)+srtcpMaxOverhead > rtpOutBufSize {
+		return false
+	}
+	b := o.bufs.Get().(*rtpOutBuf)
+	defer o.bufs.Put(b)
+	o.mu.Lock()
+	enc, err := o.ctx.EncryptRTCP(b.enc[:0], plain, &b.rtcpHdr)
+	o.mu.Unlock()
+	if err != nil {
+		return false
+	}
+	_, _ = o.conn.WriteToAddrPort(enc, *remote)
+	return true
+}
+
+// srtcpMaxOverhead is SRTCP's largest addition to a compound packet: index and tag.
+const srtcpMaxOverhead = 4 + 16
+
 // srtpMaxOverhead is the largest SRTP authentication tag (AES-GCM's 16 bytes).
 const srtpMaxOverhead = 16
 

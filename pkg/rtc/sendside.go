@@ -33,11 +33,12 @@ func newSendSide(cfg Config) *sendSide {
 	}
 }
 
-// start sends sender reports on pc for tracks until close.
-func (s *sendSide) start(pc *webrtc.PeerConnection, tracks func() []*room.DownTrack) {
+// start sends sender reports on pc for tracks until close: on the own write path out once it
+// is on (out may be nil), else through pion.
+func (s *sendSide) start(pc *webrtc.PeerConnection, out *rtpOut, tracks func() []*room.DownTrack) {
 	s.tracks = tracks
 	s.wg.Add(1)
-	go s.reportLoop(pc)
+	go s.reportLoop(pc, out)
 }
 
 // close stops the sender reports and waits for the goroutine.
@@ -54,7 +55,7 @@ func (s *sendSide) close() {
 // readers.
 func (s *sendSide) feedback(raw []byte) { s.cc.FeedbackRaw(raw, time.Now()) }
 
-func (s *sendSide) reportLoop(pc *webrtc.PeerConnection) {
+func (s *sendSide) reportLoop(pc *webrtc.PeerConnection, out *rtpOut) {
 	defer s.wg.Done()
 	t := time.NewTicker(senderReportInterval)
 	defer t.Stop()
@@ -74,9 +75,13 @@ func (s *sendSide) reportLoop(pc *webrtc.PeerConnection) {
 					SSRC: ssrc, NTPTime: ntpTime(now), RTPTime: rtpTime, PacketCount: packets, OctetCount: octets,
 				})
 			}
-			if len(pkts) > 0 {
-				_ = pc.WriteRTCP(pkts) // fails only once the PeerConnection is closing
+			if len(pkts) == 0 {
+				continue
 			}
+			if out != nil && out.enabled.Load() && out.writeRTCP(pkts) {
+				continue
+			}
+			_ = pc.WriteRTCP(pkts) // fails only once the PeerConnection is closing
 		}
 	}
 }

@@ -61,7 +61,7 @@ func (e *Engine) NewSubscriber(ev PeerEvents, sendOffer func(sdp string)) (*Subs
 		out.watch(pc)
 	}
 	s.side = newSendSide(e.cfg)
-	s.side.start(pc, s.downTracks)
+	s.side.start(pc, out, s.downTracks)
 	watch(pc, ev, s.transportReady)
 	return s, nil
 }

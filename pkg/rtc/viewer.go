@@ -87,7 +87,7 @@ func (e *Engine) NewViewer(offer string, ev PeerEvents) (*Viewer, error) {
 		_ = pc.Close()
 		return nil, ErrNothingUsable
 	}
-	v.side.start(pc, v.downTracks)
+	v.side.start(pc, out, v.downTracks)
 	watch(pc, ev, v.transportReady)
 	for _, s := range v.slots {
 		v.wg.Add(1)
