@@ -571,14 +571,30 @@ export class Room extends EventTarget {
     try {
       const prepared = await this._takePrepared(url, token);
       if (this._ended) throw new CascadeError('disconnected', 'left while connecting');
-      if (!this._early) this._makeEarlyPeers();
+      // The PeerConnections (a page's first ones hold its main thread for tens of ms) are made
+      // once the route request or the socket is under way, not before.
+      const makePeers = () => { if (!this._early) this._makeEarlyPeers(); };
       if (!routed) {
         ws = prepared?.ws || null;
-        if (ws) this._adoptSocket(prepared);
-        else ws = await this._openSocket(signalURL(url), timeout);
+        if (ws) {
+          this._adoptSocket(prepared);
+          makePeers();
+        } else {
+          const opening = this._openSocket(signalURL(url), timeout);
+          makePeers();
+          ws = await opening;
+        }
       } else {
         const base = httpBaseURL(url.route);
-        const target = prepared?.routeInfo ? this._adoptRoute(prepared) : await this._route(url, token, base);
+        let target;
+        if (prepared?.routeInfo) {
+          target = this._adoptRoute(prepared);
+          makePeers();
+        } else {
+          const routing = this._route(url, token, base);
+          makePeers();
+          target = await routing;
+        }
         if (this._ended) throw new CascadeError('disconnected', 'left while routing');
         try {
           ws = prepared?.ws && prepared.wsURL === signalURL(target) ? prepared.ws : null;
@@ -683,34 +699,41 @@ export class Room extends EventTarget {
   }
 
   async _prepare(p, url, routed) {
+    // The PeerConnections are made in a task of their own: a page's first ones hold the main
+    // thread for tens of ms, which should not delay what the caller starts right after
+    // prepare() (its token request, getUserMedia).
+    const makePeers = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (this._prepared === p && this.state === 'new') this._makeEarlyPeers();
+    };
     let target = url;
     if (routed) {
-      if (!url.room) { this._makeEarlyPeers(); return; } // the room is the token's: not known yet
+      if (!url.room) { await makePeers(); return; } // the room is the token's: not known yet
       const { route: base, ...opts } = url;
       const routing = route(httpBaseURL(base), opts).catch((err) => {
         this._debug('prepare: route:', err.message);
         return null;
       });
-      this._makeEarlyPeers(); // while the route request is under way: it takes the main thread
+      await makePeers(); // while the route request is under way
       const info = await routing;
       if (!info || this._prepared !== p || this.state !== 'new') return;
       p.routeInfo = info;
       p.routedAt = performance.now();
       target = info.url;
-    } else {
-      this._makeEarlyPeers();
     }
     const wsURL = signalURL(target);
     const ws = new WebSocket(wsURL);
     p.ws = ws;
     p.wsURL = wsURL;
-    await new Promise((resolve) => {
+    const opened = new Promise((resolve) => {
       const fail = () => { if (p.ws === ws) p.closeSocket(); resolve(); };
       const timer = setTimeout(fail, PREPARE_SOCKET_TIMEOUT_MS);
       ws.onopen = () => { clearTimeout(timer); p.openAt = performance.now(); resolve(); };
       ws.onerror = () => { clearTimeout(timer); fail(); };
       ws.onclose = () => { clearTimeout(timer); fail(); };
     });
+    if (!routed) await makePeers(); // while the socket opens
+    await opened;
   }
 
   /**
