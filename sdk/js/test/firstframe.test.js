@@ -1,5 +1,5 @@
-// Room.prepare() (route, WebSocket and PeerConnections made ahead of connect()) and the
-// first-frame watcher, against a fake fetch, WebSocket, RTCPeerConnection and
+// What the SDK does for a short time to first frame: Room.prepare() (route, WebSocket and
+// PeerConnections made ahead of connect()) and the first-frame watcher, against a fake fetch, WebSocket, RTCPeerConnection and
 // MediaStreamTrackProcessor, run by node's test runner (npm test). The media path is tested in
 // headless Chromium (test/e2e, TestChromiumFirstFrame).
 import { test } from 'node:test';
