@@ -210,7 +210,10 @@ export interface JoinedData {
   participant: { sid: string; identity: string; name?: string; role: string; tracks?: Track[] };
   participants: Array<{ sid: string; identity: string; name?: string; role: string; tracks?: Track[] }>;
   ice_servers?: RTCIceServer[];
-  /** A subscriber offer for the room's tracks follows; connect() has answered it when it resolves. */
+  /**
+   * A subscriber offer for the room's tracks follows; when connect() resolves it has answered it
+   * and the subscriber PeerConnection is connected (or 3 s passed).
+   */
   sub_offer?: boolean;
 }
 
@@ -244,7 +247,8 @@ export interface ChatMessage {
 
 /**
  * When the steps of joining happened, in ms since connect() was called.
- * A step that has not happened is absent.
+ * A step that has not happened is absent. Steps that Room.prepare() did
+ * before connect() (routed, socketOpen) are ≤ 0.
  */
 export interface JoinTimings {
   routed?: number;
@@ -261,8 +265,10 @@ export interface JoinTimings {
   subConnected?: number;
   /** A remote track was bound to the subscriber PC. */
   firstTrack?: number;
+  /** The first packet of a remote track arrived (its `unmute`, or its stats where there is none). */
   firstAudioPacket?: number;
   firstVideoPacket?: number;
+  /** The first decoded frame of a remote video track reached the page. */
   firstVideoFrame?: number;
 }
 
@@ -279,7 +285,11 @@ export interface RemoteTrackStats {
   bytesReceived: number;
   jitter: number | null;
   framesDecoded: number;
-  /** ms from the connect() call to the first decoded frame (audio: first packet); null before. */
+  /**
+   * ms from the connect() call to the first decoded frame (audio: first packet); null before.
+   * Where the browser has MediaStreamTrackProcessor, the time the decoded frame reached the
+   * page; elsewhere the receiver's framesDecoded, polled every 10 ms.
+   */
   firstFrameMs: number | null;
   frameWidth?: number | null;
   frameHeight?: number | null;
@@ -379,10 +389,20 @@ export declare class Room extends EventTarget {
   removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
 
   /**
+   * Does connect()'s first steps ahead, while the application still gets its token or opens
+   * the camera: routes (a routing request must then name its `room`), opens the WebSocket to the
+   * chosen node without joining, and makes the PeerConnections. A later connect() with the same
+   * `url` (and a token for that room) uses them; what is missing, stale (a socket older than 8 s
+   * or closed, a route older than 30 s) or for another URL or room, connect() does as usual.
+   * Never rejects. Calling it again replaces the earlier preparation; leave() drops it.
+   */
+  prepare(url: string | RouteRequest | null | undefined): Promise<void>;
+  /**
    * Opens the signalling WebSocket and joins the room the token is for.
    * `url` is a node address, or a routing request `{route: baseURL, ...}`.
    * When the room already has tracks, it resolves once the subscriber offer for them is answered
-   * (at most 3 s after joining), so that a publish() that follows does not delay them.
+   * and the subscriber PeerConnection is connected (at most 3 s after joining), so that a
+   * publish() that follows does not delay them.
    */
   connect(url: string | RouteRequest | null | undefined, token: string, options?: ConnectOptions): Promise<JoinedData>;
   /** Leaves the room and closes everything. */

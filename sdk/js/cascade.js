@@ -65,9 +65,15 @@ const FAILOVER_ICE_MS = 3000; // a PeerConnection failed this long (after an ICE
 // How often a new remote track's receiver is polled for its first decoded
 // frame, and for how long at most.
 const FIRST_FRAME_POLL_MS = 10;
-// connect() waits at most this long for the subscriber answer when joined says an offer follows.
+// connect() waits at most this long for the subscriber PeerConnection to be answered and connected
+// when joined says an offer follows.
 const FIRST_OFFER_WAIT_MS = 3000;
 const FIRST_FRAME_GIVE_UP_MS = 60000;
+// What prepare() made is used by connect() while it is this fresh at most: the server closes a
+// socket that has not sent join within 10 s (signal.Config.JoinTimeout); a route is cheap to redo.
+const PREPARED_SOCKET_MAX_AGE_MS = 8000;
+const PREPARED_ROUTE_MAX_AGE_MS = 30000;
+const PREPARE_SOCKET_TIMEOUT_MS = 5000;
 
 // Simulcast layers the SDK sends for video: rids q, h, f (quarter, half, full).
 export const SIMULCAST_LAYERS = Object.freeze([
@@ -296,6 +302,46 @@ export async function route(baseURL, options = {}) {
   return { ...result, url: best.url, nodeId: best.nodeId, region: best.region, method: 'probe', rttMs: best.rttMs };
 }
 
+/**
+ * Calls done() when the first decoded frame of a remote video track reaches the page: reads
+ * one VideoFrame from a MediaStreamTrackProcessor on a clone of the track (Chromium), then
+ * stops the clone. Returns false where there is no MediaStreamTrackProcessor. Pushes its
+ * cleanup onto stops.
+ */
+function watchDecodedFrame(track, done, stops) {
+  if (typeof MediaStreamTrackProcessor !== 'function' || typeof track.clone !== 'function') return false;
+  let clone = null;
+  let reader;
+  try {
+    clone = track.clone();
+    reader = new MediaStreamTrackProcessor({ track: clone, maxBufferSize: 1 }).readable.getReader();
+  } catch {
+    clone?.stop();
+    return false;
+  }
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    reader.cancel().catch(() => {});
+    clone.stop();
+  };
+  stops.push(stop);
+  reader.read().then(({ value, done: ended }) => {
+    value?.close();
+    if (!ended && !stopped) done();
+    stop();
+  }, stop);
+  return true;
+}
+
+/** What identifies a connect() target for prepare(): the URL, and for a routing request its room. */
+function preparedKey(url, room) {
+  if (url === null || typeof url !== 'object') return JSON.stringify(['url', signalURL(url)]);
+  const hints = Object.keys(url).filter((k) => !['route', 'room', 'signal'].includes(k)).sort().map((k) => [k, url[k]]);
+  return JSON.stringify(['route', httpBaseURL(url.route), room ?? null, hints]);
+}
+
 /** The room claim of an access token, or undefined. The token is not verified. */
 function tokenRoom(token) {
   try {
@@ -440,8 +486,9 @@ export class Room extends EventTarget {
     this._sub = null;
     this._pubQueue = new SerialQueue();
     this._subQueue = new SerialQueue();
-    this._firstSubAnswer = null; // connect() waiting for the first subscriber answer: call to go on
+    this._firstSubReady = null; // connect() waiting for the first subscription to connect: call to go on
     this._early = null; // {config, pub, sub}: PeerConnections made at connect(), before joined
+    this._prepared = null; // what prepare() made: see prepare()
     this._pubAgain = false; // another pub negotiation was asked while one ran
     this._pubRunning = null;
     this._local = new Map(); // MediaStreamTrack.id → LocalTrack
@@ -518,19 +565,44 @@ export class Room extends EventTarget {
     this.state = 'connecting';
     this._rememberJoin(url, token, options);
     this._connectAt = performance.now();
-    this._makeEarlyPeers();
     const timeout = options.timeout ?? REQUEST_TIMEOUT_MS;
     const routed = url !== null && typeof url === 'object';
     let ws;
     try {
+      const prepared = await this._takePrepared(url, token);
+      if (this._ended) throw new CascadeError('disconnected', 'left while connecting');
+      // The PeerConnections (a page's first ones hold its main thread for tens of ms) are made
+      // once the route request or the socket is under way, not before.
+      const makePeers = () => { if (!this._early) this._makeEarlyPeers(); };
       if (!routed) {
-        ws = await this._openSocket(signalURL(url), timeout);
+        ws = prepared?.ws || null;
+        if (ws) {
+          this._adoptSocket(prepared);
+          makePeers();
+        } else {
+          const opening = this._openSocket(signalURL(url), timeout);
+          makePeers();
+          ws = await opening;
+        }
       } else {
         const base = httpBaseURL(url.route);
-        const target = await this._route(url, token, base);
+        let target;
+        if (prepared?.routeInfo) {
+          target = this._adoptRoute(prepared);
+          makePeers();
+        } else {
+          const routing = this._route(url, token, base);
+          makePeers();
+          target = await routing;
+        }
         if (this._ended) throw new CascadeError('disconnected', 'left while routing');
         try {
-          ws = await this._openSocket(signalURL(target), timeout);
+          ws = prepared?.ws && prepared.wsURL === signalURL(target) ? prepared.ws : null;
+          if (ws) this._adoptSocket(prepared);
+          else {
+            prepared?.closeSocket();
+            ws = await this._openSocket(signalURL(target), timeout);
+          }
         } catch (err) {
           if (target === base) throw err;
           this._routeWarn(`cannot reach the routed node ${target} (${err.message}); connecting to ${base} itself`);
@@ -562,21 +634,162 @@ export class Room extends EventTarget {
     this._onJoined(joined);
     this._startFailoverWatch();
     if (joined.sub_offer) {
-      // An offer for what is already in the room follows: answer it before returning, so that
-      // the caller's publish() does not hold it up (the browser does one PeerConnection
-      // operation at a time, and a simulcast publication's are slow).
+      // An offer for what is already in the room follows: answer it, and let ICE and DTLS
+      // finish, before returning, so that the caller's publish() does not hold it up (the
+      // browser does one PeerConnection operation at a time, a simulcast publication's are
+      // slow, and its own ICE, DTLS and encoders compete with the subscription's).
       await new Promise((resolve) => {
         const timer = setTimeout(resolve, FIRST_OFFER_WAIT_MS);
-        this._firstSubAnswer = () => { clearTimeout(timer); this._firstSubAnswer = null; resolve(); };
+        this._firstSubReady = () => { clearTimeout(timer); this._firstSubReady = null; resolve(); };
       });
     }
     return joined;
   }
 
   /** Records the first time a step of joining happened (see timings). */
-  _mark(step) {
+  _mark(step, at = performance.now()) {
     if (this._connectAt === null || step in this.timings) return;
-    this.timings[step] = Math.round(performance.now() - this._connectAt);
+    this.timings[step] = Math.round(at - this._connectAt);
+  }
+
+  /**
+   * Does the first steps of connect() ahead of it, while the application is still getting
+   * its token or opening the camera (like LiveKit's prepareConnection): asks the route (for a
+   * routing request, which must then name its `room`), opens the WebSocket to the chosen node
+   * (without joining) and makes the PeerConnections. A later connect() with the same `url`
+   * (and a token for that room) uses them; whatever is missing, stale (a socket older than 8 s
+   * or closed, a route older than 30 s) or for another URL or room, connect() does again as
+   * usual. Steps done ahead appear in `timings` with times ≤ 0 (ms before connect()).
+   *
+   * Resolves when the preparation is done; never rejects (a failure only means that
+   * connect() does that step itself). Calling it again replaces the earlier preparation.
+   *
+   * @param {string|{route: string, room: string, lat?: number, lon?: number, region?: string, probe?: boolean, signal?: AbortSignal}} url
+   *   what connect() will be given
+   * @returns {Promise<void>}
+   */
+  prepare(url) {
+    if (this.state !== 'new') return Promise.resolve();
+    this._prepared?.closeSocket();
+    this._prepared = null;
+    const routed = url !== null && typeof url === 'object';
+    let key;
+    try {
+      key = preparedKey(url, routed ? url.room : undefined);
+    } catch (err) {
+      this._debug('prepare:', err.message); // connect() will say what is wrong with the URL
+      return Promise.resolve();
+    }
+    const p = {
+      key,
+      at: performance.now(),
+      routeInfo: null, routedAt: 0,
+      ws: null, wsURL: null, openAt: 0,
+      closeSocket() {
+        const ws = p.ws;
+        p.ws = null;
+        if (!ws) return;
+        ws.onopen = ws.onerror = ws.onclose = null;
+        try { ws.close(1000); } catch { /* not open */ }
+      },
+    };
+    this._prepared = p;
+    p.done = this._prepare(p, url, routed).catch((err) => this._debug('prepare:', err.message));
+    return p.done;
+  }
+
+  async _prepare(p, url, routed) {
+    // The PeerConnections are made in a task of their own: a page's first ones hold the main
+    // thread for tens of ms, which should not delay what the caller starts right after
+    // prepare() (its token request, getUserMedia).
+    const makePeers = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (this._prepared === p && this.state === 'new') this._makeEarlyPeers();
+    };
+    let target = url;
+    if (routed) {
+      if (!url.room) { await makePeers(); return; } // the room is the token's: not known yet
+      const { route: base, ...opts } = url;
+      const routing = route(httpBaseURL(base), opts).catch((err) => {
+        this._debug('prepare: route:', err.message);
+        return null;
+      });
+      await makePeers(); // while the route request is under way
+      const info = await routing;
+      if (!info || this._prepared !== p || this.state !== 'new') return;
+      p.routeInfo = info;
+      p.routedAt = performance.now();
+      target = info.url;
+    }
+    const wsURL = signalURL(target);
+    const ws = new WebSocket(wsURL);
+    p.ws = ws;
+    p.wsURL = wsURL;
+    const opened = new Promise((resolve) => {
+      const fail = () => { if (p.ws === ws) p.closeSocket(); resolve(); };
+      const timer = setTimeout(fail, PREPARE_SOCKET_TIMEOUT_MS);
+      ws.onopen = () => { clearTimeout(timer); p.openAt = performance.now(); resolve(); };
+      ws.onerror = () => { clearTimeout(timer); fail(); };
+      ws.onclose = () => { clearTimeout(timer); fail(); };
+    });
+    if (!routed) await makePeers(); // while the socket opens
+    await opened;
+  }
+
+  /**
+   * The preparation for this connect(url, token), once it is done, with only its fresh
+   * parts; null if there is none or it was made for another URL or room (then it is dropped).
+   */
+  async _takePrepared(url, token) {
+    const p = this._prepared;
+    if (!p) return null;
+    const routed = url !== null && typeof url === 'object';
+    let key = null;
+    try { key = preparedKey(url, routed ? (url.room || tokenRoom(token)) : undefined); } catch { /* connect() reports it */ }
+    if (p.key !== key) {
+      // Made for another URL or room: its socket and route are of no use (its PeerConnections are).
+      this._debug('prepare: connect() has another URL or room; its route and socket are not used');
+      p.closeSocket();
+      this._prepared = null;
+      return null;
+    }
+    await p.done;
+    if (this._prepared !== p) return null;
+    this._prepared = null;
+    const now = performance.now();
+    if (p.ws && (p.ws.readyState !== WebSocket.OPEN || now - p.openAt > PREPARED_SOCKET_MAX_AGE_MS)) p.closeSocket();
+    if (p.routeInfo && now - p.routedAt > PREPARED_ROUTE_MAX_AGE_MS) {
+      p.routeInfo = null;
+      p.closeSocket(); // opened to the stale route's node
+    }
+    return p;
+  }
+
+  /** Drops an unused preparation: closes its socket and PeerConnections. */
+  _dropPrepared() {
+    this._prepared?.closeSocket();
+    this._prepared = null;
+    this._early?.pub.close();
+    this._early?.sub.close();
+    this._early = null;
+  }
+
+  /** Takes the prepared route as connect()'s: sets routeInfo, emits `routed`. */
+  _adoptRoute(p) {
+    this.routeInfo = p.routeInfo;
+    this._mark('routed', p.routedAt);
+    this._debug('route (prepared):', this.routeInfo);
+    this._emit('routed', this.routeInfo);
+    return this.routeInfo.url;
+  }
+
+  /** Takes the prepared, open WebSocket as connect()'s. */
+  _adoptSocket(p) {
+    this._ws = p.ws;
+    this.url = p.wsURL;
+    this._mark('socketOpen', p.openAt);
+    p.ws.onopen = p.ws.onerror = p.ws.onclose = null;
+    p.ws = null;
   }
 
   /**
@@ -671,6 +884,7 @@ export class Room extends EventTarget {
    * tens of ms (more on a loaded machine), which would otherwise come after `joined`.
    */
   _makeEarlyPeers() {
+    if (this._early) return;
     try {
       const config = { ...this.rtcConfig, iceServers: this.rtcConfig.iceServers || [] };
       config.bundlePolicy = config.bundlePolicy || 'max-bundle';
@@ -755,18 +969,16 @@ export class Room extends EventTarget {
     if (this._ended) return;
     this._ended = true;
     this.state = 'closed';
-    this._firstSubAnswer?.();
+    this._firstSubReady?.();
     clearInterval(this._pingTimer);
-    for (const m of this._subMedia.values()) clearTimeout(m.firstFrameTimer);
+    for (const m of this._subMedia.values()) m.stopFirstFrame?.();
     const err = new CascadeError('disconnected', `session ended: ${reason}`);
     for (const [, p] of this._pending) { clearTimeout(p.timer); p.reject(err); }
     this._pending.clear();
     for (const c of this._pendingChats.splice(0)) { clearTimeout(c.timer); c.reject(err); }
     this._pub?.close();
     this._sub?.close();
-    this._early?.pub.close();
-    this._early?.sub.close();
-    this._early = null;
+    this._dropPrepared();
     const ws = this._ws;
     if (ws) {
       ws.onmessage = null;
@@ -923,7 +1135,7 @@ export class Room extends EventTarget {
     for (const [, p] of this._pending) { clearTimeout(p.timer); p.reject(err); }
     this._pending.clear();
     for (const [mid, trackId] of [...this._midToTrack]) this._detachMedia(trackId, mid);
-    for (const m of this._subMedia.values()) clearTimeout(m.firstFrameTimer);
+    for (const m of this._subMedia.values()) m.stopFirstFrame?.();
     this._subMedia.clear();
     this._midToTrack.clear();
     this._ontrackByMid.clear();
@@ -1106,7 +1318,7 @@ export class Room extends EventTarget {
       case 'offer':
         if (d.pc !== 'sub') { this._warn('offer for unexpected pc', d.pc); break; }
         this._subQueue.push(() => this._answerSubOffer(d.sdp)).catch((err) => {
-          this._firstSubAnswer?.();
+          this._firstSubReady?.();
           this._warn('subscriber negotiation failed:', err.message);
           this._emit('error', { code: 'negotiation_failed', message: `subscriber: ${err.message}`, ref: 'offer' });
         });
@@ -1260,7 +1472,7 @@ export class Room extends EventTarget {
     const track = rp?.tracks.get(trackId);
     const media = this._subMedia.get(trackId);
     if (media?.emitted) this._emit('trackremoved', { participant: rp, track: track || { id: trackId, sid }, mediaTrack: media.mediaTrack });
-    if (media) { media.emitted = false; clearTimeout(media.firstFrameTimer); }
+    if (media) { media.emitted = false; media.stopFirstFrame?.(); }
     this._subMedia.delete(trackId);
     this._subscriptions.delete(trackId);
     if (rp && track) {
@@ -1323,7 +1535,7 @@ export class Room extends EventTarget {
       if (old) this._detachMedia(old, mid);
       if (trackId) {
         this._midToTrack.set(mid, trackId);
-        const media = { mediaTrack: tr.receiver.track, sid, mid, emitted: false, firstFrameMs: null, firstFrameTimer: null };
+        const media = { mediaTrack: tr.receiver.track, sid, mid, emitted: false, firstFrameMs: null, stopFirstFrame: null };
         this._subMedia.set(trackId, media);
         this._mark('firstTrack');
         this._watchFirstFrame(trackId, media, tr.receiver);
@@ -1335,48 +1547,80 @@ export class Room extends EventTarget {
   }
 
   /**
-   * Polls the receiver's stats until the track's first frame is decoded (for
-   * audio: its first packet arrives), then sets media.firstFrameMs, the time
-   * since connect(), and emits `firstframe`. Stops when the track goes away,
-   * the session ends, or after FIRST_FRAME_GIVE_UP_MS.
+   * Watches a new remote track for its first frame, then sets media.firstFrameMs, the time
+   * since connect(), and emits `firstframe`. Video: the first decoded frame, seen by a
+   * MediaStreamTrackProcessor on a clone of the track (the frame reaches the page when it is
+   * decoded; getStats would see it only when the browser's signalling thread answers, which
+   * is busy while the page negotiates). Audio: the first packet, from the track's `unmute`
+   * (a remote track starts muted until its first packet). Where either signal is missing,
+   * the receiver's stats are polled (framesDecoded, packetsReceived). Stops when the track
+   * goes away, the session ends, or after FIRST_FRAME_GIVE_UP_MS.
    */
   _watchFirstFrame(trackId, media, receiver) {
+    const track = media.mediaTrack;
+    const video = track.kind === 'video';
+    const stops = [];
+    media.stopFirstFrame = () => { for (const stop of stops.splice(0)) stop(); };
+    const live = () => !this._ended && this._subMedia.get(trackId) === media && media.firstFrameMs === null;
+    const packet = () => this._mark(video ? 'firstVideoPacket' : 'firstAudioPacket');
+    const done = () => {
+      if (!live()) return;
+      media.stopFirstFrame();
+      media.firstFrameMs = Math.round(performance.now() - this._connectAt);
+      packet(); // no later than the frame, if its own signal was missed
+      if (video) this._mark('firstVideoFrame');
+      const rp = this.participants.get(media.sid);
+      this._emit('firstframe', { participant: rp || null, track: rp?.tracks.get(trackId) || { id: trackId, sid: media.sid }, firstFrameMs: media.firstFrameMs });
+    };
+    const giveUp = setTimeout(() => media.stopFirstFrame(), FIRST_FRAME_GIVE_UP_MS);
+    stops.push(() => clearTimeout(giveUp));
+    const unmuteSeen = track.muted && typeof track.addEventListener === 'function';
+    if (unmuteSeen) {
+      const onUnmute = () => {
+        if (!live()) return;
+        packet();
+        if (!video) done();
+      };
+      track.addEventListener('unmute', onUnmute);
+      stops.push(() => track.removeEventListener('unmute', onUnmute));
+    }
+    if (video ? watchDecodedFrame(track, done, stops) : unmuteSeen) return;
+    this._pollFirstFrame(receiver, video, live, packet, done, stops);
+  }
+
+  /** The first-frame fallback: polls the receiver's stats (see _watchFirstFrame). */
+  _pollFirstFrame(receiver, video, live, packet, done, stops) {
     const started = performance.now();
+    let timer = null;
+    stops.push(() => clearTimeout(timer));
     const poll = async () => {
-      media.firstFrameTimer = null;
-      if (this._ended || this._subMedia.get(trackId) !== media) return;
-      let done = false;
+      timer = null;
+      if (!live()) return;
+      let decoded = false;
       try {
         const report = await receiver.getStats();
         report.forEach((s) => {
           if (s.type !== 'inbound-rtp') return;
-          if (s.packetsReceived > 0) this._mark(media.mediaTrack.kind === 'video' ? 'firstVideoPacket' : 'firstAudioPacket');
-          if (media.mediaTrack.kind === 'video' ? s.framesDecoded > 0 : s.packetsReceived > 0) done = true;
+          if (s.packetsReceived > 0) packet();
+          if (video ? s.framesDecoded > 0 : s.packetsReceived > 0) decoded = true;
         });
       } catch {
         return; // the PeerConnection closed
       }
-      if (this._ended || this._subMedia.get(trackId) !== media) return;
-      if (done) {
-        media.firstFrameMs = Math.round(performance.now() - this._connectAt);
-        if (media.mediaTrack.kind === 'video') this._mark('firstVideoFrame');
-        const rp = this.participants.get(media.sid);
-        this._emit('firstframe', { participant: rp || null, track: rp?.tracks.get(trackId) || { id: trackId, sid: media.sid }, firstFrameMs: media.firstFrameMs });
-        return;
-      }
+      if (decoded) { done(); return; }
+      if (!live()) return;
       // Every 10 ms for the first 2 s (the figure's resolution), then every 100 ms: a muted or
       // paused track may send nothing for a long time.
-      const elapsed = performance.now() - started;
-      if (elapsed < FIRST_FRAME_GIVE_UP_MS) media.firstFrameTimer = setTimeout(poll, elapsed < 2000 ? FIRST_FRAME_POLL_MS : 10 * FIRST_FRAME_POLL_MS);
+      timer = setTimeout(poll, performance.now() - started < 2000 ? FIRST_FRAME_POLL_MS : 10 * FIRST_FRAME_POLL_MS);
     };
-    media.firstFrameTimer = setTimeout(poll, 0);
+    timer = setTimeout(poll, 0);
   }
 
   _detachMedia(trackId, mid) {
     this._midToTrack.delete(mid);
     const media = this._subMedia.get(trackId);
     if (!media || media.mid !== mid) return;
-    clearTimeout(media.firstFrameTimer);
+    media.stopFirstFrame?.();
     this._subMedia.delete(trackId);
     if (media.emitted) {
       const rp = this.participants.get(media.sid);
@@ -1397,7 +1641,7 @@ export class Room extends EventTarget {
     if (this._ended) return;
     this._sendRaw({ v: PROTOCOL_VERSION, type: 'answer', id: this._newId(), data: { pc: 'sub', sdp: peer.pc.localDescription.sdp } });
     this._mark('subAnswer');
-    this._firstSubAnswer?.();
+    if (['connected', 'failed', 'closed'].includes(peer.pc.connectionState)) this._firstSubReady?.();
     for (const c of peer.markSent()) this._sendCandidate('sub', c);
     this._reconcileSub();
   }
@@ -1405,6 +1649,7 @@ export class Room extends EventTarget {
   _onPeerState(name, state) {
     this._debug(name, 'connection', state);
     if (state === 'connected') this._mark(name + 'Connected');
+    if (name === 'sub' && ['connected', 'failed', 'closed'].includes(state) && 'subAnswer' in this.timings) this._firstSubReady?.();
     this._emit('connectionstatechange', { pc: name, state });
     if (state !== 'failed' || this._ended) return;
     // Try one ICE restart; the server ends the session if the PC stays failed.

@@ -48,6 +48,7 @@ const app = {
   routeWait: null, // resolves with the first routeInfo of the join in progress, or null
   wsURL: null, // the signalling WebSocket of the current (or last) session
   marks: {}, // page-side steps of the last join, ms since navigation start (performance.now())
+  joinAt: 0, // performance.now() at the last join()
 };
 
 // ---- errors -------------------------------------------------------------------
@@ -186,13 +187,17 @@ function onTrackAdded({ participant, track, mediaTrack }) {
   setMutedClass(tile, 'video', track.muted);
 }
 
-// Shows on the video's tile how long after the join call its first frame was decoded.
+// Shows on the video's tile how long after the SDK's connect() call its first frame was
+// decoded, and how long after the user's join (token, camera and connect() included).
 function onFirstFrame({ participant, track, firstFrameMs }) {
   if (track.kind !== 'video' || !participant) return;
+  const sinceJoin = Math.round(performance.now() - app.joinAt);
+  if (!('firstVideoFrame' in app.marks)) app.marks.firstVideoFrame = Math.round(performance.now());
   const tile = app.tiles.get(track.id) || app.tiles.get(participant.sid);
   if (!tile || tile.videoTrackId !== track.id) return;
-  tile.firstFrame.textContent = `first frame ${firstFrameMs} ms`;
+  tile.firstFrame.textContent = `first frame ${firstFrameMs} ms (${sinceJoin} ms after join)`;
   tile.firstFrame.dataset.ms = String(firstFrameMs);
+  tile.firstFrame.dataset.joinMs = String(sinceJoin);
   tile.firstFrame.hidden = false;
 }
 
@@ -517,7 +522,12 @@ async function join(roomName, name, token) {
   const self = createTile('local', `${name} (you)`, { local: true });
   const mark = (step) => { app.marks[step] = Math.round(performance.now()); };
   app.marks = {};
+  app.joinAt = performance.now();
   mark('join');
+  // The route, the node's WebSocket and the PeerConnections get ready while the token and
+  // the camera come; connect() then starts from there (room.prepare).
+  const room = new Room({ logger: console });
+  room.prepare(routeRequest(roomName));
   try {
     // The token and the camera at once: neither needs the other. getLocalMedia never
     // rejects (null: no camera); if the token fails, the camera it opened is closed.
@@ -536,7 +546,6 @@ async function join(roomName, name, token) {
     setTileVideo(self, localTrack('video'));
     updateControls();
 
-    const room = new Room({ logger: console });
     app.room = room;
     wireRoom(room);
     room.on('routed', (info) => {
@@ -552,6 +561,7 @@ async function join(roomName, name, token) {
     history.replaceState(null, '', `?${keepParams(roomName)}`);
   } catch (err) {
     routed(null);
+    if (app.room !== room) room.leave().catch(() => {}); // what prepare() made
     showError('Could not join', err);
     teardown('error');
     throw err;
@@ -629,8 +639,9 @@ window.cascade = {
   chatLog() { return app.chat.map(({ seq, from, text }) => ({ seq, from, text })); },
   /**
    * Where the time of the last join went: page-side steps (ms since the
-   * navigation started: join, token, media, connect, published) and the SDK's
-   * room.timings (ms since connect()).
+   * navigation started: join, token, media, connect, published, firstVideoFrame: the first
+   * remote video frame) and the SDK's room.timings (ms since connect(); steps that
+   * room.prepare() did before connect() are ≤ 0).
    */
   timings() {
     const nav = performance.getEntriesByType('navigation')[0];
@@ -642,7 +653,7 @@ window.cascade = {
   /** The first-frame times the page shows, per remote video tile: [{name, text, ms}]. */
   firstFrames() {
     return [...app.tiles.values()].filter((t) => !t.local && !t.firstFrame.hidden)
-      .map((t) => ({ name: t.name.textContent, text: t.firstFrame.textContent, ms: Number(t.firstFrame.dataset.ms) }));
+      .map((t) => ({ name: t.name.textContent, text: t.firstFrame.textContent, ms: Number(t.firstFrame.dataset.ms), sinceJoinMs: Number(t.firstFrame.dataset.joinMs) }));
   },
   errors() { return app.errors.map((e) => e.message); },
   /** The status texts shown so far (e.g. Connected, Reconnecting…), oldest first. */

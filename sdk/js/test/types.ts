@@ -42,6 +42,9 @@ export async function example(token: string): Promise<void> {
   room.on('disconnected', ({ reason, code }) => console.log(reason, code));
   room.addEventListener('chat', (e) => console.log(e.detail.text));
 
+  const prepared: Promise<void> = room.prepare({ route: base, room: 'demo', probe: true });
+  await prepared;
+  await room.prepare('https://sfu.example.com');
   const joined = await room.connect({ route: base, probe: true }, token, { name: 'Alice', timeout: 10000 });
   console.log(joined.session_id, joined.participants.length, room.sessionId, room.roomName, room.url, room.routeInfo?.method);
   await room.connect('https://sfu.example.com', token);
