@@ -68,7 +68,7 @@ func (n *node) registry() *prometheus.Registry {
 		}, func() float64 { return float64(v(n.engine.MediaPortStats())) })
 	}
 	reg.MustRegister(
-		port("batch_sends_total", "Sends (system calls) made for the datagrams of write batches; with UDP GSO one send carries a subscriber's packets of a frame.",
+		port("batch_sends_total", "Messages made of the datagrams of write batches; with UDP GSO one message carries a subscriber's packets of a frame (up to 64 messages leave in one sendmmsg call).",
 			func(s rtc.MediaPortStats) uint64 { return s.BatchSends }),
 		port("batch_datagrams_total", "Datagrams sent in write batches.",
 			func(s rtc.MediaPortStats) uint64 { return s.BatchDatagrams }),

@@ -20,8 +20,9 @@ const (
 
 // batchConn is the media port. Outside a batch it writes each datagram at once. Between
 // BeginBatch and EndBatch, writes are queued, and EndBatch sends what is queued: consecutive
-// datagrams of equal size to one address (one subscriber's packets of a frame) leave in one
-// UDP GSO send, which costs the kernel about as much as one datagram.
+// datagrams of equal size to one address (one subscriber's packets of a frame) leave as one
+// UDP GSO message, which costs the kernel about as much as one datagram, and the messages of
+// a batch leave together, up to 64 per sendmmsg call.
 //
 // Batches of several goroutines may overlap (the node forwards many tracks at once): while any
 // is open every write is queued, and each EndBatch sends all that is queued so far, so a write
@@ -37,7 +38,8 @@ type batchConn struct {
 	cur   *batch     // datagrams queued
 	spare []*batch   // sent batches, for reuse
 
-	sendMu sync.Mutex // held while a batch is being sent; see the type's comment
+	sendMu sync.Mutex  // held while a batch is being sent; see the type's comment
+	mmsg   *mmsgWriter // nil: one system call per message; guarded by sendMu
 
 	// drop, if set, cuts the datagrams to and from the addresses it selects (Config.Drop).
 	drop func(net.Addr) bool
@@ -54,6 +56,14 @@ type batchConn struct {
 type batch struct {
 	buf  []byte
 	ents []batchEntry
+	runs []batchRun // the messages they make, filled by send
+}
+
+// batchRun is one message of a batch: count datagrams to addr, buf[start:end], each of size
+// bytes but the last, which may be shorter.
+type batchRun struct {
+	start, end, size, count int
+	addr                    netip.AddrPort
 }
 
 type batchEntry struct {
@@ -64,6 +74,7 @@ type batchEntry struct {
 func newBatchConn(conn *net.UDPConn, drop func(net.Addr) bool) *batchConn {
 	c := &batchConn{conn: conn, cur: &batch{}, drop: drop, in: map[netip.AddrPort]*rtpOut{}}
 	c.gso.Store(gsoSupported(conn))
+	c.mmsg = newMMsgWriter(conn)
 	return c
 }
 
@@ -126,17 +137,19 @@ func (c *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	return len(p), nil
 }
 
-// send writes b's datagrams, runs of equal-size datagrams to one address in one GSO send, and
-// keeps b for reuse. Errors are those of UDP: a datagram that could not be sent is lost, as it
-// would be on the way.
+// send writes b's datagrams, runs of equal-size datagrams to one address in one GSO message,
+// and keeps b for reuse. Errors are those of UDP: a datagram that could not be sent is lost, as
+// it would be on the way.
 func (c *batchConn) send(b *batch) {
 	c.sendMu.Lock()
+	b.runs = b.runs[:0]
+	gso := c.gso.Load()
 	start := 0
 	for i := 0; i < len(b.ents); {
 		addr := b.ents[i].addr
 		size := b.ents[i].end - start
 		j, end := i+1, b.ents[i].end
-		if c.gso.Load() {
+		if gso {
 			// Extend the run: same address, same size; a shorter datagram may end it.
 			for j < len(b.ents) && j-i < gsoMaxSegments && b.ents[j].addr == addr {
 				n := b.ents[j].end - end
@@ -150,27 +163,45 @@ func (c *batchConn) send(b *batch) {
 				}
 			}
 		}
-		if j-i > 1 {
-			if err := writeGSO(c.conn, b.buf[start:end], size, addr); err != nil {
-				// The kernel or the device refuses GSO: send one by one from now on.
-				c.gso.Store(false)
-				j, end = i+1, b.ents[i].end
-				_, _ = c.conn.WriteToUDPAddrPort(b.buf[start:end], addr)
-			}
-		} else {
-			_, _ = c.conn.WriteToUDPAddrPort(b.buf[start:end], addr)
-		}
-		c.sends.Add(1)
-		c.datagrams.Add(uint64(j - i))
+		b.runs = append(b.runs, batchRun{start: start, end: end, size: size, count: j - i, addr: addr})
 		start, i = end, j
 	}
+	sent := 0
+	if c.mmsg != nil {
+		sent = c.mmsg.write(b.buf, b.runs)
+	}
+	for _, r := range b.runs[sent:] {
+		// One at a time: no sendmmsg here, or the kernel refused a message of it.
+		c.sendRun(b.buf, r)
+	}
+	for _, r := range b.runs {
+		c.sends.Add(1)
+		c.datagrams.Add(uint64(r.count))
+	}
 	c.sendMu.Unlock()
-	b.buf, b.ents = b.buf[:0], b.ents[:0]
+	b.buf, b.ents, b.runs = b.buf[:0], b.ents[:0], b.runs[:0]
 	c.mu.Lock()
 	if len(c.spare) < 4 {
 		c.spare = append(c.spare, b)
 	}
 	c.mu.Unlock()
+}
+
+// sendRun sends one message with its own system call. A GSO message the kernel refuses is
+// sent a datagram at a time, and GSO is not used again.
+func (c *batchConn) sendRun(buf []byte, r batchRun) {
+	if r.count == 1 {
+		_, _ = c.conn.WriteToUDPAddrPort(buf[r.start:r.end], r.addr)
+		return
+	}
+	if err := writeGSO(c.conn, buf[r.start:r.end], r.size, r.addr); err == nil {
+		return
+	}
+	c.gso.Store(false)
+	c.mmsg = nil // its GSO messages would fail the same way; sendMu is held
+	for off := r.start; off < r.end; off += r.size {
+		_, _ = c.conn.WriteToUDPAddrPort(buf[off:min(off+r.size, r.end)], r.addr)
+	}
 }
 
 // routeRTCP moves o's client RTCP from address old to address new (either may be zero: none).

@@ -58,13 +58,20 @@ func expectNothing(t *testing.T, c *net.UDPConn) {
 }
 
 func TestBatchSendsEachSubscribersFrameInOneSend(t *testing.T) {
-	for _, gso := range []bool{true, false} {
-		t.Run(fmt.Sprintf("gso=%v", gso), func(t *testing.T) {
+	for _, tc := range []struct{ gso, mmsg bool }{{true, true}, {true, false}, {false, true}, {false, false}} {
+		t.Run(fmt.Sprintf("gso=%v,sendmmsg=%v", tc.gso, tc.mmsg), func(t *testing.T) {
+			gso := tc.gso
 			c := newBatchConn(listenUDP(t), nil)
 			if gso && !c.gso.Load() {
 				t.Fatal("UDP GSO is not available on this kernel (Linux 4.18+ has it)")
 			}
+			if tc.mmsg && c.mmsg == nil {
+				t.Skip("no sendmmsg on this platform") // Linux has it: CI runs this case
+			}
 			c.gso.Store(gso)
+			if !tc.mmsg {
+				c.mmsg = nil
+			}
 			a, b := listenUDP(t), listenUDP(t)
 			// A frame of three full packets and a short last one to a, two to b, then one
 			// larger than the run's size to a (it cannot join a GSO run).
@@ -99,6 +106,58 @@ func TestBatchSendsEachSubscribersFrameInOneSend(t *testing.T) {
 			p := datagram(0, 9, 100)
 			_, _ = c.WriteToAddrPort(p, addrOf(a))
 			expect(t, a, [][]byte{p})
+		})
+	}
+}
+
+// A frame's fan-out to many subscribers leaves in one sendmmsg per 64 messages, each message a
+// subscriber's GSO run, every datagram whole and in order at its subscriber; from a dual-stack
+// socket as from an IPv4 one.
+func TestBatchFanOutLeavesInFewSystemCalls(t *testing.T) {
+	for _, network := range []string{"udp4", "udp"} {
+		t.Run(network, func(t *testing.T) {
+			laddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
+			if network == "udp" {
+				laddr = &net.UDPAddr{IP: net.IPv6unspecified}
+			}
+			conn, err := net.ListenUDP(network, laddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { conn.Close() })
+			c := newBatchConn(conn, nil)
+			if c.mmsg == nil {
+				t.Skip("no sendmmsg on this platform") // Linux has it: CI runs this test
+			}
+			const subs, perFrame = 150, 3
+			dsts := make([]*net.UDPConn, subs)
+			for i := range dsts {
+				dsts[i] = listenUDP(t)
+			}
+			c.BeginBatch()
+			for i, d := range dsts {
+				for k := range perFrame {
+					_, _ = c.WriteToAddrPort(datagram(i, k, 1100-200*(k/2)), addrOf(d))
+				}
+			}
+			c.EndBatch()
+			for i, d := range dsts {
+				want := make([][]byte, perFrame)
+				for k := range want {
+					want[k] = datagram(i, k, 1100-200*(k/2))
+				}
+				expect(t, d, want)
+			}
+			wantSends := uint64(subs)
+			if !c.gso.Load() {
+				wantSends = subs * perFrame
+			}
+			if got := c.sends.Load(); got != wantSends {
+				t.Fatalf("%d messages for %d subscribers' frames, want %d", got, subs, wantSends)
+			}
+			if want := (wantSends + mmsgMax - 1) / mmsgMax; c.mmsg.syscalls != want {
+				t.Fatalf("%d sendmmsg calls for %d messages, want %d", c.mmsg.syscalls, wantSends, want)
+			}
 		})
 	}
 }

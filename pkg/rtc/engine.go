@@ -147,8 +147,9 @@ func (e *Engine) EndBatch() {
 
 // MediaPortStats are counters of the node's media port.
 type MediaPortStats struct {
-	// BatchSends and BatchDatagrams: sends (system calls) made for datagrams queued in write
-	// batches; their ratio is what UDP GSO saves.
+	// BatchSends and BatchDatagrams: messages (a datagram, or a GSO run of one subscriber's
+	// datagrams) made of the datagrams queued in write batches; their ratio is what UDP GSO
+	// saves. Up to 64 messages leave in one sendmmsg call.
 	BatchSends, BatchDatagrams uint64
 	// GSO reports whether UDP GSO is in use.
 	GSO bool
