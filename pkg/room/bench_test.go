@@ -54,7 +54,7 @@ func benchForward(b *testing.B, n int, absCapture bool) {
 	forward := func(raw []byte) {
 		if track.receive(l, raw, &rb.hdrs[0], &rb.pkts[0]) {
 			rb.n = 1
-			track.forwardBatch(rb)
+			track.forwardBatch(l, rb)
 		}
 	}
 	forward(key)

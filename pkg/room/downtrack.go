@@ -112,7 +112,8 @@ type DownTrack struct {
 	m       munger
 	hist    [historySize]historyEntry
 
-	// hdrs[i] and exts[i] are used only by layer i's reader goroutine.
+	// hdrs[i] and exts[i] are used only by the holder of layer i's forwarding token
+	// (upLayer.fwd): its reader, or a keyframe replay.
 	hdrs [MaxLayers]rtp.Header
 	exts [MaxLayers]extBufs
 
@@ -155,9 +156,10 @@ func (d *DownTrack) Bind(b Binding) {
 
 // TransportReady tells the down track that its subscriber's transport (ICE and DTLS) is up.
 // Bind comes with negotiation, before that, so the keyframe it asked for found no way to the
-// subscriber; if nothing has been sent yet, the layer's cached keyframe is replayed to it, or
-// if there is none a new one is asked for now rather than after the keyframe throttle's
-// interval (keyframecache.go).
+// subscriber; if nothing has been sent yet, the layer's cached keyframe is replayed to it at
+// once, on the caller's goroutine, or if there is none a new one is asked for now rather than
+// after the keyframe throttle's interval (keyframecache.go). It must not be called with a lock
+// held that a layer's reader might wait for.
 func (d *DownTrack) TransportReady() {
 	if d.packets.Load() == 0 && d.bind.Load() != nil && !d.paused.Load() {
 		d.track.startFromCache(d)
@@ -261,8 +263,8 @@ func (d *DownTrack) close() {
 }
 
 // forward sends one packet of layer p.layer if it is the layer being forwarded, or the first
-// keyframe of the target layer. It runs on that layer's reader goroutine and never blocks on
-// another subscriber.
+// keyframe of the target layer. It runs with that layer's forwarding token held (upLayer.fwd),
+// on its reader goroutine or in a keyframe replay, and never blocks on another subscriber.
 func (d *DownTrack) forward(p *packet) {
 	layer := int32(p.layer)
 	if layer != d.current.Load() && layer != d.target.Load() {

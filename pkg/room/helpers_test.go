@@ -222,6 +222,6 @@ func (t *UpTrack) forwardNow(l *upLayer, raw []byte) {
 	n := copy(rb.bufs[0][:], raw)
 	if t.receive(l, rb.bufs[0][:n], &rb.hdrs[0], &rb.pkts[0]) {
 		rb.n = 1
-		t.forwardBatch(rb)
+		t.forwardBatch(l, rb)
 	}
 }

@@ -14,9 +14,16 @@ import (
 // But the layer's packet cache usually still holds the last keyframe and the frames after it
 // (the keyframe asked for when the subscriber's track was bound, while its transport was not up,
 // is the usual one). So when a subscriber's transport comes up and it has received nothing yet,
-// the layer's reader replays that keyframe and what followed it to the subscriber, through the
-// down track's normal rewriting, right before the next live packet: the subscriber starts at
-// once, and its sequence numbers and timestamps go on without a gap into the live stream.
+// that keyframe and what followed it up to the last packet forwarded live are replayed to it
+// at once, through the down track's normal rewriting: the subscriber starts without waiting
+// for the layer's next packet, and its sequence numbers and timestamps go on without a gap
+// into the live stream.
+//
+// The replay runs on TransportReady's goroutine with the layer's forwarding token
+// (upLayer.fwd) held: the reader cannot forward a live packet in the middle of it, and the
+// live packets read meanwhile follow it in order. If nothing of it reached the subscriber (pion
+// reports the transport connected a moment before its SRTP keys exist), the reader tries
+// again before each of its next batches, a few times.
 //
 // A replay is refused, and the publisher asked for a keyframe as before, when the cached
 // keyframe is older than maxReplayAge or more than maxReplayPackets packets back (the replay is
@@ -32,18 +39,21 @@ const (
 	maxReplayTries = 5
 )
 
-// keyframeMark remembers where the layer's last keyframe starts. The fields without atomics
-// belong to the layer's reader goroutine.
+// keyframeMark remembers where the layer's last forwarded keyframe starts, and where the
+// packets forwarded so far end. The fields without atomics are guarded by the layer's
+// forwarding token (upLayer.fwd).
 type keyframeMark struct {
 	seq   uint16 // sequence number of the keyframe's first packet
 	ts    uint32 // its RTP timestamp
 	valid bool
+	end   uint16       // one past the newest sequence number forwarded
+	begun bool         // end is set
 	at    atomic.Int64 // arrival (unix ns) of the keyframe's first packet; 0 before one came
 
 	armed   atomic.Bool // want is not empty
 	wantMu  sync.Mutex  // guards want
 	want    []replayWant
-	scratch []byte // replay buffer, reader goroutine only
+	scratch []byte // replay buffer
 }
 
 // replayWant is a down track waiting for a replay, with the number of tries so far.
@@ -52,8 +62,11 @@ type replayWant struct {
 	tries int
 }
 
-// observe notes p, a packet just read from the layer. Reader goroutine only.
+// observe notes p, a packet of the layer about to be forwarded. Forwarding token held.
 func (k *keyframeMark) observe(p *packet) {
+	if seq := p.hdr.SequenceNumber; !k.begun || int16(seq-k.end) >= 0 {
+		k.end, k.begun = seq+1, true
+	}
 	if !p.keyframe || (k.valid && p.hdr.Timestamp == k.ts) {
 		return
 	}
@@ -85,27 +98,44 @@ func (k *keyframeMark) take() []replayWant {
 	return w
 }
 
-// startFromCache is TransportReady's keyframe: d's target layer's cached keyframe if there is a
-// fresh one, else a request to the publisher.
+// startFromCache is TransportReady's keyframe: d's target layer's cached keyframe, replayed
+// now on the caller's goroutine, if there is a fresh one; else a request to the publisher.
 func (t *UpTrack) startFromCache(d *DownTrack) {
+	l, ok := t.replayLayer(d)
+	if !ok {
+		return
+	}
+	l.fwd.Lock()
+	defer l.fwd.Unlock()
+	l.kf.arm(replayWant{d: d})
+	if l.kf.begun {
+		t.replayKeyframe(l, l.kf.end)
+	}
+}
+
+// replayLayer returns d's target layer if it has a fresh keyframe to replay; if it has none,
+// it asks the publisher for one and reports false.
+func (t *UpTrack) replayLayer(d *DownTrack) (*upLayer, bool) {
 	i := int(d.target.Load())
 	l := t.layer(i)
 	if l == nil || t.info.Kind != KindVideo {
-		return
+		return nil, false
 	}
 	if !l.kf.fresh(time.Now()) {
 		t.log.Debug("no fresh keyframe to replay", "subscriber", d.subscriber, "layer", i)
 		t.requestKeyframeReady(i)
-		return
+		return nil, false
 	}
-	l.kf.arm(replayWant{d: d})
+	return l, true
 }
 
-// replayKeyframe runs on l's reader goroutine before next, the first packet of those just read,
-// is fanned out: it sends the queued down tracks the layer's cached keyframe and the packets
-// after it, up to next. A down track that can no longer use a replay, or for which the cache cannot serve one,
-// gets a keyframe request to the publisher instead.
-func (t *UpTrack) replayKeyframe(l *upLayer, next *packet) {
+// replayKeyframe sends the queued down tracks the layer's cached keyframe and the packets after
+// it, up to next (excluded): the first packet not forwarded yet. It runs with l's forwarding
+// token held: on the reader goroutine before it fans out a batch starting at next, or on
+// TransportReady's goroutine with next one past the newest packet forwarded. A down track that
+// can no longer use a replay, or for which the cache cannot serve one, gets a keyframe request
+// to the publisher instead.
+func (t *UpTrack) replayKeyframe(l *upLayer, next uint16) {
 	wants := l.kf.take()
 	live := wants[:0]
 	for _, w := range wants {
@@ -114,7 +144,11 @@ func (t *UpTrack) replayKeyframe(l *upLayer, next *packet) {
 			continue
 		}
 		if int(d.target.Load()) != l.index {
-			t.startFromCache(d) // allocation moved it to another layer meanwhile
+			// Allocation moved it to another layer meanwhile: that layer's reader replays
+			// before its next batch (its token cannot be taken while holding this one).
+			if nl, ok := t.replayLayer(d); ok {
+				nl.kf.arm(replayWant{d: d, tries: w.tries})
+			}
 			continue
 		}
 		live = append(live, w)
@@ -122,7 +156,7 @@ func (t *UpTrack) replayKeyframe(l *upLayer, next *packet) {
 	if len(live) == 0 {
 		return
 	}
-	ahead := int16(next.hdr.SequenceNumber - l.kf.seq)
+	ahead := int16(next - l.kf.seq)
 	if l.kf.valid && ahead <= 0 {
 		return // a keyframe starts with next or in its frame: the live stream serves them
 	}
@@ -166,8 +200,8 @@ func (t *UpTrack) replayKeyframe(l *upLayer, next *packet) {
 				"age", time.Duration(now-l.kf.at.Load()), "tries", w.tries+1)
 			continue
 		}
-		// Nothing reached the subscriber (its transport was not writable yet): try again before
-		// the next packet, a few times.
+		// Nothing reached the subscriber (its transport was not writable yet): the reader tries
+		// again before its next batch, a few times.
 		if w.tries+1 < maxReplayTries && !w.d.closed.Load() {
 			w.d.mu.Lock()
 			w.d.current.Store(noLayer)

@@ -185,3 +185,122 @@ func TestKeyframeReplayIsRetriedUntilTheTransportWrites(t *testing.T) {
 		}
 	}
 }
+
+// TransportReady replays the cached keyframe and the packets after it at once, on its caller's
+// goroutine: the subscriber has them when it returns, without waiting for the layer's next
+// packet (up to a frame interval, more on a low layer). The next live packet follows them.
+func TestTransportReadyReplaysWithoutALivePacket(t *testing.T) {
+	cfg := testConfig()
+	cfg.KeyframeInterval = time.Hour
+	m := NewManager(cfg)
+	defer m.Close()
+	track, src := publishVP8(t, m)
+	g := joinGated(t, m, "sub")
+	d := g.track(track.ID())
+	if d == nil {
+		t.Fatal("no down track")
+	}
+	src.ch <- vp8Packet(7, 100, 9000, true, 50)
+	src.ch <- vp8Packet(7, 101, 12000, false, 20)
+	src.ch <- vp8Packet(7, 102, 15000, false, 20)
+	eventually(t, "the early packets to be dropped", func() bool { return m.Stats().Drops(DropNotReady)+m.Stats().Drops(DropWaitKeyframe) >= 3 })
+	requests := src.keyframeRequests()
+
+	g.w.setOpen()
+	d.TransportReady()
+	got := g.w.packets() // no live packet has come since
+	if len(got) != 3 {
+		t.Fatalf("subscriber has %d packets when TransportReady returns, want 3 (keyframe, 2 deltas)", len(got))
+	}
+	if !track.codec.IsKeyframe(got[0].Payload) {
+		t.Fatal("the first packet the subscriber got is not the keyframe")
+	}
+	src.ch <- vp8Packet(7, 103, 18000, false, 20)
+	got = g.w.waitN(t, 4)
+	for i := 1; i < len(got); i++ {
+		if got[i].SequenceNumber != got[0].SequenceNumber+uint16(i) {
+			t.Fatalf("packet %d: seq %d after %d, want consecutive", i, got[i].SequenceNumber, got[0].SequenceNumber)
+		}
+		if dts := got[i].Timestamp - got[i-1].Timestamp; dts != 3000 {
+			t.Fatalf("packet %d: timestamp step %d, want the source's 3000", i, dts)
+		}
+	}
+	if r := src.keyframeRequests(); r != requests {
+		t.Fatalf("keyframe requests to the publisher went from %d to %d, want none for a replay", requests, r)
+	}
+	if n := m.Stats().KeyframeReplays.Load(); n != 1 {
+		t.Fatalf("KeyframeReplays = %d, want 1", n)
+	}
+}
+
+// taggedVP8 is vp8Packet with the source sequence number also in the payload, so that a
+// subscriber's packets can be traced back to the source after rewriting.
+func taggedVP8(seq uint16, keyframe bool) []byte {
+	b := vp8Packet(7, seq, 9000+3000*uint32(seq), keyframe, 20)
+	b[12+2], b[12+3] = byte(seq>>8), byte(seq)
+	return b
+}
+
+// While live packets keep coming, a replay started by TransportReady and the reader's live
+// forwarding never interleave: the subscriber gets the source's packets from the keyframe on,
+// each exactly once and in order, with consecutive sequence numbers and the source's timestamp
+// steps. Run with -race; several rounds make TransportReady land at different points.
+func TestKeyframeReplayRacingLivePackets(t *testing.T) {
+	const (
+		before = 40  // packets read before the subscriber's transport comes up
+		total  = 160 // packets in all
+	)
+	for round := range 10 {
+		cfg := testConfig()
+		cfg.KeyframeInterval = time.Hour
+		m := NewManager(cfg)
+		track, src := publishVP8(t, m)
+		g := joinGated(t, m, "sub")
+		d := g.track(track.ID())
+		if d == nil {
+			t.Fatal("no down track")
+		}
+		for seq := range uint16(before) {
+			src.ch <- taggedVP8(seq, seq == 0)
+		}
+		eventually(t, "the early packets to be dropped", func() bool {
+			return m.Stats().Drops(DropNotReady)+m.Stats().Drops(DropWaitKeyframe) >= before
+		})
+		fed := make(chan struct{})
+		go func() {
+			defer close(fed)
+			for seq := uint16(before); seq < total; seq++ {
+				src.ch <- taggedVP8(seq, false)
+				if seq%8 == 0 {
+					time.Sleep(100 * time.Microsecond)
+				}
+			}
+		}()
+		time.Sleep(time.Duration(round) * 150 * time.Microsecond)
+		g.w.setOpen()
+		d.TransportReady()
+		<-fed
+		got := g.w.waitN(t, total)
+		if len(got) != total {
+			t.Fatalf("round %d: subscriber got %d packets, want the %d from the keyframe on", round, len(got), total)
+		}
+		if !track.codec.IsKeyframe(got[0].Payload) {
+			t.Fatalf("round %d: the first packet is not the keyframe", round)
+		}
+		for i, p := range got {
+			if srcSeq := uint16(p.Payload[2])<<8 | uint16(p.Payload[3]); srcSeq != uint16(i) {
+				t.Fatalf("round %d: packet %d is the source's %d, want %d (order or duplicates)", round, i, srcSeq, i)
+			}
+			if p.SequenceNumber != got[0].SequenceNumber+uint16(i) {
+				t.Fatalf("round %d: packet %d: seq %d, want %d", round, i, p.SequenceNumber, got[0].SequenceNumber+uint16(i))
+			}
+			if p.Timestamp-got[0].Timestamp != 3000*uint32(i) {
+				t.Fatalf("round %d: packet %d: timestamp %d after the first, want %d", round, i, p.Timestamp-got[0].Timestamp, 3000*i)
+			}
+		}
+		if n := m.Stats().KeyframeReplays.Load(); n != 1 {
+			t.Fatalf("round %d: KeyframeReplays = %d, want 1", round, n)
+		}
+		m.Close()
+	}
+}

@@ -107,7 +107,16 @@ type upLayer struct {
 	meter    *rtputil.RateMeter
 	throttle *rtputil.KeyframeThrottle
 	lastRecv atomic.Int64 // unix nanoseconds of the last packet
-	kf       keyframeMark // the last keyframe, for starting new subscribers (keyframecache.go)
+
+	// fwd is the layer's forwarding token: whoever holds it is the only one writing the
+	// layer's packets to down tracks. The reader holds it while it fans out a batch; a keyframe
+	// replay started by DownTrack.TransportReady holds it on its caller's goroutine
+	// (keyframecache.go), so that the replayed packets and the live ones never interleave for a
+	// subscriber. Uncontended but for a replay. It guards kf's fields without atomics and the
+	// down tracks' per-layer write buffers (DownTrack.hdrs, exts). The writes done under it are
+	// the forwarding it serializes.
+	fwd sync.Mutex
+	kf  keyframeMark // the last keyframe, for starting new subscribers (keyframecache.go)
 }
 
 // UpTrack is one published track with up to MaxLayers simulcast layers. Each layer is read by
@@ -224,7 +233,7 @@ func (t *UpTrack) readLoop(l *upLayer) {
 		i := rb.n
 		n, err := l.src.ReadRTP(rb.bufs[i][:])
 		if err != nil {
-			t.forwardBatch(rb)
+			t.forwardBatch(l, rb)
 			if held && isTimeout(err) {
 				// The frame's last packet is late or lost: what was held has gone; go on.
 				_ = dl.SetReadDeadline(time.Time{})
@@ -250,7 +259,7 @@ func (t *UpTrack) readLoop(l *upLayer) {
 			}
 			continue
 		}
-		t.forwardBatch(rb)
+		t.forwardBatch(l, rb)
 		if held {
 			_ = dl.SetReadDeadline(time.Time{})
 			held = false
@@ -283,17 +292,22 @@ func isTimeout(err error) bool {
 	return errors.As(err, &t) && t.Timeout()
 }
 
-// forwardBatch sends the batch's packets to every subscriber. Several packets go subscriber by
+// forwardBatch sends the batch's packets, read from layer l, to every subscriber. Several packets go subscriber by
 // subscriber, each subscriber's in one write batch, so that they leave together and the first
 // subscribers do not wait for the last ones.
-func (t *UpTrack) forwardBatch(rb *readBatch) {
+func (t *UpTrack) forwardBatch(l *upLayer, rb *readBatch) {
 	n := rb.n
 	if n == 0 {
 		return
 	}
 	rb.n = 0
-	if l := t.layer(rb.pkts[0].layer); l != nil && l.kf.armed.Load() {
-		t.replayKeyframe(l, &rb.pkts[0]) // keyframecache.go
+	l.fwd.Lock()
+	defer l.fwd.Unlock()
+	for i := range n {
+		l.kf.observe(&rb.pkts[i])
+	}
+	if l.kf.armed.Load() {
+		t.replayKeyframe(l, rb.pkts[0].hdr.SequenceNumber) // keyframecache.go
 	}
 	subs := *t.subs.Load()
 	if n == 1 || t.batcher == nil {
@@ -350,7 +364,6 @@ func (t *UpTrack) receive(l *upLayer, raw []byte, hdr *rtp.Header, p *packet) bo
 		t.levelSum.Add(uint64(127 - p.level))
 		t.levelN.Add(1)
 	}
-	l.kf.observe(p)
 	return true
 }
 
