@@ -302,7 +302,6 @@ func (t *UpTrack) forwardBatch(l *upLayer, rb *readBatch) {
 	}
 	rb.n = 0
 	l.fwd.Lock()
-	defer l.fwd.Unlock()
 	for i := range n {
 		l.kf.observe(&rb.pkts[i])
 	}
@@ -316,15 +315,16 @@ func (t *UpTrack) forwardBatch(l *upLayer, rb *readBatch) {
 				d.forward(&rb.pkts[i])
 			}
 		}
-		return
-	}
-	for _, d := range subs {
-		t.batcher.BeginBatch()
-		for i := range n {
-			d.forward(&rb.pkts[i])
+	} else {
+		for _, d := range subs {
+			t.batcher.BeginBatch()
+			for i := range n {
+				d.forward(&rb.pkts[i])
+			}
+			t.batcher.EndBatch()
 		}
-		t.batcher.EndBatch()
 	}
+	l.fwd.Unlock()
 }
 
 // receive handles one packet read from layer l: counts it, caches it for retransmission and
