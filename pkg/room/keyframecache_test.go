@@ -71,21 +71,30 @@ func joinGated(t *testing.T, m *Manager, identity string) *gatedTransport {
 	return g
 }
 
-// A subscriber whose transport comes up after the publisher's keyframe went by starts from that
-// keyframe, replayed from the cache with the frames after it, without a new keyframe request
-// to the publisher; its sequence numbers and timestamps run on without a gap into the live
-// packets.
-func TestTransportReadyReplaysTheCachedKeyframe(t *testing.T) {
+// replayScene is a manager whose publisher asks for one keyframe only (KeyframeInterval is
+// long: a further request would show), a VP8 track on it, and a subscriber whose transport
+// is gated, with its down track of the track. The manager is closed at the test's end.
+func replayScene(t *testing.T) (*Manager, *UpTrack, *fakeSource, *gatedTransport, *DownTrack) {
+	t.Helper()
 	cfg := testConfig()
-	cfg.KeyframeInterval = time.Hour // one request (at Bind); any further one would show
+	cfg.KeyframeInterval = time.Hour
 	m := NewManager(cfg)
-	defer m.Close()
+	t.Cleanup(m.Close)
 	track, src := publishVP8(t, m)
 	g := joinGated(t, m, "sub")
 	d := g.track(track.ID())
 	if d == nil {
 		t.Fatal("no down track")
 	}
+	return m, track, src, g, d
+}
+
+// A subscriber whose transport comes up after the publisher's keyframe went by starts from that
+// keyframe, replayed from the cache with the frames after it, without a new keyframe request
+// to the publisher; its sequence numbers and timestamps run on without a gap into the live
+// packets.
+func TestTransportReadyReplaysTheCachedKeyframe(t *testing.T) {
+	m, track, src, g, d := replayScene(t)
 	// The keyframe asked for at Bind and two deltas arrive while the transport is not up.
 	src.ch <- vp8Packet(7, 100, 9000, true, 50)
 	src.ch <- vp8Packet(7, 101, 12000, false, 20)
@@ -122,13 +131,7 @@ func TestTransportReadyReplaysTheCachedKeyframe(t *testing.T) {
 // A cached keyframe older than maxReplayAge is not replayed: the subscriber would start too far
 // behind live. The publisher is asked for a new one instead.
 func TestTransportReadyAsksForAKeyframeWhenTheCachedOneIsOld(t *testing.T) {
-	cfg := testConfig()
-	cfg.KeyframeInterval = time.Hour
-	m := NewManager(cfg)
-	defer m.Close()
-	track, src := publishVP8(t, m)
-	g := joinGated(t, m, "sub")
-	d := g.track(track.ID())
+	m, track, src, g, d := replayScene(t)
 	src.ch <- vp8Packet(7, 100, 9000, true, 50)
 	eventually(t, "the keyframe to be dropped", func() bool { return m.Stats().Drops(DropNotReady) >= 1 })
 	// Age the cached keyframe instead of sleeping for maxReplayAge.
@@ -159,13 +162,7 @@ func TestTransportReadyAsksForAKeyframeWhenTheCachedOneIsOld(t *testing.T) {
 // A replay whose packets all come back unsent (the transport reported up a moment before it
 // could encrypt) is tried again before the next packet, and then delivers.
 func TestKeyframeReplayIsRetriedUntilTheTransportWrites(t *testing.T) {
-	cfg := testConfig()
-	cfg.KeyframeInterval = time.Hour
-	m := NewManager(cfg)
-	defer m.Close()
-	track, src := publishVP8(t, m)
-	g := joinGated(t, m, "sub")
-	d := g.track(track.ID())
+	m, track, src, g, d := replayScene(t)
 	src.ch <- vp8Packet(7, 100, 9000, true, 50)
 	src.ch <- vp8Packet(7, 101, 12000, false, 20)
 	eventually(t, "the early packets to be dropped", func() bool { return m.Stats().Drops(DropNotReady) >= 1 })
@@ -190,16 +187,7 @@ func TestKeyframeReplayIsRetriedUntilTheTransportWrites(t *testing.T) {
 // goroutine: the subscriber has them when it returns, without waiting for the layer's next
 // packet (up to a frame interval, more on a low layer). The next live packet follows them.
 func TestTransportReadyReplaysWithoutALivePacket(t *testing.T) {
-	cfg := testConfig()
-	cfg.KeyframeInterval = time.Hour
-	m := NewManager(cfg)
-	defer m.Close()
-	track, src := publishVP8(t, m)
-	g := joinGated(t, m, "sub")
-	d := g.track(track.ID())
-	if d == nil {
-		t.Fatal("no down track")
-	}
+	m, track, src, g, d := replayScene(t)
 	src.ch <- vp8Packet(7, 100, 9000, true, 50)
 	src.ch <- vp8Packet(7, 101, 12000, false, 20)
 	src.ch <- vp8Packet(7, 102, 15000, false, 20)
@@ -251,15 +239,7 @@ func TestKeyframeReplayRacingLivePackets(t *testing.T) {
 		total  = 160 // packets in all
 	)
 	for round := range 10 {
-		cfg := testConfig()
-		cfg.KeyframeInterval = time.Hour
-		m := NewManager(cfg)
-		track, src := publishVP8(t, m)
-		g := joinGated(t, m, "sub")
-		d := g.track(track.ID())
-		if d == nil {
-			t.Fatal("no down track")
-		}
+		m, track, src, g, d := replayScene(t)
 		for seq := range uint16(before) {
 			src.ch <- taggedVP8(seq, seq == 0)
 		}
@@ -301,6 +281,6 @@ func TestKeyframeReplayRacingLivePackets(t *testing.T) {
 		if n := m.Stats().KeyframeReplays.Load(); n != 1 {
 			t.Fatalf("round %d: KeyframeReplays = %d, want 1", round, n)
 		}
-		m.Close()
+		m.Close() // the next round's manager starts alone; the cleanup's Close is a no-op
 	}
 }

@@ -51,7 +51,6 @@ type Engine struct {
 	cfg     Config
 	se      webrtc.SettingEngine
 	mux     ice.UDPMux
-	conn    net.PacketConn
 	batch   *batchConn // the media port, nil on a virtual network
 	log     *slog.Logger
 	udpPort int
@@ -103,10 +102,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("media port %s: %w", cfg.UDPAddr, err)
 		}
 		e.batch = newBatchConn(udp, cfg.Drop)
-		conn := e.batch
-		e.conn = conn
-		e.udpPort = conn.LocalAddr().(*net.UDPAddr).Port
-		e.mux = webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), conn)
+		e.udpPort = udp.LocalAddr().(*net.UDPAddr).Port
+		e.mux = webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), e.batch)
 		se.SetICEUDPMux(e.mux)
 		host, _, _ := net.SplitHostPort(cfg.UDPAddr)
 		if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
@@ -175,7 +172,7 @@ func (e *Engine) UDPPort() int { return e.udpPort }
 
 // UDPAddr returns the bound media address as "host:port".
 func (e *Engine) UDPAddr() string {
-	if e.conn == nil {
+	if e.batch == nil {
 		return ""
 	}
 	host, _, _ := net.SplitHostPort(e.cfg.UDPAddr)
@@ -188,9 +185,9 @@ func (e *Engine) Close() error {
 	if e.mux != nil {
 		err = e.mux.Close()
 	}
-	if e.conn != nil {
-		// The mux closes conn itself; a second close is not a failure.
-		if cerr := e.conn.Close(); !errors.Is(cerr, net.ErrClosed) {
+	if e.batch != nil {
+		// The mux closes the port itself; a second close is not a failure.
+		if cerr := e.batch.Close(); !errors.Is(cerr, net.ErrClosed) {
 			err = errors.Join(err, cerr)
 		}
 	}

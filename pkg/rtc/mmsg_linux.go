@@ -37,9 +37,9 @@ func newMMsgWriter(conn *net.UDPConn) *mmsgWriter {
 	return w
 }
 
-// write sends runs of buf's datagrams; gso says whether a run of several datagrams may be one
-// GSO message. It returns how many runs were sent: those after them are for the caller to send
-// another way (the kernel refused one of them).
+// write sends runs of buf's datagrams, a run of several as one GSO message. It returns how
+// many runs were sent: those after them are for the caller to send another way (the kernel
+// refused one of them).
 func (w *mmsgWriter) write(buf []byte, runs []batchRun) int {
 	done := 0
 	for done < len(runs) {

@@ -40,7 +40,7 @@ import (
 //
 // Until the keys are known and pion's own path has delivered a packet (the handshake is
 // complete at both ends), and whenever the selected ICE pair is not on the node's UDP media
-// port, packets take pion's path. The node's own RTCP (sender reports) always does.
+// port, packets take pion's path; so do the node's sender reports (writeRTCP).
 //
 // Once on, the client's SRTCP takes a short path too (receiveRTCP): the media port's reader
 // decrypts it with the client's keys and hands it to the PeerConnection's owner (sink), instead

@@ -208,22 +208,14 @@ func TestSubscriberAsDTLSServerStillReceives(t *testing.T) {
 // media port decrypts it, instead of pion's chain of goroutines), and everything it carries is
 // acted on as before: NACKs are answered (no packet missing despite 10% first-transmission
 // loss), PLIs reach the down track (each one counted once); transport-wide feedback reaching
-// the estimator is what TestSimulcastDropsLayerWhenBandwidthIsShort sees. The PeerConnection stays up for several ICE disconnected timeouts while pion
-// sees only a datagram a second of it.
+// the estimator is what TestSimulcastDropsLayerWhenBandwidthIsShort sees. The PeerConnection
+// stays up for several ICE disconnected timeouts while pion sees only a datagram a second of it.
 func TestSubscriberRTCPTakesTheOwnReadPath(t *testing.T) {
 	n := startNode(t, nodeOptions{rtc: func(c *rtc.Config) {
 		c.ICEDisconnectedTimeout, c.ICEFailedTimeout = 2*time.Second, 3*time.Second
 	}})
-	pub := n.join("rtcp-in", "alice")
-	loss := &impairment{dropFirst: func(seq uint16) bool { return seq%10 == 3 }}
-	sub := n.join("rtcp-in", "bob", loss)
-	src := startSource(t)
-	video := vp8Track(t, "cam", "s", "")
-	if _, err := pub.Publish(ctx10(t), video); err != nil {
-		t.Fatal(err)
-	}
-	src.video([]*webrtc.TrackLocalStaticRTP{video}, []byte{'f'}, []int{1200})
-	vt := publishedTrack(t, sub, "video")
+	lv := startLossyVideo(t, n, "rtcp-in", 1200)
+	sub, vt := lv.sub, lv.track
 	eventually(t, 20*time.Second, "media, and the subscriber's RTCP on the own read path", func() bool {
 		return sub.rx.packetsOf(vt.ID) > 100 && n.engine.MediaPortStats().OwnPathRTCP > 20
 	}, n.statsString)
@@ -259,13 +251,5 @@ func TestSubscriberRTCPTakesTheOwnReadPath(t *testing.T) {
 	if own < 30 {
 		t.Fatalf("%d RTCP datagrams on the own read path in over 6 s", own)
 	}
-	src.stop()
-	time.Sleep(500 * time.Millisecond) // the last NACKs' answers
-	got, _ := sub.rx.snapshot(vt.ID)
-	if loss.dropCount() < 30 {
-		t.Fatalf("only %d packets were dropped; the test did not inject loss", loss.dropCount())
-	}
-	if missing := gaps(got.seqs); missing > 0 {
-		t.Fatalf("%d of %d packets never arrived although %d were dropped once (%s)", missing, len(got.seqs), loss.dropCount(), n.statsString())
-	}
+	lv.checkRepaired(t, n, 30)
 }

@@ -147,29 +147,55 @@ func TestRefreshRace(t *testing.T) {
 // Losses on the subscriber's link are repaired by retransmissions from the node's cache.
 func TestNACKRecoversInjectedLoss(t *testing.T) {
 	n := startNode(t)
-	pub := n.join("nack", "alice")
-	loss := &impairment{dropFirst: func(seq uint16) bool { return seq%10 == 3 }}
-	sub := n.join("nack", "bob", loss)
-	src := startSource(t)
+	lv := startLossyVideo(t, n, "nack", 2500)
+	eventually(t, 20*time.Second, "300 packets with 10% first-transmission loss", func() bool {
+		return lv.sub.rx.packetsOf(lv.track.ID) > 300
+	}, n.statsString)
+	loss := lv.checkRepaired(t, n, 25)
+	if n.rooms.Stats().Retransmits.Load() < uint64(loss)/2 {
+		t.Fatalf("retransmits %d for %d drops", n.rooms.Stats().Retransmits.Load(), loss)
+	}
+}
+
+// lossyVideo is alice's VP8 video in a room, received by bob over a link that drops the first
+// transmission of every tenth packet (retransmissions pass).
+type lossyVideo struct {
+	sub   *peer
+	track signal.Track
+	loss  *impairment
+	src   *source
+}
+
+// startLossyVideo publishes alice's video of frameSize-byte frames into room and subscribes bob.
+func startLossyVideo(t *testing.T, n *node, room string, frameSize int) *lossyVideo {
+	t.Helper()
+	pub := n.join(room, "alice")
+	lv := &lossyVideo{loss: &impairment{dropFirst: func(seq uint16) bool { return seq%10 == 3 }}}
+	lv.sub = n.join(room, "bob", lv.loss)
+	lv.src = startSource(t)
 	video := vp8Track(t, "cam", "s", "")
 	if _, err := pub.Publish(ctx10(t), video); err != nil {
 		t.Fatal(err)
 	}
-	src.video([]*webrtc.TrackLocalStaticRTP{video}, []byte{'f'}, []int{2500})
-	vt := publishedTrack(t, sub, "video")
-	eventually(t, 20*time.Second, "300 packets with 10% first-transmission loss", func() bool {
-		return sub.rx.packetsOf(vt.ID) > 300
-	}, n.statsString)
-	src.stop()
+	lv.src.video([]*webrtc.TrackLocalStaticRTP{video}, []byte{'f'}, []int{frameSize})
+	lv.track = publishedTrack(t, lv.sub, "video")
+	return lv
+}
+
+// checkRepaired stops the source, waits for the last NACKs' answers and checks that at least
+// minDrops packets were dropped and every one of them arrived all the same. It returns the
+// number dropped.
+func (lv *lossyVideo) checkRepaired(t *testing.T, n *node, minDrops int) int {
+	t.Helper()
+	lv.src.stop()
 	time.Sleep(500 * time.Millisecond) // the last NACKs' answers
-	got, _ := sub.rx.snapshot(vt.ID)
-	if loss.dropCount() < 25 {
-		t.Fatalf("only %d packets were dropped; the test did not inject loss", loss.dropCount())
+	got, _ := lv.sub.rx.snapshot(lv.track.ID)
+	drops := lv.loss.dropCount()
+	if drops < minDrops {
+		t.Fatalf("only %d packets were dropped; the test did not inject loss", drops)
 	}
 	if missing := gaps(got.seqs); missing > 0 {
-		t.Fatalf("%d of %d packets never arrived although %d were dropped once (%s)", missing, len(got.seqs), loss.dropCount(), n.statsString())
+		t.Fatalf("%d of %d packets never arrived although %d were dropped once (%s)", missing, len(got.seqs), drops, n.statsString())
 	}
-	if n.rooms.Stats().Retransmits.Load() < uint64(loss.dropCount())/2 {
-		t.Fatalf("retransmits %d for %d drops", n.rooms.Stats().Retransmits.Load(), loss.dropCount())
-	}
+	return drops
 }
