@@ -98,7 +98,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		}
 	})
 	go c.readLoop(conn, c.done)
-	reply, err := c.request(ctx, "join", signal.JoinRequest{Token: opts.Token, Name: opts.Name})
+	reply, err := c.request(ctx, "join", signal.JoinRequest{Token: opts.Token, Name: opts.Name, InlineOffer: true})
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -369,6 +369,16 @@ func (c *Client) readLoop(conn *websocket.Conn, done chan struct{}) {
 }
 
 func (c *Client) dispatch(env signal.Envelope) {
+	if env.Type == "joined" {
+		// The subscriber's first offer may come inside joined (inline_offer): answered here,
+		// on the reader, in order with the candidates and offers after it.
+		var j struct {
+			SDP string `json:"sub_offer_sdp"`
+		}
+		if json.Unmarshal(env.Data, &j) == nil && j.SDP != "" {
+			c.answerSubSDP(j.SDP)
+		}
+	}
 	if env.ID != "" {
 		c.mu.Lock()
 		ch := c.waiting[env.ID]
@@ -402,7 +412,12 @@ func (c *Client) answerSub(env signal.Envelope) {
 	if json.Unmarshal(env.Data, &m) != nil || m.PC != "sub" {
 		return
 	}
-	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
+	c.answerSubSDP(m.SDP)
+}
+
+// answerSubSDP answers a subscriber offer.
+func (c *Client) answerSubSDP(sdp string) {
+	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return
 	}
 	c.mu.Lock()

@@ -508,6 +508,22 @@ func (w *wsClient) write(t *testing.T, typ websocket.MessageType, b []byte) {
 	}
 }
 
+// read returns the next frame, whatever its type.
+func (w *wsClient) read(t *testing.T) signal.Envelope {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, b, err := w.c.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var env signal.Envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatalf("server frame %q: %v", b, err)
+	}
+	return env
+}
+
 // next returns the next frame of type typ, skipping others (room events, candidates).
 func (w *wsClient) next(t *testing.T, typ string) signal.Envelope {
 	t.Helper()

@@ -32,6 +32,10 @@ type (
 	JoinRequest struct {
 		Token string `json:"token"`
 		Name  string `json:"name,omitempty"`
+		// InlineOffer asks for the subscriber's first offer inside joined (Joined.SubOfferSDP)
+		// instead of as a following offer message: the client can start applying it while it
+		// handles the rest of joined.
+		InlineOffer bool `json:"inline_offer,omitempty"`
 	}
 	SDPMessage struct {
 		PC     string      `json:"pc"`
@@ -89,6 +93,9 @@ type (
 		// room has tracks this participant is subscribed to): a client may answer it before it
 		// starts publishing, so that its own negotiation does not hold up the media it waits for.
 		SubOffer bool `json:"sub_offer,omitempty"`
+		// SubOfferSDP, when the join asked for inline_offer, is that offer itself; no offer
+		// message follows for it. The client answers it with an answer message as usual.
+		SubOfferSDP string `json:"sub_offer_sdp,omitempty"`
 	}
 	ICEServer struct {
 		URLs []string `json:"urls"`

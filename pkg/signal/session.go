@@ -28,6 +28,12 @@ type outbound struct {
 	final bool // close the socket after writing this
 }
 
+// heldMessage is a message queued while joined waits for the subscriber's first offer.
+type heldMessage struct {
+	o     outbound
+	cause room.LeaveReason
+}
+
 // wsSession is one WebSocket: at most one participant.
 type wsSession struct {
 	srv    *Server
@@ -57,6 +63,12 @@ type wsSession struct {
 	sock     *socket       // the socket serving the session; nil while parked
 	parked   chan struct{} // closed when the current socket has let go and the session parked
 	token    string        // the current resume token (registered in Server.resumes)
+	// inline: the join asked for the subscriber's first offer inside joined. While that
+	// joined waits for the offer (a few ms, within the join), it is held in heldJoined and
+	// the messages queued meanwhile in heldOut, so that nothing overtakes joined.
+	inline     bool
+	heldJoined *Joined
+	heldOut    []heldMessage
 }
 
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -332,7 +344,9 @@ func (ss *wsSession) onJoin(env Envelope, ip string) (bool, error) {
 		ev := ss.peerEvents("sub")
 		ev.Logger = ss.log.With("room", g.Room, "identity", g.Identity) // the participant sid comes with the join
 		sub, err := ss.srv.cfg.Engine.NewSubscriber(ev, func(sdp string) {
-			ss.send("offer", "", SDPMessage{PC: "sub", SDP: sdp})
+			if !ss.releaseJoined(sdp) {
+				ss.send("offer", "", SDPMessage{PC: "sub", SDP: sdp})
+			}
 		})
 		if err != nil {
 			ss.vacate()
@@ -351,7 +365,13 @@ func (ss *wsSession) onJoin(env Envelope, ip string) (bool, error) {
 		jp.Transport = ss.sub
 	}
 	ss.issueToken() // before the join, whose "joined" carries it
+	ss.mu.Lock()
+	ss.inline = req.InlineOffer && ss.sub != nil
+	ss.mu.Unlock()
 	part, err := ss.srv.cfg.Rooms.Join(room.Name(g.Room), jp)
+	// The subscriber's first offer is made within the join; if it was not (it failed), joined
+	// goes without it.
+	ss.releaseJoined("")
 	if err != nil {
 		ss.withdrawToken()
 		if ss.sub != nil {
@@ -543,12 +563,17 @@ func (ss *wsSession) Deliver(ev room.Event) {
 			subOffer = subOffer || (ss.sub != nil && len(o.Tracks) > 0)
 		}
 		ss.mu.Lock()
-		tok := ss.token
-		ss.mu.Unlock()
-		ss.send("joined", ss.joinID, Joined{
+		msg := Joined{
 			SessionID: string(ss.id), Room: string(j.Room), Participant: participantMsg(j.Self),
-			Participants: others, ICEServers: []ICEServer{}, ResumeToken: tok, SubOffer: subOffer,
-		})
+			Participants: others, ICEServers: []ICEServer{}, ResumeToken: ss.token, SubOffer: subOffer,
+		}
+		if subOffer && ss.inline {
+			ss.heldJoined = &msg // sent with the offer (releaseJoined)
+			ss.mu.Unlock()
+			return
+		}
+		ss.mu.Unlock()
+		ss.send("joined", ss.joinID, msg)
 		return
 	}
 	typ, payload := eventMessage(ev)
@@ -598,9 +623,59 @@ func (ss *wsSession) enqueue(typ, id string, payload any, final bool, cause room
 	ss.push(outbound{data: data, final: final}, cause)
 }
 
+// releaseJoined sends a held joined with sdp, the subscriber's first offer (without it if sdp
+// is empty), then the messages held behind it, and reports whether there was one.
+func (ss *wsSession) releaseJoined(sdp string) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.releaseJoinedLocked(sdp)
+}
+
+// releaseJoinedLocked is releaseJoined with ss.mu held.
+func (ss *wsSession) releaseJoinedLocked(sdp string) bool {
+	ss.inline = false // later offers are offer messages
+	j := ss.heldJoined
+	if j == nil {
+		return false
+	}
+	held := ss.heldOut
+	ss.heldJoined, ss.heldOut = nil, nil
+	j.SubOfferSDP = sdp
+	j.SubOffer = sdp != ""
+	data, err := json.Marshal(Envelope{V: ProtocolVersion, Type: "joined", ID: ss.joinID, Data: mustJSON(j)})
+	if err != nil {
+		ss.log.Error("cannot encode message", "type", "joined", "err", err)
+		return false
+	}
+	ss.pushLocked(outbound{data: data}, "")
+	for _, h := range held {
+		ss.pushLocked(h.o, h.cause)
+	}
+	return true
+}
+
 func (ss *wsSession) push(o outbound, cause room.LeaveReason) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	if ss.heldJoined != nil && o.final {
+		ss.releaseJoinedLocked("") // the session ends: joined (without the offer) goes first
+	}
+	if ss.heldJoined != nil {
+		if len(ss.heldOut) >= cap(ss.out) {
+			ss.closing = true
+			ss.endCause = room.ReasonDisconnected
+			ss.log.Warn("client too slow; disconnecting")
+			ss.cancel()
+			return
+		}
+		ss.heldOut = append(ss.heldOut, heldMessage{o, cause})
+		return
+	}
+	ss.pushLocked(o, cause)
+}
+
+// pushLocked queues o; ss.mu held.
+func (ss *wsSession) pushLocked(o outbound, cause room.LeaveReason) {
 	if ss.closing {
 		return
 	}

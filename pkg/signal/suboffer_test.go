@@ -2,7 +2,10 @@ package signal_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+
+	"github.com/pion/webrtc/v4"
 
 	"github.com/cascade-sfu/cascade/pkg/auth"
 	"github.com/cascade-sfu/cascade/pkg/room"
@@ -53,5 +56,65 @@ func TestJoinedSaysASubscriberOfferFollows(t *testing.T) {
 	noSub := token(t, testRoom, "third", func(g *auth.Grants) { g.CanSubscribe = false })
 	if j := third.join(t, noSub); j.SubOffer {
 		t.Fatal("a participant that may not subscribe was told a subscriber offer follows")
+	}
+}
+
+// A join that asks for inline_offer gets the subscriber's first offer inside joined (the first
+// frame on the socket) and no offer message for it; the answer to it is taken as usual.
+func TestJoinedCarriesTheSubscriberOfferWhenAsked(t *testing.T) {
+	var rooms *room.Manager
+	n := newTestNode(t, func(c *signal.Config) { rooms = c.Rooms })
+	pub, err := rooms.Join(testRoom, room.JoinParams{
+		Identity: "publisher", Session: room.SessionID(room.NewID("SE")),
+		Permissions: room.Permissions{Publish: true}, Sink: discardSink{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(room.TrackInfo{Kind: room.KindVideo, Source: room.SourceCamera,
+		Codec: room.CodecParams{MimeType: "video/VP8", ClockRate: 90000}}); err != nil {
+		t.Fatal(err)
+	}
+
+	c := dialWS(t, n)
+	c.send(t, `{"v":1,"type":"join","id":"j1","data":{"token":"`+token(t, testRoom, "viewer", nil)+`","inline_offer":true}}`)
+	first := c.read(t)
+	if first.Type != "joined" || first.ID != "j1" {
+		t.Fatalf("first frame %q (id %q), want joined", first.Type, first.ID)
+	}
+	var j signal.Joined
+	if err := json.Unmarshal(first.Data, &j); err != nil {
+		t.Fatal(err)
+	}
+	if !j.SubOffer || !strings.Contains(j.SubOfferSDP, "m=video") || !strings.Contains(j.SubOfferSDP, "a=candidate:") {
+		t.Fatalf("joined: sub_offer %v, offer %q", j.SubOffer, j.SubOfferSDP)
+	}
+
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: j.SubOfferSDP}); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetLocalDescription(ans); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(signal.SDPMessage{PC: "sub", SDP: ans.SDP})
+	c.send(t, `{"v":1,"type":"answer","id":"a1","data":`+string(data)+`}`)
+	c.send(t, `{"v":1,"type":"ping","id":"p1","data":{"ts":1}}`)
+	for {
+		env := c.read(t)
+		switch env.Type {
+		case "offer", "error":
+			t.Fatalf("after an inline offer and its answer: %s %s", env.Type, env.Data)
+		case "pong":
+			return // the answer was handled before the ping: no offer, no error
+		}
 	}
 }

@@ -215,6 +215,8 @@ export interface JoinedData {
    * and the subscriber PeerConnection is connected (or 3 s passed).
    */
   sub_offer?: boolean;
+  /** The subscriber's first offer, when the join asked for it inline (the SDK does). */
+  sub_offer_sdp?: string;
 }
 
 export interface PublishOptions {

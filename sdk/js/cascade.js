@@ -621,7 +621,8 @@ export class Room extends EventTarget {
     ws.onerror = () => this._debug('websocket error');
     this._lastSeen = Date.now();
 
-    const joinData = { token };
+    // inline_offer: the subscriber's first offer comes inside joined (docs/protocol.md).
+    const joinData = { token, inline_offer: true };
     if (options.name) joinData.name = options.name;
     let joined;
     try {
@@ -871,6 +872,11 @@ export class Room extends EventTarget {
     this._sub = early?.sub ?? new Peer(this, 'sub', config);
     this._sub.onwarn = (m) => this._warn(m);
     this._sub.pc.ontrack = (e) => this._onSubTrack(e);
+    if (typeof d.sub_offer_sdp === 'string' && d.sub_offer_sdp) {
+      // The offer came inside joined: apply it now, so that the browser works on it while
+      // the participants below are announced to the application.
+      this._takeSubOffer(d.sub_offer_sdp, true);
+    }
 
     this.state = 'connected';
     this._startPing();
@@ -1165,7 +1171,7 @@ export class Room extends EventTarget {
     ws.onclose = (e) => this._onSocketClose(e);
     ws.onerror = () => this._debug('websocket error');
     this._lastSeen = Date.now();
-    const data = { token: this._joinToken };
+    const data = { token: this._joinToken, inline_offer: true };
     if (this._joinName) data.name = this._joinName;
     const joined = await this._request('join', data, { timeout: FAILOVER_STEP_TIMEOUT_MS, expect: 'joined' });
     this._reconcileParticipants(joined.participants || []);
@@ -1317,11 +1323,7 @@ export class Room extends EventTarget {
         break;
       case 'offer':
         if (d.pc !== 'sub') { this._warn('offer for unexpected pc', d.pc); break; }
-        this._subQueue.push(() => this._answerSubOffer(d.sdp)).catch((err) => {
-          this._firstSubReady?.();
-          this._warn('subscriber negotiation failed:', err.message);
-          this._emit('error', { code: 'negotiation_failed', message: `subscriber: ${err.message}`, ref: 'offer' });
-        });
+        this._takeSubOffer(d.sdp, false);
         break;
       case 'candidate': {
         const peer = d.pc === 'pub' ? this._pub : d.pc === 'sub' ? this._sub : null;
@@ -1628,12 +1630,32 @@ export class Room extends EventTarget {
     }
   }
 
-  async _answerSubOffer(sdp) {
+  /**
+   * Queues the answer to a subscriber offer. now: the subscriber PC has just been made (the
+   * offer came inside joined) and nothing is queued on it, so setRemoteDescription starts at
+   * once, in this task, rather than in a later one.
+   */
+  _takeSubOffer(sdp, now) {
+    let applying = null;
+    if (now && this._sub && !this._ended) {
+      this._mark('subOffer');
+      applying = this._sub.pc.setRemoteDescription({ type: 'offer', sdp });
+      applying.catch(() => {}); // reported by the job below
+    }
+    this._subQueue.push(() => this._answerSubOffer(sdp, applying)).catch((err) => {
+      this._firstSubReady?.();
+      this._warn('subscriber negotiation failed:', err.message);
+      this._emit('error', { code: 'negotiation_failed', message: `subscriber: ${err.message}`, ref: 'offer' });
+    });
+  }
+
+  /** Answers a subscriber offer; applying, if set, is its setRemoteDescription, already started. */
+  async _answerSubOffer(sdp, applying = null) {
     const peer = this._sub;
     if (!peer || this._ended) return;
     this._mark('subOffer');
     this._debug('sub offer:', parseSections(sdp).map((m) => `${m.mid}:${m.kind}:${m.direction}:${m.trackId || '-'}`).join(' '));
-    await peer.pc.setRemoteDescription({ type: 'offer', sdp });
+    await (applying || peer.pc.setRemoteDescription({ type: 'offer', sdp }));
     await peer.flushRemoteCandidates();
     this._reconcileSub();
     const answer = await peer.pc.createAnswer();

@@ -528,10 +528,10 @@ async function join(roomName, name, token) {
   // the camera come; connect() then starts from there (room.prepare).
   const room = new Room({ logger: console });
   room.prepare(routeRequest(roomName));
+  // The token and the camera at once: neither needs the other. getLocalMedia never
+  // rejects (null: no camera).
+  const media = getLocalMedia().then((v) => { mark('media'); return v; });
   try {
-    // The token and the camera at once: neither needs the other. getLocalMedia never
-    // rejects (null: no camera); if the token fails, the camera it opened is closed.
-    const media = getLocalMedia().then((v) => { mark('media'); return v; });
     let t = token;
     if (!t) {
       try {
@@ -542,9 +542,19 @@ async function join(roomName, name, token) {
       }
     }
     mark('token');
-    app.localStream = await media;
-    setTileVideo(self, localTrack('video'));
-    updateControls();
+    // Joining does not wait for the camera (a second when Chromium's fake device starts, more
+    // behind a permission prompt); only publishing does (below). The first of the two to start
+    // in a page pays the browser's media start-up (~500 ms here, docs/performance.md): done
+    // together, they share it.
+    media.then((stream) => {
+      if (app.room !== room) {
+        for (const track of stream?.getTracks() || []) track.stop(); // the join failed or ended
+        return;
+      }
+      app.localStream = stream;
+      setTileVideo(self, localTrack('video'));
+      updateControls();
+    });
 
     app.room = room;
     wireRoom(room);
@@ -567,9 +577,11 @@ async function join(roomName, name, token) {
     throw err;
   }
 
-  if (app.localStream) {
+  const stream = await media;
+  if (app.room !== room) return; // left while the camera opened (stopped above)
+  if (stream) {
     try {
-      await app.room.publish(app.localStream, { simulcast: params.get('simulcast') !== '0', source: 'camera' });
+      await app.room.publish(stream, { simulcast: params.get('simulcast') !== '0', source: 'camera' });
       mark('published');
     } catch (err) {
       showError('Could not publish camera and microphone', err);
