@@ -42,6 +42,14 @@ const app = {
   errors: [],
   tiles: new Map(), // key (participant sid, 'local', or track id for extra video) → tile
   audio: new Map(), // Track.id → <audio>
+  // While joining, remote audio is attached only once the first remote video frame is shown
+  // (or the join is done and no video is coming, or 1 s after the join): the first element
+  // in a page that plays remote audio makes Chromium start its audio output, and the page's
+  // main thread waits for it (0.4–0.5 s here when nothing had started it; no audio can
+  // arrive before the join is done anyway). Attached during the join, it held up the answer
+  // to the server's offer and the first frames behind it (docs/performance.md, round 5).
+  audioHeld: false,
+  heldAudio: [], // functions that attach the held audio elements
   speaking: new Set(),
   statusLog: [], // the status texts shown, oldest first (test hook)
   routeInfo: null, // how the node of the current (or last) session was chosen
@@ -171,11 +179,16 @@ function onTrackAdded({ participant, track, mediaTrack }) {
   if (track.kind === 'audio') {
     const el = document.createElement('audio');
     el.autoplay = true;
-    el.srcObject = new MediaStream([mediaTrack]);
     ui.audioSink.append(el);
     app.audio.set(track.id, el);
-    el.play().catch(() => { ui.audioUnlock.hidden = false; });
     setMutedClass(app.tiles.get(participant.sid), 'audio', track.muted);
+    const play = () => {
+      if (app.audio.get(track.id) !== el) return;
+      el.srcObject = new MediaStream([mediaTrack]);
+      el.play().catch(() => { ui.audioUnlock.hidden = false; });
+    };
+    if (app.audioHeld) app.heldAudio.push(play);
+    else play();
     return;
   }
   let tile = app.tiles.get(participant.sid) || createTile(participant.sid, participantLabel(participant));
@@ -187,10 +200,17 @@ function onTrackAdded({ participant, track, mediaTrack }) {
   setMutedClass(tile, 'video', track.muted);
 }
 
+/** Attaches the remote audio held while joining (see app.audioHeld). */
+function releaseAudio() {
+  app.audioHeld = false;
+  for (const play of app.heldAudio.splice(0)) play();
+}
+
 // Shows on the video's tile how long after the SDK's connect() call its first frame was
 // decoded, and how long after the user's join (token, camera and connect() included).
 function onFirstFrame({ participant, track, firstFrameMs }) {
   if (track.kind !== 'video' || !participant) return;
+  if (app.audioHeld) setTimeout(releaseAudio, 0);
   const sinceJoin = Math.round(performance.now() - app.joinAt);
   if (!('firstVideoFrame' in app.marks)) app.marks.firstVideoFrame = Math.round(performance.now());
   const tile = app.tiles.get(track.id) || app.tiles.get(participant.sid);
@@ -522,6 +542,7 @@ async function join(roomName, name, token) {
   const self = createTile('local', `${name} (you)`, { local: true });
   const mark = (step) => { app.marks[step] = Math.round(performance.now()); };
   app.marks = {};
+  app.audioHeld = true;
   app.joinAt = performance.now();
   mark('join');
   // The route, the node's WebSocket and the PeerConnections get ready while the token and
@@ -567,6 +588,9 @@ async function join(roomName, name, token) {
     await room.connect(routeRequest(roomName), t, { name });
     app.wsURL = room.url;
     setState('joined');
+    const videoComing = [...room.participants.values()].some((p) => [...p.tracks.values()].some((t) => t.kind === 'video'));
+    if (videoComing) setTimeout(releaseAudio, 1000);
+    else releaseAudio();
     layoutGrid();
     history.replaceState(null, '', `?${keepParams(roomName)}`);
   } catch (err) {
@@ -603,6 +627,8 @@ function teardown(state) {
   for (const key of [...app.tiles.keys()]) removeTile(key);
   for (const el of app.audio.values()) { el.srcObject = null; el.remove(); }
   app.audio.clear();
+  app.heldAudio = [];
+  app.audioHeld = false;
   for (const t of app.localStream?.getTracks() || []) t.stop();
   app.localStream = null;
   ui.audioUnlock.hidden = true;
