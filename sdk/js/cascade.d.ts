@@ -212,7 +212,8 @@ export interface JoinedData {
   ice_servers?: RTCIceServer[];
   /**
    * A subscriber offer for the room's tracks follows; when connect() resolves it has answered it
-   * and the subscriber PeerConnection is connected (or 3 s passed).
+   * and the subscriber PeerConnection is connected (or 3 s passed), and a first video frame has
+   * arrived (or 500 ms more passed).
    */
   sub_offer?: boolean;
   /** The subscriber's first offer, when the join asked for it inline (the SDK does). */

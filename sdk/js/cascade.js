@@ -69,6 +69,9 @@ const FIRST_FRAME_POLL_MS = 10;
 // when joined says an offer follows.
 const FIRST_OFFER_WAIT_MS = 3000;
 const FIRST_FRAME_GIVE_UP_MS = 60000;
+// connect() waits at most this long after the first subscription is connected for its first
+// video frame (see connect()).
+const FIRST_FRAME_WAIT_MS = 500;
 // What prepare() made is used by connect() while it is this fresh at most: the server closes a
 // socket that has not sent join within 10 s (signal.Config.JoinTimeout); a route is cheap to redo.
 const PREPARED_SOCKET_MAX_AGE_MS = 8000;
@@ -487,6 +490,7 @@ export class Room extends EventTarget {
     this._pubQueue = new SerialQueue();
     this._subQueue = new SerialQueue();
     this._firstSubReady = null; // connect() waiting for the first subscription to connect: call to go on
+    this._firstVideoSeen = null; // connect() waiting for the first video frame: call to go on
     this._early = null; // {config, pub, sub}: PeerConnections made at connect(), before joined
     this._prepared = null; // what prepare() made: see prepare()
     this._pubAgain = false; // another pub negotiation was asked while one ran
@@ -643,8 +647,24 @@ export class Room extends EventTarget {
         const timer = setTimeout(resolve, FIRST_OFFER_WAIT_MS);
         this._firstSubReady = () => { clearTimeout(timer); this._firstSubReady = null; resolve(); };
       });
+      // Then the first video frame, briefly: the caller's publish() right away takes the
+      // page's main thread (a simulcast publication's calls block it for 100–150 ms on a
+      // busy machine) just when that frame reaches the page (docs/performance.md, round 5).
+      if (!this._ended && this._awaitingFirstVideo()) {
+        await new Promise((resolve) => {
+          const timer = setTimeout(() => { this._firstVideoSeen = null; resolve(); }, FIRST_FRAME_WAIT_MS);
+          this._firstVideoSeen = () => { clearTimeout(timer); this._firstVideoSeen = null; resolve(); };
+        });
+      }
     }
     return joined;
+  }
+
+  /** Whether a subscribed video track has not shown its first frame yet. */
+  _awaitingFirstVideo() {
+    if ('firstVideoFrame' in this.timings) return false;
+    for (const m of this._subMedia.values()) if (m.mediaTrack?.kind === 'video' && m.firstFrameMs === null) return true;
+    return false;
   }
 
   /** Records the first time a step of joining happened (see timings). */
@@ -1570,7 +1590,10 @@ export class Room extends EventTarget {
       media.stopFirstFrame();
       media.firstFrameMs = Math.round(performance.now() - this._connectAt);
       packet(); // no later than the frame, if its own signal was missed
-      if (video) this._mark('firstVideoFrame');
+      if (video) {
+        this._mark('firstVideoFrame');
+        this._firstVideoSeen?.();
+      }
       const rp = this.participants.get(media.sid);
       this._emit('firstframe', { participant: rp || null, track: rp?.tracks.get(trackId) || { id: trackId, sid: media.sid }, firstFrameMs: media.firstFrameMs });
     };
