@@ -42,12 +42,12 @@ const app = {
   errors: [],
   tiles: new Map(), // key (participant sid, 'local', or track id for extra video) → tile
   audio: new Map(), // Track.id → <audio>
-  // While joining, remote audio is attached only once the first remote video frame is shown
-  // (or the join is done and no video is coming, or 1 s after the join): the first element
-  // in a page that plays remote audio makes Chromium start its audio output, and the page's
-  // main thread waits for it (0.4–0.5 s here when nothing had started it; no audio can
-  // arrive before the join is done anyway). Attached during the join, it held up the answer
-  // to the server's offer and the first frames behind it (docs/performance.md, round 5).
+  // While joining, remote audio is attached only once connect() has resolved (the subscription
+  // is connected and its first video frame arrived, or 500 ms passed): the first element in a
+  // page that plays remote audio makes Chromium start its audio output, and the page's main
+  // thread waits for it (0.4–0.5 s here when nothing had started it; no audio can arrive
+  // before the subscription is connected anyway). Attached during the join, it held up the
+  // answer to the server's offer and the first frames behind it (docs/performance.md, round 5).
   audioHeld: false,
   heldAudio: [], // functions that attach the held audio elements
   speaking: new Set(),
@@ -210,7 +210,6 @@ function releaseAudio() {
 // decoded, and how long after the user's join (token, camera and connect() included).
 function onFirstFrame({ participant, track, firstFrameMs }) {
   if (track.kind !== 'video' || !participant) return;
-  if (app.audioHeld) setTimeout(releaseAudio, 0);
   const sinceJoin = Math.round(performance.now() - app.joinAt);
   if (!('firstVideoFrame' in app.marks)) app.marks.firstVideoFrame = Math.round(performance.now());
   const tile = app.tiles.get(track.id) || app.tiles.get(participant.sid);
@@ -588,9 +587,7 @@ async function join(roomName, name, token) {
     await room.connect(routeRequest(roomName), t, { name });
     app.wsURL = room.url;
     setState('joined');
-    const videoComing = [...room.participants.values()].some((p) => [...p.tracks.values()].some((t) => t.kind === 'video'));
-    if (videoComing) setTimeout(releaseAudio, 1000);
-    else releaseAudio();
+    releaseAudio();
     layoutGrid();
     history.replaceState(null, '', `?${keepParams(roomName)}`);
   } catch (err) {
