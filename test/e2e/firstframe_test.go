@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/tracing"
+	"github.com/chromedp/chromedp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -83,16 +86,14 @@ func TestChromiumFirstFrame(t *testing.T) {
 		sent, err := eval[bool](alice, `window.cascade.stats().then((s) => s.localTracks.some((l) => l.kind === 'video' && l.framesEncoded > 0))`)
 		return sent, "", err
 	})
+	stopTrace := traceBrowser(t, browser)
 	bob := openPage(t, browser, "bob", pageURL("bob"))
 	pages = append(pages, bob)
 	waitJoined(t, bob, 20*time.Second)
 
-	for _, c := range []struct {
-		p    *page
-		from string
-	}{{alice, "bob"}, {bob, "alice"}} {
-		checkFirstFrames(t, c.p, c.from)
-	}
+	checkFirstFrames(t, bob, "alice")
+	stopTrace()
+	checkFirstFrames(t, alice, "bob")
 	// Bob started from a keyframe the node replayed from its cache (keyframecache.go in
 	// pkg/room), with the frames after it: his decoder must go on with the live frames that
 	// follow, not stall until the next keyframe.
@@ -204,6 +205,7 @@ func TestChromiumFirstFrameOnePage(t *testing.T) {
 	publishFiles(t, n, room, "carol")
 	browser := startBrowser(t, &syncBuffer{})
 	q := url.Values{"room": {room}, "name": {"bob"}, "autojoin": {"1"}}
+	stopTrace := traceBrowser(t, browser)
 	bob := openPage(t, browser, "bob", n.URL("/?"+q.Encode()))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -212,6 +214,62 @@ func TestChromiumFirstFrameOnePage(t *testing.T) {
 	})
 	waitJoined(t, bob, 20*time.Second)
 	checkFirstFrames(t, bob, "carol")
+	stopTrace()
+}
+
+// traceBrowser records a Chromium trace (the Tracing domain of the DevTools protocol) from now
+// until the returned function is called, when CASCADE_E2E_TRACE names a file to write it to
+// (JSON, for chrome://tracing or ui.perfetto.dev); otherwise it does nothing. A diagnostic:
+// where the first frame's time goes inside the browser (docs/performance.md, round 5). Look
+// for RTCPeerConnectionHandler::*, SrtpTransport::OnRtpPacketReceived, VCMGenericDecoder::Decode,
+// VideoFrameSubmitter::SubmitFrame and long tasks on CrRendererMain.
+func traceBrowser(t *testing.T, browser context.Context) (stop func()) {
+	path := os.Getenv("CASCADE_E2E_TRACE")
+	if path == "" {
+		return func() {}
+	}
+	var mu sync.Mutex
+	var events []json.RawMessage
+	complete := make(chan struct{})
+	if err := chromedp.ListenBrowser(browser, func(ev any) {
+		switch e := ev.(type) {
+		case *tracing.EventDataCollected:
+			mu.Lock()
+			for _, v := range e.Value {
+				events = append(events, json.RawMessage(v))
+			}
+			mu.Unlock()
+		case *tracing.EventTracingComplete:
+			close(complete)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	categories := []string{"toplevel", "webrtc", "media", "mojom", "ipc", "gpu", "renderer.scheduler",
+		"devtools.timeline", "v8.execute", "blink", "loading", "audio", "disabled-by-default-webrtc"}
+	if _, err := chromedp.CallBrowser(browser, tracing.Start, tracing.StartParams{TraceConfig: &tracing.TraceConfig{IncludedCategories: categories}}); err != nil {
+		t.Fatalf("starting the trace: %v", err)
+	}
+	return func() {
+		if _, err := chromedp.CallBrowser(browser, tracing.End, cdp.Empty{}); err != nil {
+			t.Fatalf("ending the trace: %v", err)
+		}
+		select {
+		case <-complete:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the trace did not complete in 30 s")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		b, err := json.Marshal(map[string]any{"traceEvents": events})
+		if err == nil {
+			err = os.WriteFile(path, b, 0o644)
+		}
+		if err != nil {
+			t.Fatalf("writing the trace: %v", err)
+		}
+		t.Logf("trace of %d events written to %s", len(events), path)
+	}
 }
 
 // publishFiles joins room as identity with the Go client and sends VP8 video (640x360, 30
