@@ -65,6 +65,25 @@ type Client struct {
 	err      error
 }
 
+// ICE timings of NewSettingEngine.
+const (
+	iceKeepalive    = 500 * time.Millisecond
+	iceDisconnected = 1500 * time.Millisecond
+	iceFailed       = time.Second
+)
+
+// NewSettingEngine returns the pion settings of a Client whose Options.API is nil: an ICE
+// keepalive every 500 ms, the connection disconnected after 1.5 s without anything received
+// and failed 1 s later, so that a Session notices a dead media path (its node unreachable
+// while the WebSocket still answers) in about 2.5 s; pion's defaults (2 s, 5 s, 25 s) take
+// 30 s. A node answers every keepalive, so a live path is never silent that long. An
+// application that builds its own API should start from these settings.
+func NewSettingEngine() webrtc.SettingEngine {
+	var se webrtc.SettingEngine
+	se.SetICETimeouts(iceDisconnected, iceFailed, iceKeepalive)
+	return se
+}
+
 // ErrClosed is returned once the connection has ended.
 var errClosed = errors.New("client: connection closed")
 
@@ -76,7 +95,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	}
 	api := opts.API
 	if api == nil {
-		api = webrtc.NewAPI()
+		api = webrtc.NewAPI(webrtc.WithSettingEngine(NewSettingEngine()))
 	}
 	cctx, cancel := context.WithCancel(context.Background())
 	c := &Client{

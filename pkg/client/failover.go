@@ -17,7 +17,9 @@ import (
 
 // FailoverOptions configure a Session.
 type FailoverOptions struct {
-	// Options of each Client; URL is ignored (the route chooses the node).
+	// Options of each Client; URL is ignored (the route chooses the node). An API of your
+	// own should use NewSettingEngine's ICE timeouts, or an ICE failure is noticed only
+	// after pion's (30 s).
 	Options
 	// Route is the HTTP base URL of any node (http://host:port): its /v1/route picks the node.
 	Route string

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -337,5 +339,140 @@ func TestFailoverSubscriberNodeDies(t *testing.T) {
 	copies, moves, e := view.state("bob")
 	if copies != 1 || moves != 1 || view.saw(func(r *roster) []string { return r.left }, "bob") {
 		t.Fatalf("alice's view of bob after the failover: %s (want one copy, one move, no leave)", e)
+	}
+}
+
+// cuttableConn is the client's UDP socket, whose traffic with the addresses it has heard
+// from can be cut, as a partition between the client and its node's media port would: the
+// WebSocket (TCP) goes on answering.
+type cuttableConn struct {
+	net.PacketConn
+	mu   sync.Mutex
+	seen map[string]bool
+	cut  map[string]bool
+}
+
+func (c *cuttableConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err != nil {
+			return n, addr, err
+		}
+		c.mu.Lock()
+		c.seen[addr.String()] = true
+		drop := c.cut[addr.String()]
+		c.mu.Unlock()
+		if !drop {
+			return n, addr, nil
+		}
+	}
+}
+
+func (c *cuttableConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	c.mu.Lock()
+	drop := c.cut[addr.String()]
+	c.mu.Unlock()
+	if drop {
+		return len(b), nil
+	}
+	return c.PacketConn.WriteTo(b, addr)
+}
+
+// cutAll cuts the traffic with every address heard from so far.
+func (c *cuttableConn) cutAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for a := range c.seen {
+		c.cut[a] = true
+	}
+}
+
+// The media path between a subscriber and its node is cut while its WebSocket stays up: the Go
+// client notices the ICE failure (NewSettingEngine's timeouts, ~2.5 s, not pion's 30 s), does
+// not try to resume on that node, and fails over to the other node, where its media comes
+// back; the publisher sees one participant that moved.
+func TestFailoverMediaPathCut(t *testing.T) {
+	eu, _ := twoNodes(t)
+
+	alice := dialWith(t, eu, "fo-cut", "alice", auth.Grants{CanPublish: true, CanSubscribe: true, CanPublishData: true}, nil)
+	defer alice.Close()
+	video := newVP8(t, "alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if _, err := alice.Publish(ctx, video); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	mctx, stopMedia := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	defer func() { stopMedia(); bg.Wait() }()
+	sendVP8(mctx, &bg, video)
+	view := newRoster(alice.Joined)
+	view.follow(mctx, &bg, alice)
+
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := &cuttableConn{PacketConn: udp, seen: map[string]bool{}, cut: map[string]bool{}}
+	mux := webrtc.NewICEUDPMux(nil, conn)
+	defer mux.Close()
+	se := client.NewSettingEngine()
+	se.SetICEUDPMux(mux)
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
+
+	var rx rxClock
+	events := make(chan client.FailoverEvent, 8)
+	tok, err := auth.Sign(apiKey, apiSecret, auth.Grants{Room: "fo-cut", Identity: "bob", CanSubscribe: true, CanPublishData: true}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	bob, err := client.DialFailover(dctx, client.FailoverOptions{
+		Options: client.Options{Token: tok, API: api, OnTrack: rx.onTrack},
+		Route:   eu.url, Room: "fo-cut",
+		RouteQuery: url.Values{"lat": {"10.82"}, "lon": {"106.63"}},
+		OnEvent: func(ev client.FailoverEvent) {
+			t.Logf("bob: %s node=%s resumed=%v took=%v reason=%q", ev.Kind, ev.Node, ev.Resumed, ev.Took.Round(time.Millisecond), ev.Reason)
+			events <- ev
+		},
+	})
+	dcancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { bob.Close(); rx.wg.Wait() }()
+	if bob.Node() != "hcm" {
+		t.Fatalf("bob was routed to %s, want hcm", bob.Node())
+	}
+	eventuallyT(t, 15*time.Second, "bob on hcm receives alice's video", func() bool { return rx.count() > 30 }, func() string { return "" })
+
+	conn.cutAll()
+	cut := time.Now()
+	before := rx.count()
+	ev := waitEvent(t, events, client.EventReconnecting)
+	noticed := time.Since(cut)
+	if !strings.Contains(ev.Reason, "ICE failed") || ev.Node != "hcm" {
+		t.Fatalf("bob lost hcm because %q (node %s), want its ICE failure", ev.Reason, ev.Node)
+	}
+	ev = waitEvent(t, events, client.EventReconnected)
+	if ev.Node != "eu" || ev.Resumed {
+		t.Fatalf("bob reconnected to %s (resumed %v), want a move to eu", ev.Node, ev.Resumed)
+	}
+	eventuallyT(t, failoverTimeout, "bob receives alice's video again", func() bool { return rx.count() > before+30 }, func() string { return "" })
+	t.Logf("media path to hcm cut: bob noticed its ICE failure after %v (pion's defaults: 30 s), rejoined on eu %v later; first packet after %v, 30 packets after %v",
+		noticed.Round(10*time.Millisecond), ev.Took.Round(10*time.Millisecond), rx.firstAfter(cut), time.Since(cut).Round(10*time.Millisecond))
+	if noticed > 10*time.Second {
+		t.Fatalf("the ICE failure took %v to notice; NewSettingEngine's timeouts say about 2.5 s", noticed)
+	}
+	eventuallyT(t, 5*time.Second, "alice sees bob move", func() bool { _, m, _ := view.state("bob"); return m == 1 }, func() string { _, _, e := view.state("bob"); return e })
+	if copies, _, e := view.state("bob"); copies != 1 || view.saw(func(r *roster) []string { return r.left }, "bob") {
+		t.Fatalf("alice's view of bob after the failover: %s (want one copy, no leave)", e)
 	}
 }
