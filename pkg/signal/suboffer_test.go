@@ -14,6 +14,22 @@ import (
 
 type discardSink struct{}
 
+// publishVideo joins a publisher of one VP8 track to testRoom, directly in the room manager.
+func publishVideo(t *testing.T, rooms *room.Manager) {
+	t.Helper()
+	pub, err := rooms.Join(testRoom, room.JoinParams{
+		Identity: "publisher", Session: room.SessionID(room.NewID("SE")),
+		Permissions: room.Permissions{Publish: true}, Sink: discardSink{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(room.TrackInfo{Kind: room.KindVideo, Source: room.SourceCamera,
+		Codec: room.CodecParams{MimeType: "video/VP8", ClockRate: 90000}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (discardSink) Deliver(room.Event) {}
 
 // joined says whether a subscriber offer follows (sub_offer): it does when the room already has
@@ -28,17 +44,7 @@ func TestJoinedSaysASubscriberOfferFollows(t *testing.T) {
 		t.Fatal("joined an empty room with sub_offer set")
 	}
 
-	pub, err := rooms.Join(testRoom, room.JoinParams{
-		Identity: "publisher", Session: room.SessionID(room.NewID("SE")),
-		Permissions: room.Permissions{Publish: true}, Sink: discardSink{},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pub.Publish(room.TrackInfo{Kind: room.KindVideo, Source: room.SourceCamera,
-		Codec: room.CodecParams{MimeType: "video/VP8", ClockRate: 90000}}); err != nil {
-		t.Fatal(err)
-	}
+	publishVideo(t, rooms)
 
 	second := dialWS(t, n)
 	if j := second.join(t, token(t, testRoom, "second", nil)); !j.SubOffer {
@@ -64,17 +70,7 @@ func TestJoinedSaysASubscriberOfferFollows(t *testing.T) {
 func TestJoinedCarriesTheSubscriberOfferWhenAsked(t *testing.T) {
 	var rooms *room.Manager
 	n := newTestNode(t, func(c *signal.Config) { rooms = c.Rooms })
-	pub, err := rooms.Join(testRoom, room.JoinParams{
-		Identity: "publisher", Session: room.SessionID(room.NewID("SE")),
-		Permissions: room.Permissions{Publish: true}, Sink: discardSink{},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pub.Publish(room.TrackInfo{Kind: room.KindVideo, Source: room.SourceCamera,
-		Codec: room.CodecParams{MimeType: "video/VP8", ClockRate: 90000}}); err != nil {
-		t.Fatal(err)
-	}
+	publishVideo(t, rooms)
 
 	c := dialWS(t, n)
 	c.send(t, `{"v":1,"type":"join","id":"j1","data":{"token":"`+token(t, testRoom, "viewer", nil)+`","inline_offer":true}}`)

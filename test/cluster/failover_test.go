@@ -295,25 +295,37 @@ func failoverPublisher(t *testing.T, how string, stop func(*proc)) {
 	eventuallyT(t, 5*time.Second, "alice's video still flows", func() bool { return rx.count() > n+30 }, func() string { return "" })
 }
 
+// publishingAlice joins alice to roomName on p, publishing VP8 until the test ends, and returns
+// her view of the room's participants.
+func publishingAlice(t *testing.T, p *proc, roomName string) *roster {
+	t.Helper()
+	alice := dialWith(t, p, roomName, "alice", auth.Grants{CanPublish: true, CanSubscribe: true, CanPublishData: true}, nil)
+	video := newVP8(t, "alice")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := alice.Publish(ctx, video); err != nil {
+		alice.Close()
+		t.Fatal(err)
+	}
+	mctx, stopMedia := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	sendVP8(mctx, &bg, video)
+	view := newRoster(alice.Joined)
+	view.follow(mctx, &bg, alice)
+	t.Cleanup(func() {
+		stopMedia()
+		bg.Wait()
+		alice.Close()
+	})
+	return view
+}
+
 // The subscriber's node dies: the subscriber fails over to the publisher's node, gets the
 // video again, and the publisher sees it move, not leave.
 func TestFailoverSubscriberNodeDies(t *testing.T) {
 	eu, hcm := twoNodes(t)
 
-	alice := dialWith(t, eu, "fo-sub", "alice", auth.Grants{CanPublish: true, CanSubscribe: true, CanPublishData: true}, nil)
-	defer alice.Close()
-	video := newVP8(t, "alice")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	if _, err := alice.Publish(ctx, video); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	mctx, stopMedia := context.WithCancel(context.Background())
-	var bg sync.WaitGroup
-	defer func() { stopMedia(); bg.Wait() }()
-	sendVP8(mctx, &bg, video)
-	view := newRoster(alice.Joined)
-	view.follow(mctx, &bg, alice)
+	view := publishingAlice(t, eu, "fo-sub")
 
 	var rx rxClock
 	events := make(chan client.FailoverEvent, 8)
@@ -394,20 +406,7 @@ func (c *cuttableConn) cutAll() {
 func TestFailoverMediaPathCut(t *testing.T) {
 	eu, _ := twoNodes(t)
 
-	alice := dialWith(t, eu, "fo-cut", "alice", auth.Grants{CanPublish: true, CanSubscribe: true, CanPublishData: true}, nil)
-	defer alice.Close()
-	video := newVP8(t, "alice")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	if _, err := alice.Publish(ctx, video); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	mctx, stopMedia := context.WithCancel(context.Background())
-	var bg sync.WaitGroup
-	defer func() { stopMedia(); bg.Wait() }()
-	sendVP8(mctx, &bg, video)
-	view := newRoster(alice.Joined)
-	view.follow(mctx, &bg, alice)
+	view := publishingAlice(t, eu, "fo-cut")
 
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {

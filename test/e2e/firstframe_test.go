@@ -329,42 +329,35 @@ func publishFiles(t *testing.T, n *node, room, identity string) {
 	})
 }
 
-// loopIVF writes the file's frames to track at its frame rate, from the start again at its
-// end, until ctx ends.
+// loopIVF writes the file's frames to track at 30 fps, from the start again at its end, until
+// ctx ends.
 func loopIVF(ctx context.Context, t *testing.T, path string, track *webrtc.TrackLocalStaticSample) {
-	tick := time.NewTicker(time.Second / 30)
-	defer tick.Stop()
-	for ctx.Err() == nil {
-		f, err := os.Open(path)
-		if err != nil {
-			t.Error(err)
-			return
-		}
+	loopFile(ctx, t, path, time.Second/30, track, func(f io.Reader) (func() ([]byte, error), error) {
 		r, _, err := ivfreader.NewWith(f)
-		for err == nil {
-			var frame []byte
-			if frame, _, err = r.ParseNextFrame(); err != nil {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				err = ctx.Err()
-			case <-tick.C:
-				_ = track.WriteSample(media.Sample{Data: frame, Duration: time.Second / 30})
-			}
+		if err != nil {
+			return nil, err
 		}
-		f.Close()
-		if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
-			t.Error(err)
-			return
-		}
-	}
+		return func() ([]byte, error) { frame, _, err := r.ParseNextFrame(); return frame, err }, nil
+	})
 }
 
-// loopOgg writes the file's Opus pages (one 20 ms packet each) to track in real time, from the
-// start again at its end, until ctx ends.
+// loopOgg writes the file's Opus pages (one 20 ms packet each, as ffmpeg's -page_duration
+// 20000 makes them) to track in real time, from the start again at its end, until ctx ends.
 func loopOgg(ctx context.Context, t *testing.T, path string, track *webrtc.TrackLocalStaticSample) {
-	tick := time.NewTicker(20 * time.Millisecond)
+	loopFile(ctx, t, path, 20*time.Millisecond, track, func(f io.Reader) (func() ([]byte, error), error) {
+		r, _, err := oggreader.NewWith(f)
+		if err != nil {
+			return nil, err
+		}
+		return func() ([]byte, error) { page, _, err := r.ParseNextPage(); return page, err }, nil
+	})
+}
+
+// loopFile writes the samples that open reads from the file at path to track, one every
+// period, from the start again at the file's end, until ctx ends.
+func loopFile(ctx context.Context, t *testing.T, path string, period time.Duration, track *webrtc.TrackLocalStaticSample,
+	open func(io.Reader) (next func() ([]byte, error), err error)) {
+	tick := time.NewTicker(period)
 	defer tick.Stop()
 	for ctx.Err() == nil {
 		f, err := os.Open(path)
@@ -372,17 +365,17 @@ func loopOgg(ctx context.Context, t *testing.T, path string, track *webrtc.Track
 			t.Error(err)
 			return
 		}
-		r, _, err := oggreader.NewWith(f)
+		next, err := open(f)
 		for err == nil {
-			var page []byte
-			if page, _, err = r.ParseNextPage(); err != nil {
+			var sample []byte
+			if sample, err = next(); err != nil {
 				break
 			}
 			select {
 			case <-ctx.Done():
 				err = ctx.Err()
 			case <-tick.C:
-				_ = track.WriteSample(media.Sample{Data: page, Duration: 20 * time.Millisecond})
+				_ = track.WriteSample(media.Sample{Data: sample, Duration: period})
 			}
 		}
 		f.Close()
