@@ -89,29 +89,23 @@ func replayScene(t *testing.T) (*Manager, *UpTrack, *fakeSource, *gatedTransport
 	return m, track, src, g, d
 }
 
-// A subscriber whose transport comes up after the publisher's keyframe went by starts from that
-// keyframe, replayed from the cache with the frames after it, without a new keyframe request
-// to the publisher; its sequence numbers and timestamps run on without a gap into the live
-// packets.
-func TestTransportReadyReplaysTheCachedKeyframe(t *testing.T) {
-	m, track, src, g, d := replayScene(t)
-	// The keyframe asked for at Bind and two deltas arrive while the transport is not up.
+// sendBeforeReady sends a keyframe and two deltas (timestamps 3000 apart) while the
+// subscriber's transport is not up, waits until they were dropped for it, and returns the
+// keyframe requests the publisher has had so far.
+func sendBeforeReady(t *testing.T, m *Manager, src *fakeSource) int {
+	t.Helper()
 	src.ch <- vp8Packet(7, 100, 9000, true, 50)
 	src.ch <- vp8Packet(7, 101, 12000, false, 20)
 	src.ch <- vp8Packet(7, 102, 15000, false, 20)
 	eventually(t, "the early packets to be dropped", func() bool { return m.Stats().Drops(DropNotReady)+m.Stats().Drops(DropWaitKeyframe) >= 3 })
-	requests := src.keyframeRequests()
+	return src.keyframeRequests()
+}
 
-	g.w.setOpen()
-	d.TransportReady()
-	src.ch <- vp8Packet(7, 103, 18000, false, 20)
-	got := g.w.waitN(t, 4)
-	if len(got) != 4 {
-		t.Fatalf("got %d packets, want 4 (keyframe, 2 replayed deltas, live delta)", len(got))
-	}
-	if !track.codec.IsKeyframe(got[0].Payload) {
-		t.Fatal("the first packet the subscriber got is not the keyframe")
-	}
+// checkReplayed checks that got, what a subscriber received, runs on without a gap in
+// sequence numbers and with the source's timestamp steps, and that it came from one replay
+// of the cache, not from a new keyframe request (the publisher had requests before).
+func checkReplayed(t *testing.T, m *Manager, src *fakeSource, requests int, got []rtp.Packet) {
+	t.Helper()
 	for i := 1; i < len(got); i++ {
 		if got[i].SequenceNumber != got[0].SequenceNumber+uint16(i) {
 			t.Fatalf("packet %d: seq %d after %d, want consecutive", i, got[i].SequenceNumber, got[0].SequenceNumber)
@@ -126,6 +120,28 @@ func TestTransportReadyReplaysTheCachedKeyframe(t *testing.T) {
 	if n := m.Stats().KeyframeReplays.Load(); n != 1 {
 		t.Fatalf("KeyframeReplays = %d, want 1", n)
 	}
+}
+
+// A subscriber whose transport comes up after the publisher's keyframe went by starts from that
+// keyframe, replayed from the cache with the frames after it, without a new keyframe request
+// to the publisher; its sequence numbers and timestamps run on without a gap into the live
+// packets.
+func TestTransportReadyReplaysTheCachedKeyframe(t *testing.T) {
+	m, track, src, g, d := replayScene(t)
+	// The keyframe asked for at Bind and two deltas arrive while the transport is not up.
+	requests := sendBeforeReady(t, m, src)
+
+	g.w.setOpen()
+	d.TransportReady()
+	src.ch <- vp8Packet(7, 103, 18000, false, 20)
+	got := g.w.waitN(t, 4)
+	if len(got) != 4 {
+		t.Fatalf("got %d packets, want 4 (keyframe, 2 replayed deltas, live delta)", len(got))
+	}
+	if !track.codec.IsKeyframe(got[0].Payload) {
+		t.Fatal("the first packet the subscriber got is not the keyframe")
+	}
+	checkReplayed(t, m, src, requests, got)
 }
 
 // A cached keyframe older than maxReplayAge is not replayed: the subscriber would start too far
@@ -188,11 +204,7 @@ func TestKeyframeReplayIsRetriedUntilTheTransportWrites(t *testing.T) {
 // packet (up to a frame interval, more on a low layer). The next live packet follows them.
 func TestTransportReadyReplaysWithoutALivePacket(t *testing.T) {
 	m, track, src, g, d := replayScene(t)
-	src.ch <- vp8Packet(7, 100, 9000, true, 50)
-	src.ch <- vp8Packet(7, 101, 12000, false, 20)
-	src.ch <- vp8Packet(7, 102, 15000, false, 20)
-	eventually(t, "the early packets to be dropped", func() bool { return m.Stats().Drops(DropNotReady)+m.Stats().Drops(DropWaitKeyframe) >= 3 })
-	requests := src.keyframeRequests()
+	requests := sendBeforeReady(t, m, src)
 
 	g.w.setOpen()
 	d.TransportReady()
@@ -205,20 +217,7 @@ func TestTransportReadyReplaysWithoutALivePacket(t *testing.T) {
 	}
 	src.ch <- vp8Packet(7, 103, 18000, false, 20)
 	got = g.w.waitN(t, 4)
-	for i := 1; i < len(got); i++ {
-		if got[i].SequenceNumber != got[0].SequenceNumber+uint16(i) {
-			t.Fatalf("packet %d: seq %d after %d, want consecutive", i, got[i].SequenceNumber, got[0].SequenceNumber)
-		}
-		if dts := got[i].Timestamp - got[i-1].Timestamp; dts != 3000 {
-			t.Fatalf("packet %d: timestamp step %d, want the source's 3000", i, dts)
-		}
-	}
-	if r := src.keyframeRequests(); r != requests {
-		t.Fatalf("keyframe requests to the publisher went from %d to %d, want none for a replay", requests, r)
-	}
-	if n := m.Stats().KeyframeReplays.Load(); n != 1 {
-		t.Fatalf("KeyframeReplays = %d, want 1", n)
-	}
+	checkReplayed(t, m, src, requests, got)
 }
 
 // taggedVP8 is vp8Packet with the source sequence number also in the payload, so that a

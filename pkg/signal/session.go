@@ -627,57 +627,56 @@ func (ss *wsSession) enqueue(typ, id string, payload any, final bool, cause room
 // is empty), then the messages held behind it, and reports whether there was one.
 func (ss *wsSession) releaseJoined(sdp string) bool {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return ss.releaseJoinedLocked(sdp)
+	released, slow := ss.releaseJoinedLocked(sdp)
+	ss.mu.Unlock()
+	ss.warnSlow(slow)
+	return released
 }
 
-// releaseJoinedLocked is releaseJoined with ss.mu held.
-func (ss *wsSession) releaseJoinedLocked(sdp string) bool {
+// releaseJoinedLocked is releaseJoined with ss.mu held; slow reports a client disconnected
+// because its queue was full.
+func (ss *wsSession) releaseJoinedLocked(sdp string) (released, slow bool) {
 	ss.inline = false // later offers are offer messages
 	j := ss.heldJoined
 	if j == nil {
-		return false
+		return false, false
 	}
 	held := ss.heldOut
 	ss.heldJoined, ss.heldOut = nil, nil
 	j.SubOfferSDP = sdp
 	j.SubOffer = sdp != ""
-	data, err := json.Marshal(Envelope{V: ProtocolVersion, Type: "joined", ID: ss.joinID, Data: mustJSON(j)})
-	if err != nil {
-		ss.log.Error("cannot encode message", "type", "joined", "err", err)
-		return false
-	}
-	ss.pushLocked(outbound{data: data}, "")
+	data, _ := json.Marshal(Envelope{V: ProtocolVersion, Type: "joined", ID: ss.joinID, Data: mustJSON(j)})
+	slow = ss.pushLocked(outbound{data: data}, "")
 	for _, h := range held {
-		ss.pushLocked(h.o, h.cause)
+		slow = ss.pushLocked(h.o, h.cause) || slow
 	}
-	return true
+	return true, slow
 }
 
 func (ss *wsSession) push(o outbound, cause room.LeaveReason) {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if ss.heldJoined != nil && o.final {
-		ss.releaseJoinedLocked("") // the session ends: joined (without the offer) goes first
-	}
-	if ss.heldJoined != nil {
-		if len(ss.heldOut) >= cap(ss.out) {
-			ss.closing = true
-			ss.endCause = room.ReasonDisconnected
-			ss.log.Warn("client too slow; disconnecting")
-			ss.cancel()
-			return
-		}
+	var slow bool
+	switch {
+	case ss.heldJoined != nil && o.final:
+		// The session ends: joined (without the offer) goes first.
+		_, slow = ss.releaseJoinedLocked("")
+		slow = ss.pushLocked(o, cause) || slow
+	case ss.heldJoined != nil && len(ss.heldOut) >= cap(ss.out):
+		slow = !ss.closing && ss.dropSlowLocked()
+	case ss.heldJoined != nil:
 		ss.heldOut = append(ss.heldOut, heldMessage{o, cause})
-		return
+	default:
+		slow = ss.pushLocked(o, cause)
 	}
-	ss.pushLocked(o, cause)
+	ss.mu.Unlock()
+	ss.warnSlow(slow)
 }
 
-// pushLocked queues o; ss.mu held.
-func (ss *wsSession) pushLocked(o outbound, cause room.LeaveReason) {
+// pushLocked queues o, and reports whether the client was disconnected because its queue was
+// full; ss.mu held.
+func (ss *wsSession) pushLocked(o outbound, cause room.LeaveReason) (slow bool) {
 	if ss.closing {
-		return
+		return false
 	}
 	if o.final {
 		ss.closing = true
@@ -688,11 +687,24 @@ func (ss *wsSession) pushLocked(o outbound, cause room.LeaveReason) {
 	}
 	select {
 	case ss.out <- o:
+		return false
 	default:
-		ss.closing = true
-		ss.endCause = room.ReasonDisconnected
+		return ss.dropSlowLocked()
+	}
+}
+
+// dropSlowLocked ends the session of a client whose queue is full; ss.mu held. It reports
+// true, for the caller to log once it has let go of ss.mu.
+func (ss *wsSession) dropSlowLocked() bool {
+	ss.closing = true
+	ss.endCause = room.ReasonDisconnected
+	ss.cancel()
+	return true
+}
+
+func (ss *wsSession) warnSlow(slow bool) {
+	if slow {
 		ss.log.Warn("client too slow; disconnecting")
-		ss.cancel()
 	}
 }
 

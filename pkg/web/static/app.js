@@ -563,9 +563,7 @@ async function join(roomName, name, token) {
     }
     mark('token');
     // Joining does not wait for the camera (a second when Chromium's fake device starts, more
-    // behind a permission prompt); only publishing does (below). The first of the two to start
-    // in a page pays the browser's media start-up (~500 ms here, docs/performance.md): done
-    // together, they share it.
+    // behind a permission prompt); only publishing does (below).
     media.then((stream) => {
       if (app.room !== room) {
         for (const track of stream?.getTracks() || []) track.stop(); // the join failed or ended
