@@ -35,10 +35,12 @@ type Subscriber struct {
 	closed      bool
 	held        int         // HoldNegotiation calls not released yet: offers wait
 	answerDue   *time.Timer // runs while an offer is out
-	// While an offer is being made, gathered candidates wait in heldCands: those the offer
-	// carries are not trickled again, the others follow it.
+	// While an offer is being made, gathered candidates wait in heldCands; those the last
+	// offer carries (carried, its a=candidate values and "end-of-candidates") are not
+	// trickled, also when pion reports them only after the offer went out.
 	holdCands bool
 	heldCands []*webrtc.ICECandidateInit
+	carried   map[string]bool
 }
 
 // gatherWait bounds how long an offer waits for candidate gathering, so that it carries its
@@ -352,7 +354,8 @@ func (s *Subscriber) offer(restart bool) error {
 	return nil
 }
 
-// candidate passes a gathered candidate on, or holds it while an offer is being made.
+// candidate passes a gathered candidate on, unless the last offer carries it; while an offer
+// is being made, it holds it.
 func (s *Subscriber) candidate(c *webrtc.ICECandidateInit) {
 	s.mu.Lock()
 	if s.holdCands {
@@ -360,15 +363,34 @@ func (s *Subscriber) candidate(c *webrtc.ICECandidateInit) {
 		s.mu.Unlock()
 		return
 	}
+	skip := s.carries(c)
 	s.mu.Unlock()
-	s.ev.Candidate(c)
+	if !skip {
+		s.ev.Candidate(c)
+	}
 }
 
-// releaseCandidates ends holding candidates and trickles those held that sdp, the offer just
-// sent, does not carry (nil, the end of gathering, counts as carried when sdp says
-// end-of-candidates). After a failed offer (sdp empty) nothing held is sent: the next offer
-// carries them.
+// carries reports whether the last offer carries c (nil: says end-of-candidates). s.mu held.
+func (s *Subscriber) carries(c *webrtc.ICECandidateInit) bool {
+	if c == nil {
+		return s.carried["end-of-candidates"]
+	}
+	return s.carried[c.Candidate]
+}
+
+// releaseCandidates ends holding candidates: sdp, the offer just sent, becomes the last offer,
+// and the candidates held that it does not carry are trickled. After a failed offer (sdp
+// empty) nothing held is sent: the next offer carries them.
 func (s *Subscriber) releaseCandidates(sdp string) {
+	var carried map[string]bool
+	if sdp != "" {
+		carried = map[string]bool{}
+		for line := range strings.Lines(sdp) {
+			if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "a="); ok && (strings.HasPrefix(v, "candidate:") || v == "end-of-candidates") {
+				carried[v] = true
+			}
+		}
+	}
 	s.mu.Lock()
 	if !s.holdCands {
 		s.mu.Unlock()
@@ -376,20 +398,19 @@ func (s *Subscriber) releaseCandidates(sdp string) {
 	}
 	held := s.heldCands
 	s.holdCands, s.heldCands = false, nil
-	s.mu.Unlock()
 	if sdp == "" {
+		s.mu.Unlock()
 		return
 	}
-	carried := map[string]bool{}
-	for line := range strings.Lines(sdp) {
-		if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "a="); ok && (strings.HasPrefix(v, "candidate:") || v == "end-of-candidates") {
-			carried[v] = true
+	s.carried = carried
+	var send []*webrtc.ICECandidateInit
+	for _, c := range held {
+		if !s.carries(c) {
+			send = append(send, c)
 		}
 	}
-	for _, c := range held {
-		if c == nil && carried["end-of-candidates"] || c != nil && carried[c.Candidate] {
-			continue
-		}
+	s.mu.Unlock()
+	for _, c := range send {
 		s.ev.Candidate(c)
 	}
 }
